@@ -1,0 +1,47 @@
+"""The contract between a practice-management host, the On-Demand plugin and its extensions.
+
+A host wires everything with::
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    hookspecs.add_hookspecs(pm)
+    pm.register(MyHostAdapter())
+    pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+    pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm})
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from hookspecs._markers import PROJECT_NAME, hookimpl, hookspec
+from hookspecs.types import (
+    Channel,
+    DeliveryReceipt,
+    OutboundMessage,
+    PermanentDeliveryError,
+    Template,
+    TemplateStore,
+    TransientDeliveryError,
+)
+
+__all__ = [
+    "PROJECT_NAME",
+    "Channel",
+    "DeliveryReceipt",
+    "OutboundMessage",
+    "PermanentDeliveryError",
+    "Template",
+    "TemplateStore",
+    "TransientDeliveryError",
+    "add_hookspecs",
+    "hookimpl",
+    "hookspec",
+]
+
+
+def add_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Add every hook specification of the project to a plugin manager."""
+    from hookspecs import dashboard, lifecycle, ondemand, platform
+
+    for module in (lifecycle, dashboard, platform, ondemand):
+        pm.add_hookspecs(module)

@@ -1,0 +1,81 @@
+"""Hooks the host calls to show a feature on its dashboards (implemented by feature plugins).
+
+Shapes are JSON Schemas in ``contracts/``: ``subject.json``, ``dashboard-context.json``,
+``dashboard-action.json``, ``send-form.json``, ``send-request.json``, ``send-result.json``,
+``template-request.json``, ``history-entry.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hookspecs._markers import hookspec
+
+
+@hookspec
+def pm_dashboard_actions(
+    dashboard: str, subject: dict[str, Any], context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Actions to show on a dashboard. Runs on every render: implementations must be cheap.
+
+    ``dashboard`` is ``"patient"`` or ``"guarantor"``; ``subject`` is
+    ``{"type": "patient"|"guarantor", "id": ...}``; ``context`` is
+    ``{"practice_id": ..., "user": {"id": ..., "name": ...}}``. pluggy gathers one list per plugin.
+
+    Example::
+
+        pm.hook.pm_dashboard_actions(
+            dashboard="patient",
+            subject={"type": "patient", "id": "p1"},
+            context={"practice_id": "pr1", "user": {"id": "u1", "name": "Amy"}},
+        )
+        # [[{"id": "ondemand.send_balance_notification", "label": "Send Balance Notification",
+        #    "dashboard": "patient", "panel": "balance", "enabled": True,
+        #    "disabled_reason": None}]]
+    """
+
+
+@hookspec(firstresult=True)
+def pm_dashboard_action(
+    action_id: str,
+    step: str,
+    subject: dict[str, Any],
+    payload: dict[str, Any],
+    context: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Open (``step="open"``) or perform (``step="submit"``) a dashboard action.
+
+    The plugin that owns ``action_id`` answers; the others return None.
+
+    Example::
+
+        form = pm.hook.pm_dashboard_action(
+            action_id="ondemand.send_balance_notification", step="open",
+            subject={"type": "patient", "id": "p1"}, payload={}, context=context)
+        result = pm.hook.pm_dashboard_action(
+            action_id="ondemand.send_balance_notification", step="submit",
+            subject={"type": "patient", "id": "p1"}, context=context,
+            payload={"guarantor_id": "g1",
+                     "send_to": {"entity": {"type": "guarantor", "id": "g1"}, "mode": "text"},
+                     "template_id": form["templates"][0]["id"],
+                     "idempotency_key": "c0ffee"})
+        # {"notification_id": "...", "status": "sent", "duplicate": False, ...}
+    """
+
+
+@hookspec
+def pm_history_entries(
+    guarantor_id: str, context: dict[str, Any], before: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Entries for the guarantor's Statement/Notification History panel, newest first.
+
+    ``before`` is the ``cursor`` of the last entry already shown, or None for the first page.
+
+    Example::
+
+        pages = pm.hook.pm_history_entries(
+            guarantor_id="g1", context=context, before=None, limit=20)
+        entries = [entry for page in pages for entry in page]
+        next_page = pm.hook.pm_history_entries(
+            guarantor_id="g1", context=context, before=entries[-1]["cursor"], limit=20)
+    """

@@ -1,0 +1,62 @@
+"""Hooks extension plugins implement and the On-Demand plugin calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hookspecs._markers import hookspec
+from hookspecs.types import Channel, TemplateStore
+
+
+@hookspec
+def ondemand_delivery_channels(config: Mapping[str, Any]) -> list[Channel]:
+    """Delivery channels this plugin provides. Called once per plugin manager, at configure time.
+
+    ``config`` is the On-Demand plugin's validated configuration; a channel reads its own
+    settings under its name. Channel names are unique across plugins.
+
+    Example::
+
+        class PigeonChannel:
+            name = "pigeon"
+            modes = frozenset({"text"})
+
+            def __init__(self, settings):
+                self.loft = settings.get("loft", "main")
+
+            def deliver(self, message):
+                tag = send_pigeon(self.loft, message.to, message.body)
+                return DeliveryReceipt(status="sent", provider_message_id=tag)
+
+        @hookimpl
+        def ondemand_delivery_channels(config):
+            return [PigeonChannel(config.get("pigeon", {}))]
+    """
+
+
+@hookspec(firstresult=True)
+def ondemand_template_store(config: Mapping[str, Any]) -> TemplateStore | None:
+    """A store for On-Demand templates, replacing the built-in one; None keeps the built-in.
+
+    Example::
+
+        @hookimpl
+        def ondemand_template_store(config):
+            return MyCmsTemplateStore(config.get("cms_url"))
+    """
+
+
+@hookspec
+def ondemand_notification_sent(result: dict[str, Any], context: dict[str, Any]) -> None:
+    """Observers (audit, metrics) told of each notification after its delivery was attempted.
+
+    ``result`` is the send result (``send-result.json``). An observer that raises is logged
+    and does not change the result.
+
+    Example::
+
+        @hookimpl
+        def ondemand_notification_sent(result, context):
+            metrics.increment("ondemand.sent", tags={"status": result["status"]})
+    """

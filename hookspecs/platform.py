@@ -1,0 +1,104 @@
+"""Hooks the host implements and plugins call: the platform's data (all firstresult).
+
+Shapes are JSON Schemas in ``contracts/``: ``practice.json``, ``patient.json``,
+``guarantor.json``, ``contact.json``, ``plugin-config.json``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hookspecs._markers import hookspec
+
+
+@hookspec(firstresult=True)
+def pm_practice(practice_id: str) -> dict[str, Any] | None:
+    """The practice, or None when unknown.
+
+    Example::
+
+        @hookimpl
+        def pm_practice(self, practice_id):
+            return {"id": practice_id, "name": "Maple Pediatrics", "phone": "+15035550100",
+                    "timezone": "America/Los_Angeles", "sender_email": "billing@maple.example",
+                    "text_from": "+15035550101"}
+    """
+
+
+@hookspec(firstresult=True)
+def pm_patient(practice_id: str, patient_id: str) -> dict[str, Any] | None:
+    """A patient of the practice, or None when unknown.
+
+    Example::
+
+        @hookimpl
+        def pm_patient(self, practice_id, patient_id):
+            return {"id": patient_id, "first_name": "Lily", "last_name": "Chen",
+                    "guarantor_ids": ["g1", "g2"],
+                    "contacts": [{"kind": "mobile", "value": "+15035550123"}]}
+    """
+
+
+@hookspec(firstresult=True)
+def pm_guarantor(practice_id: str, guarantor_id: str) -> dict[str, Any] | None:
+    """A guarantor of the practice, or None when unknown.
+
+    Example::
+
+        @hookimpl
+        def pm_guarantor(self, practice_id, guarantor_id):
+            return {"id": guarantor_id, "first_name": "Mei", "last_name": "Chen",
+                    "pops_balance": "120.50", "dunning_count": 1,
+                    "batched_statement_count": 2, "patient_ids": ["p1"],
+                    "contacts": [{"kind": "email", "value": "mei@example.com"}],
+                    "opt_out": {"email": False, "text": False, "voice": True}}
+    """
+
+
+@hookspec(firstresult=True)
+def pm_quickpay_link(practice_id: str, guarantor_id: str, amount: Decimal) -> str | None:
+    """A QuickPay link for the guarantor to pay ``amount``. Asked only when a payment can be made.
+
+    Example::
+
+        @hookimpl
+        def pm_quickpay_link(self, practice_id, guarantor_id, amount):
+            return f"https://pay.maple.example/q/{make_token(guarantor_id, amount)}"
+    """
+
+
+@hookspec(firstresult=True)
+def pm_update_contact(
+    practice_id: str, entity: dict[str, Any], contact: dict[str, Any], context: dict[str, Any]
+) -> bool | None:
+    """Save a corrected contact to the record (the dialog's Modify with "save to the record").
+
+    ``entity`` is ``{"type": "patient"|"guarantor", "id": ...}``; ``contact`` is
+    ``{"kind": "email"|"mobile"|"home"|"work", "value": ...}``, already validated and normalised.
+    Return True once saved.
+
+    Example::
+
+        @hookimpl
+        def pm_update_contact(self, practice_id, entity, contact, context):
+            db.save_contact(entity["id"], contact["kind"], contact["value"],
+                            changed_by=context["user"]["id"])
+            return True
+    """
+
+
+@hookspec(firstresult=True)
+def pm_plugin_config(plugin_name: str) -> dict[str, Any] | None:
+    """The host's configuration for a plugin, or None to let the plugin use its environment.
+
+    Example::
+
+        @hookimpl
+        def pm_plugin_config(self, plugin_name):
+            if plugin_name == "ondemand":
+                return {"database_url": "sqlite:////var/lib/pm/ondemand.db",
+                        "channels": {"email": "outbox", "text": "outbox", "voice": "outbox"},
+                        "send_window": {"start": "08:00", "end": "21:00"}}
+            return None
+    """

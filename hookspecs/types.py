@@ -1,0 +1,90 @@
+"""Value types and protocols for extension authors: channels and template stores."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+Mode = Literal["email", "text", "voice"]
+MODES: tuple[Mode, ...] = ("email", "text", "voice")
+RECEIPT_STATUSES = frozenset({"queued", "sent", "delivered"})
+
+
+@attrs.frozen
+class OutboundMessage:
+    """One message to deliver. ``html`` is set for e-mail only; ``subject`` for e-mail only."""
+
+    notification_id: str
+    practice_id: str
+    mode: Mode
+    to: str = attrs.field(repr=False)
+    sender: str
+    subject: str | None
+    body: str = attrs.field(repr=False)
+    html: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class DeliveryReceipt:
+    """What a channel answers once the provider accepted a message."""
+
+    status: str = attrs.field(validator=attrs.validators.in_(RECEIPT_STATUSES))
+    provider_message_id: str | None = None
+    detail: str = ""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A way to deliver messages of one or more modes (``email``, ``text``, ``voice``).
+
+    ``deliver`` raises ``TransientDeliveryError`` for failures worth retrying and
+    ``PermanentDeliveryError`` for those that are not; anything else counts as permanent.
+    """
+
+    name: str
+    modes: frozenset[str]
+
+    def deliver(self, message: OutboundMessage) -> DeliveryReceipt: ...
+
+
+class DeliveryError(Exception):
+    """Base of the errors a channel raises."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """The provider may accept the message later; ``retry_after`` is its hint, in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The provider will never accept this message as it is."""
+
+
+@attrs.frozen
+class Template:
+    """An On-Demand template. ``sender_email`` and ``subject`` apply to e-mail only."""
+
+    id: str
+    label: str
+    mode: Mode
+    body: str
+    active: bool = True
+    sender_email: str | None = None
+    subject: str | None = None
+
+
+@runtime_checkable
+class TemplateStore(Protocol):
+    """Where a practice's On-Demand templates live. Every call is scoped to one practice."""
+
+    def list_templates(self, practice_id: str) -> list[Template]: ...
+
+    def get_template(self, practice_id: str, template_id: str) -> Template | None: ...
+
+    def save_template(self, practice_id: str, template: Template) -> None: ...
+
+    def delete_template(self, practice_id: str, template_id: str) -> bool: ...

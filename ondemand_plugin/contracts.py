@@ -1,0 +1,107 @@
+"""The JSON Schemas of ``contracts/``: found in the installed package or the source tree,
+compiled once, and used to validate everything that crosses a hook."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import referencing
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing.jsonschema import DRAFT202012
+
+BASE_URI = "https://ondemand-plugin.org/contracts/v1/"
+
+
+def contracts_dir() -> Traversable:
+    """The folder of schema files: inside the installed wheel, else beside the source tree."""
+    installed = resources.files("ondemand_plugin") / "contracts"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "contracts"
+
+
+@cache
+def _registry() -> referencing.Registry[Any]:
+    registry: referencing.Registry[Any] = referencing.Registry()
+    for entry in contracts_dir().iterdir():
+        if entry.name.endswith(".json"):
+            contents = json.loads(entry.read_text(encoding="utf-8"))
+            resource = referencing.Resource.from_contents(
+                contents, default_specification=DRAFT202012
+            )
+            registry = registry.with_resource(BASE_URI + entry.name, resource)
+    return registry.crawl()
+
+
+def schema_names() -> list[str]:
+    """Every schema file's name without ``.json``."""
+    return sorted(
+        entry.name.removesuffix(".json")
+        for entry in contracts_dir().iterdir()
+        if entry.name.endswith(".json")
+    )
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """The compiled validator of ``contracts/<name>.json``."""
+    schema = _registry().contents(BASE_URI + name + ".json")
+    return Draft202012Validator(
+        schema,
+        registry=_registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def first_error(name: str, instance: object) -> ValidationError | None:
+    """The most relevant violation of schema ``name``, or None when ``instance`` is valid."""
+    from jsonschema.exceptions import best_match
+
+    error: ValidationError | None = best_match(validator(name).iter_errors(instance))
+    return error
+
+
+def describe(error: ValidationError) -> tuple[str, str]:
+    """A dotted path to the offending field, and what is wrong with it, in one short sentence.
+
+    The offending value is never echoed: it may be an address or a secret.
+    """
+    path = ".".join(str(part) for part in error.absolute_path) or "(the whole object)"
+    return path, _PROBLEMS.get(str(error.validator), _generic)(error)
+
+
+def _generic(error: ValidationError) -> str:
+    return f"breaks the schema rule {error.validator!r}"
+
+
+_PROBLEMS: dict[str, Callable[[ValidationError], str]] = {
+    "required": lambda e: e.message,
+    "additionalProperties": lambda e: e.message,
+    "type": lambda e: f"must be of type {e.validator_value}",
+    "pattern": lambda e: "has the wrong form",
+    "minLength": lambda e: f"must have at least {e.validator_value} character(s)",
+    "maxLength": lambda e: f"must have at most {e.validator_value} characters",
+    "minItems": lambda e: f"must have at least {e.validator_value} item(s)",
+    "maxItems": lambda e: f"must have at most {e.validator_value} items",
+    "enum": lambda e: f"must be one of {', '.join(repr(v) for v in e.validator_value)}",  # type: ignore[union-attr]
+    "const": lambda e: f"must be {e.validator_value!r}",
+    "minimum": lambda e: f"must be at least {e.validator_value}",
+    "maximum": lambda e: f"must be at most {e.validator_value}",
+    "exclusiveMinimum": lambda e: f"must be more than {e.validator_value}",
+    "oneOf": lambda e: "matches none of the allowed forms",
+    "propertyNames": lambda e: "has a key that is not allowed",
+}
+
+
+def check(name: str, instance: object, make_error: Callable[[str, str], Exception]) -> None:
+    """Validate ``instance`` against schema ``name``; raise ``make_error(path, problem)`` if not."""
+    error = first_error(name, instance)
+    if error is not None:
+        raise make_error(*describe(error))

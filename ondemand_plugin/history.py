@@ -1,0 +1,83 @@
+"""R4: On-Demand notifications as entries of the guarantor's Statement/Notification History."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from decimal import Decimal
+from typing import Any
+
+from ondemand_plugin.compose import format_money
+from ondemand_plugin.criteria import MODE_NAMES
+from ondemand_plugin.errors import InvalidRequest
+from ondemand_plugin.stores.base import NotificationRecord, Store, format_timestamp
+
+MAX_PAGE = 100
+STATUS_WORDS = {
+    "sending": "sending (outcome not known yet)",
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "not delivered",
+    "failed": "failed",
+    "unknown": "outcome unknown",
+}
+
+
+def encode_cursor(record: NotificationRecord) -> str:
+    raw = f"{format_timestamp(record.occurred_at)}|{record.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        occurred_at, notification_id = raw.split("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest(
+            "This history cursor is not one the plugin gave out. Pass the 'cursor' of the last "
+            "entry shown, or None for the first page.",
+            field="before",
+        ) from None
+    return occurred_at, notification_id
+
+
+def history_page(
+    store: Store, practice_id: str, guarantor_id: str, before: str | None, limit: int
+) -> list[dict[str, Any]]:
+    if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", field="limit")
+    position = decode_cursor(before) if before is not None else None
+    records = store.history(practice_id, guarantor_id, position, limit)
+    return [history_entry(record) for record in records]
+
+
+def history_entry(record: NotificationRecord) -> dict[str, Any]:
+    mode_name = MODE_NAMES[record.mode]
+    balance = format_money(Decimal(record.balance))
+    summary = (
+        f"{mode_name.capitalize()} to {record.sent_to_name or record.sent_to_type} at "
+        f"{record.recipient}, sent by {record.sent_by_name}. Balance {balance}"
+        f"{'' if record.payment_allowed else ' (no payment could be made)'}. "
+        f"Status: {STATUS_WORDS.get(record.status, record.status)}."
+    )
+    return {
+        "id": record.id,
+        "kind": "on_demand_balance_notification",
+        "guarantor_id": record.guarantor_id,
+        "occurred_at": format_timestamp(record.occurred_at),
+        "mode": record.mode,
+        "to": record.recipient,
+        "sent_to": {
+            "type": record.sent_to_type,
+            "id": record.sent_to_id,
+            "name": record.sent_to_name,
+        },
+        "sent_by": {"id": record.sent_by_id, "name": record.sent_by_name},
+        "status": record.status,
+        "balance": record.balance,
+        "payment_allowed": record.payment_allowed,
+        "template_label": record.template_label,
+        "counts_toward_dunning": False,
+        "display": {"title": f"On-Demand Balance Notification ({mode_name})", "summary": summary},
+        "cursor": encode_cursor(record),
+    }

@@ -1,0 +1,255 @@
+"""The plugin as the host loads it (entry point ``pm: ondemand = ondemand_plugin.plugin``).
+
+The module is shared by every plugin manager in the process, so it keeps no state: its
+``pm_configure`` registers a fresh ``OnDemandPlugin`` per manager, which holds the configuration,
+the store and the channels. The hook implementations are thin: validate, call, shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pluggy
+
+from hookspecs import hookimpl
+from hookspecs.types import MODES, Channel, TemplateStore
+from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compose, contracts
+from ondemand_plugin.addon import Entitlement
+from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
+from ondemand_plugin.config import Config, load_config
+from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
+from ondemand_plugin.extensions import call_each, collect_channels
+from ondemand_plugin.history import history_page
+from ondemand_plugin.host import Host
+from ondemand_plugin.service import SendService, request_error
+from ondemand_plugin.stores import Store, open_store
+from ondemand_plugin.templates import TemplateManager, template_to_dict
+
+log = logging.getLogger(__name__)
+
+INSTANCE_NAME = "ondemand.instance"
+PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
+ACTION_LABEL = "Send Balance Notification"
+
+
+@hookimpl
+def pm_configure(plugin_manager: pluggy.PluginManager) -> None:
+    if plugin_manager.get_plugin(INSTANCE_NAME) is None:
+        plugin_manager.register(OnDemandPlugin.start(plugin_manager), name=INSTANCE_NAME)
+
+
+class OnDemandPlugin:
+    """Everything one plugin manager's On-Demand feature needs."""
+
+    def __init__(
+        self,
+        plugin_manager: pluggy.PluginManager,
+        config: Config,
+        store: Store,
+        channels: dict[str, Channel],
+        template_store: TemplateStore,
+    ) -> None:
+        self.pm = plugin_manager
+        self.config = config
+        self.store = store
+        self.channels = channels
+        self.host = Host(plugin_manager)
+        self.entitlement = Entitlement(store)
+        self.templates = TemplateManager(template_store)
+        self.sends = SendService(
+            host=self.host,
+            config=config,
+            store=store,
+            templates=self.templates,
+            entitlement=self.entitlement,
+            channels=_channels_by_mode(config, channels),
+            notify=self._notify,
+        )
+
+    @classmethod
+    def start(cls, plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
+        config = load_config(plugin_manager.hook.pm_plugin_config(plugin_name=PLUGIN_NAME))
+        for module in BUILT_IN_CHANNEL_PLUGINS:
+            if not plugin_manager.is_registered(module):
+                plugin_manager.register(module, name=module.__name__)
+        channels = collect_channels(plugin_manager, config.raw)
+        _channels_by_mode(config, channels)  # a routing error stops the start, not a send
+        store = open_store(config.database_url)
+        template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
+        return cls(plugin_manager, config, store, channels, template_store)
+
+    def __repr__(self) -> str:
+        return f"OnDemandPlugin({self.store!r}, channels={sorted(self.channels)})"
+
+    @hookimpl
+    def pm_unconfigure(self, plugin_manager: pluggy.PluginManager) -> None:
+        if plugin_manager is self.pm:
+            self.store.close()
+            plugin_manager.unregister(self)
+
+    @hookimpl
+    def pm_dashboard_actions(
+        self, dashboard: str, subject: dict[str, Any], context: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        practice_id = context.get("practice_id") if type(context) is dict else None
+        if type(practice_id) is not str:
+            raise InvalidRequest("context.practice_id must be the practice's id.", field="context")
+        if not self.entitlement.is_enabled(practice_id):
+            return []
+        panel = PANELS.get(dashboard)
+        if panel is None or type(subject) is not dict or subject.get("type") != dashboard:
+            raise InvalidRequest(
+                "dashboard must be 'patient' or 'guarantor', and subject "
+                "{'type': <the same>, 'id': ...}.",
+                field="subject",
+            )
+        reason = None if self._any_batched_statement(practice_id, subject) else NO_STATEMENT_YET
+        return [
+            {
+                "id": SEND_ACTION_ID,
+                "label": ACTION_LABEL,
+                "dashboard": dashboard,
+                "panel": panel,
+                "enabled": reason is None,
+                "disabled_reason": reason,
+            }
+        ]
+
+    def _any_batched_statement(self, practice_id: str, subject: dict[str, Any]) -> bool:
+        """R6, from the fewest host lookups: stop at the first guarantor with a statement."""
+        if subject["type"] == "guarantor":
+            return self.host.batched_statement_count(practice_id, subject["id"]) > 0
+        for guarantor_id in self.host.guarantor_ids_of_patient(practice_id, subject["id"]):
+            try:
+                if self.host.batched_statement_count(practice_id, guarantor_id) > 0:
+                    return True
+            except NotFound:
+                continue
+        return False
+
+    @hookimpl
+    def pm_dashboard_action(
+        self,
+        action_id: str,
+        step: str,
+        subject: dict[str, Any],
+        payload: dict[str, Any],
+        context: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        if action_id not in (SEND_ACTION_ID, MANAGE_ACTION_ID):
+            return None
+        contracts.check("dashboard-context", context, _context_error)
+        self.entitlement.require(context["practice_id"])
+        if step not in ("open", "submit"):
+            raise InvalidRequest("step must be 'open' or 'submit'.", field="step")
+        if action_id == MANAGE_ACTION_ID:
+            self._check_manage_subject(subject, context)
+            if step == "open":
+                return self._manage_form(context["practice_id"])
+            return self._manage(payload, context["practice_id"])
+        contracts.check("subject", subject, _subject_error)
+        if step == "open":
+            return self.sends.open_form(subject, context)
+        if type(payload) is not dict:
+            raise InvalidRequest("payload must be an object.", field="payload")
+        return self.sends.submit(subject, payload, context)
+
+    @hookimpl
+    def pm_history_entries(
+        self, guarantor_id: str, context: dict[str, Any], before: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        contracts.check("dashboard-context", context, _context_error)
+        if type(guarantor_id) is not str or not guarantor_id:
+            raise InvalidRequest("guarantor_id must be the guarantor's id.", field="guarantor_id")
+        return history_page(self.store, context["practice_id"], guarantor_id, before, limit)
+
+    # Templates (R7)
+
+    def _check_manage_subject(self, subject: dict[str, Any], context: dict[str, Any]) -> None:
+        if type(subject) is dict and subject.get("type") == "practice":
+            if subject.get("id") != context["practice_id"]:
+                raise NotFound(
+                    "Templates can be managed only for your own practice.", field="subject"
+                )
+            return
+        contracts.check("subject", subject, _subject_error)
+
+    def _manage_form(self, practice_id: str) -> dict[str, Any]:
+        return {
+            "action_id": MANAGE_ACTION_ID,
+            "templates": [template_to_dict(t) for t in self.templates.list(practice_id)],
+            "fields": list(compose.FIELDS),
+            "modes": list(MODES),
+        }
+
+    def _manage(self, payload: dict[str, Any], practice_id: str) -> dict[str, Any]:
+        contracts.check("template-request", payload, request_error)
+        op = payload["op"]
+        if op == "list":
+            return {"templates": [template_to_dict(t) for t in self.templates.list(practice_id)]}
+        fields = payload.get("template") or {}
+        if op == "create":
+            return {"template": template_to_dict(self.templates.create(practice_id, fields))}
+        template_id = payload.get("template_id")
+        if template_id is None:
+            raise InvalidRequest(f"The {op!r} operation needs a template_id.", field="template_id")
+        operations = {
+            "get": lambda: self.templates.get(practice_id, template_id),
+            "update": lambda: self.templates.update(practice_id, template_id, fields),
+            "copy": lambda: self.templates.copy(practice_id, template_id, fields),
+            "delete": lambda: self.templates.delete(practice_id, template_id),
+        }
+        return {"template": template_to_dict(operations[op]())}
+
+    def _notify(self, result: dict[str, Any], context: dict[str, Any]) -> None:
+        # Observers answer nothing; call_each reports those that raise.
+        for _answer in call_each(
+            self.pm, "ondemand_notification_sent", {"result": result, "context": context}
+        ):
+            pass
+
+
+NO_STATEMENT_YET = (
+    "None of the guarantors has had a batched statement yet, so no On-Demand notification "
+    "can be sent."
+)
+
+
+def _channels_by_mode(
+    config: Config, channels: dict[str, Channel]
+) -> dict[str, tuple[Channel, ...]]:
+    routes: dict[str, tuple[Channel, ...]] = {}
+    for mode, names in config.channels.items():
+        for name in names:
+            channel = channels.get(name)
+            if channel is None:
+                raise ConfigError(
+                    f"channels.{mode} names the channel {name!r}, but no plugin provides it "
+                    f"(available: {', '.join(sorted(channels)) or 'none'}). Install its plugin "
+                    "or change the configuration.",
+                    field=f"channels.{mode}",
+                )
+            if mode not in channel.modes:
+                raise ConfigError(
+                    f"channels.{mode} names {name!r}, which cannot send {mode} messages "
+                    f"(it sends: {', '.join(sorted(channel.modes))}).",
+                    field=f"channels.{mode}",
+                )
+        routes[mode] = tuple(channels[name] for name in names)
+    return routes
+
+
+def _context_error(path: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"The host's context {path} {problem}: pass "
+        "{'practice_id': ..., 'user': {'id': ..., 'name': ...}}.",
+        field=f"context.{path}",
+    )
+
+
+def _subject_error(path: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"The subject {path} {problem}: pass {{'type': 'patient'|'guarantor', 'id': ...}}.",
+        field=f"subject.{path}",
+    )

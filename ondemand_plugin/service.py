@@ -1,0 +1,412 @@
+"""The send flow: entitlement → send criteria → compose → idempotency → deliver → history.
+
+Never touches the guarantor's dunning count (R3): the only host hook it may change anything
+through is ``pm_update_contact``, when staff ask to save a corrected address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from hookspecs.types import Channel, OutboundMessage, Template
+from ondemand_plugin import compose, contracts
+from ondemand_plugin.addon import Entitlement
+from ondemand_plugin.config import Config
+from ondemand_plugin.criteria import (
+    NO_BATCHED_STATEMENT,
+    Recipient,
+    Scope,
+    check_send_window,
+    choose_guarantor,
+    choose_recipient,
+    load_scope,
+    require_batched_statement,
+    send_options,
+    send_window_refusal,
+)
+from ondemand_plugin.delivery import deliver
+from ondemand_plugin.errors import InvalidRequest, OnDemandError
+from ondemand_plugin.host import Host
+from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
+from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
+from ondemand_plugin.templates import TemplateManager
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_POLL_SECONDS = 0.05
+
+
+def request_error(path: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(f"The request's {path} {problem}.", field=path)
+
+
+@attrs.frozen
+class Composed:
+    subject: str | None
+    body: str
+    html: str | None
+    sender: str
+    template_label: str | None
+
+
+class SendService:
+    """Opens the Send Balance Notification dialog and performs its sends."""
+
+    def __init__(
+        self,
+        host: Host,
+        config: Config,
+        store: Store,
+        templates: TemplateManager,
+        entitlement: Entitlement,
+        channels: Mapping[str, tuple[Channel, ...]],
+        notify: Callable[[dict[str, Any], dict[str, Any]], None],
+    ) -> None:
+        self.host = host
+        self.config = config
+        self.store = store
+        self.templates = templates
+        self.entitlement = entitlement
+        self.channels = channels
+        self.notify = notify
+
+    # step="open"
+
+    def open_form(self, subject: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        practice_id = context["practice_id"]
+        practice = self.host.practice(practice_id)
+        scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
+        guarantors = scope.eligible_guarantors
+        options = send_options(scope, practice) if guarantors else []
+        templates = [t for t in self.templates.list(practice_id) if t.active]
+        reason = _closed_reason(guarantors, options) or _refusal_text(
+            send_window_refusal(self.config.send_window, practice, utc_now())
+        )
+        return {
+            "action_id": "ondemand.send_balance_notification",
+            "can_send": reason is None,
+            "reason": reason,
+            "guarantors": [
+                {
+                    "id": guarantor.id,
+                    "name": guarantor.name,
+                    "balance": str(guarantor.balance),
+                    "payment_allowed": guarantor.payment_allowed,
+                }
+                for guarantor in guarantors
+            ],
+            "send_to": [
+                {
+                    "entity": {
+                        "type": entity_type(option.entity),
+                        "id": option.entity.id,
+                        "name": option.entity.name,
+                    },
+                    "mode": option.mode,
+                    "address": option.address,
+                    "allowed": option.refusal is None,
+                    "reason": _refusal_text(option.refusal),
+                }
+                for option in options
+            ],
+            "templates": [
+                {"id": template.id, "label": template.label, "mode": template.mode}
+                for template in templates
+            ],
+            "notices": _notices(scope, guarantors, templates),
+        }
+
+    # step="submit"
+
+    def submit(
+        self, subject: dict[str, Any], payload: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        contracts.check("send-request", payload, request_error)
+        practice_id = context["practice_id"]
+        key = payload.get("idempotency_key") or secrets.token_hex(16)
+        request_hash = _request_hash(subject, payload)
+        earlier = self.store.notification_by_key(practice_id, key)
+        if earlier is not None:
+            return self._replay(earlier, request_hash)
+
+        practice = self.host.practice(practice_id)
+        scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
+        require_batched_statement(scope)
+        guarantor = choose_guarantor(scope, payload["guarantor_id"])
+        send_to = payload["send_to"]
+        recipient = choose_recipient(
+            scope, practice, send_to["entity"], send_to["mode"], send_to.get("address")
+        )
+        check_send_window(self.config.send_window, practice, utc_now())
+        template = self._template(practice_id, payload.get("template_id"), recipient.mode)
+        composed = self._compose(practice, scope, guarantor, recipient, template, payload)
+
+        record = self._new_record(
+            key, request_hash, guarantor, recipient, composed.template_label, context
+        )
+        holder = self.store.claim_notification(record)
+        if holder is not None:  # a concurrent request with the same key won the race
+            return self._replay(holder, request_hash)
+        if recipient.corrected and send_to.get("save_contact"):
+            self._save_contact(practice_id, recipient, context)
+        return self._deliver(record, practice, recipient, composed, context)
+
+    def _template(self, practice_id: str, template_id: str | None, mode: str) -> Template | None:
+        if template_id is None:
+            return None
+        template = self.templates.get(practice_id, template_id)
+        if not template.active:
+            raise OnDemandError(
+                f"The template {template.label!r} is inactive. Activate it with -MANAGE-, or "
+                "pick another one.",
+                code="template_not_found",
+                field="template_id",
+            )
+        if template.mode != mode:
+            raise OnDemandError(
+                f"The template {template.label!r} is for {template.mode} messages, but this "
+                f"notification goes out as {mode}. Pick a {mode} template, or type the message.",
+                code="template_mode_mismatch",
+                field="template_id",
+            )
+        return template
+
+    def _compose(
+        self,
+        practice: Practice,
+        scope: Scope,
+        guarantor: Guarantor,
+        recipient: Recipient,
+        template: Template | None,
+        payload: dict[str, Any],
+    ) -> Composed:
+        mode = recipient.mode
+        # R9: a body typed in the editor (an edited template or free text) is sent as typed.
+        body = payload.get("body") or (template.body if template else None)
+        if not body:
+            raise InvalidRequest(
+                "There is no message to send: pick a template, or type the message.", field="body"
+            )
+        compose.check_fields(body, mode, "body")
+        subject_text = None
+        if mode == "email":
+            subject_text = (
+                payload.get("subject")
+                or (template.subject if template else None)
+                or compose.DEFAULT_EMAIL_SUBJECT
+            )
+            compose.check_fields(subject_text, mode, "subject")
+        values = self._values(practice, scope, guarantor, recipient, body + (subject_text or ""))
+        rendered = compose.render_text(body, values)
+        compose.check_length(rendered, mode)
+        sender = {
+            "email": (template.sender_email if template else None) or practice.sender_email,
+            "text": practice.text_from,
+            "voice": practice.text_from or practice.phone,
+        }[mode]
+        return Composed(
+            subject=compose.render_text(subject_text, values) if subject_text else None,
+            body=rendered,
+            html=compose.render_html(body, values, practice.name) if mode == "email" else None,
+            sender=sender or practice.phone,
+            template_label=template.label if template else None,
+        )
+
+    def _values(
+        self,
+        practice: Practice,
+        scope: Scope,
+        guarantor: Guarantor,
+        recipient: Recipient,
+        text: str,
+    ) -> dict[str, str]:
+        patient = _patient_in_scope(scope, recipient)
+        values = {
+            "GuarantorFirstName": guarantor.first_name,
+            "GuarantorLastName": guarantor.last_name,
+            "GuarantorFullName": guarantor.name,
+            "PatientFirstName": patient.first_name if patient else "",
+            "PatientLastName": patient.last_name if patient else "",
+            "PatientFullName": patient.name if patient else "",
+            "BalanceDue": compose.format_money(guarantor.balance),
+            "PracticeName": practice.name,
+            "PracticePhone": practice.phone,
+            "QuickPayLink": compose.NO_PAYMENT_SENTENCE,
+        }
+        # R5: at $0.00 or a credit no payment can be made, so the host is not asked for a link.
+        if guarantor.payment_allowed and "QuickPayLink" in compose.fields_in(text):
+            values["QuickPayLink"] = self.host.quickpay_link(
+                practice.id, guarantor.id, guarantor.balance
+            )
+        return values
+
+    def _new_record(
+        self,
+        key: str,
+        request_hash: str,
+        guarantor: Guarantor,
+        recipient: Recipient,
+        template_label: str | None,
+        context: dict[str, Any],
+    ) -> NotificationRecord:
+        now = utc_now()
+        return NotificationRecord(
+            id="ntf_" + secrets.token_hex(12),
+            practice_id=context["practice_id"],
+            guarantor_id=guarantor.id,
+            idempotency_key=key,
+            request_hash=request_hash,
+            occurred_at=now,
+            mode=recipient.mode,
+            recipient=recipient.address,
+            sent_to_type=entity_type(recipient.entity),
+            sent_to_id=recipient.entity.id,
+            sent_to_name=recipient.entity.name,
+            sent_by_id=context["user"]["id"],
+            sent_by_name=context["user"]["name"],
+            status="sending",
+            status_changed_at=now,
+            balance=str(guarantor.balance),
+            payment_allowed=guarantor.payment_allowed,
+            template_label=template_label,
+        )
+
+    def _save_contact(
+        self, practice_id: str, recipient: Recipient, context: dict[str, Any]
+    ) -> None:
+        kind = {"email": "email", "text": "mobile", "voice": "home"}[recipient.mode]
+        self.host.update_contact(
+            practice_id,
+            {"type": entity_type(recipient.entity), "id": recipient.entity.id},
+            {"kind": kind, "value": recipient.address},
+            context,
+        )
+
+    def _deliver(
+        self,
+        record: NotificationRecord,
+        practice: Practice,
+        recipient: Recipient,
+        composed: Composed,
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        message = OutboundMessage(
+            notification_id=record.id,
+            practice_id=practice.id,
+            mode=recipient.mode,  # type: ignore[arg-type]
+            to=recipient.address,
+            sender=composed.sender,
+            subject=composed.subject,
+            body=composed.body,
+            html=composed.html,
+        )
+        outcome = deliver(message, self.channels[recipient.mode], self.config.deadline_seconds)
+        result = {
+            "notification_id": record.id,
+            "status": outcome.status,
+            "duplicate": False,
+            "guarantor_id": record.guarantor_id,
+            "balance": record.balance,
+            "payment_allowed": record.payment_allowed,
+            "mode": record.mode,
+            "to": record.recipient,
+            "subject": composed.subject,
+            "body": composed.body,
+            "detail": outcome.detail,
+        }
+        self.store.complete_notification(
+            practice.id,
+            record.id,
+            Completion(
+                status=outcome.status,
+                detail=outcome.detail,
+                channel=outcome.channel,
+                provider_message_id=outcome.provider_message_id,
+                result=result,
+            ),
+        )
+        self.notify(result, context)
+        return result
+
+    def _replay(self, record: NotificationRecord, request_hash: str) -> dict[str, Any]:
+        """The first result for an idempotency key, once its delivery has ended."""
+        if record.request_hash != request_hash:
+            raise OnDemandError(
+                "This idempotency key was already used for a different notification. Use a new "
+                "key for a new notification.",
+                code="idempotency_conflict",
+                field="idempotency_key",
+            )
+        give_up_at = time.monotonic() + self.config.deadline_seconds + 5
+        while record.result is None and time.monotonic() < give_up_at:
+            time.sleep(DUPLICATE_POLL_SECONDS)
+            record = (
+                self.store.notification_by_key(record.practice_id, record.idempotency_key) or record
+            )
+        if record.result is None:
+            raise OnDemandError(
+                "The first request with this idempotency key is still being delivered. "
+                "Look at the history in a moment instead of sending again.",
+                code="idempotency_in_progress",
+                field="idempotency_key",
+            )
+        return {**record.result, "duplicate": True}
+
+
+def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:
+    """Whose name the Patient fields carry: the dashboard's patient, else the one sent to."""
+    if isinstance(scope.subject, Patient):
+        return scope.subject
+    if isinstance(recipient.entity, Patient):
+        return recipient.entity
+    patients = [entity for entity in scope.recipients if isinstance(entity, Patient)]
+    return patients[0] if len(patients) == 1 else None
+
+
+def _request_hash(subject: dict[str, Any], payload: dict[str, Any]) -> str:
+    essence = {name: value for name, value in payload.items() if name != "idempotency_key"}
+    canonical = json.dumps({"subject": subject, "payload": essence}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _refusal_text(refusal: OnDemandError | None) -> str | None:
+    return refusal.message if refusal else None
+
+
+def _closed_reason(guarantors: tuple[Guarantor, ...], options: list[Any]) -> str | None:
+    if not guarantors:
+        return NO_BATCHED_STATEMENT
+    if not any(option.refusal is None for option in options):
+        return (
+            "No one here can be reached: add an e-mail address or phone number to the record, "
+            "or check opt-outs."
+        )
+    return None
+
+
+def _notices(
+    scope: Scope, guarantors: tuple[Guarantor, ...], templates: list[Template]
+) -> list[str]:
+    notices = []
+    for guarantor in guarantors:
+        if not guarantor.payment_allowed:
+            notices.append(
+                f"{guarantor.name}'s balance is {compose.format_money(guarantor.balance)}: the "
+                "notification can be sent, but no payment can be made from it."
+            )
+    hidden = len(scope.guarantors) - len(guarantors)
+    if hidden and guarantors:
+        notices.append(f"{hidden} guarantor(s) who never had a batched statement are not listed.")
+    if not templates:
+        notices.append(
+            "There are no On-Demand templates yet: type the message, or add one with -MANAGE-."
+        )
+    return notices

@@ -1,0 +1,121 @@
+"""What the plugin keeps, and the interface every storage backend implements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import attrs
+
+from hookspecs.types import Template
+
+# Fixed width, so that text order is time order in every backend.
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+@attrs.frozen
+class AddonChange:
+    """One switch of the premium add-on for a practice, kept forever as the audit trail."""
+
+    practice_id: str
+    enabled: bool
+    changed_by: str
+    reason: str | None
+    changed_at: datetime
+
+
+@attrs.frozen
+class NotificationRecord:
+    """One On-Demand notification: written before delivery, completed after it."""
+
+    id: str
+    practice_id: str
+    guarantor_id: str
+    idempotency_key: str
+    request_hash: str
+    occurred_at: datetime
+    mode: str
+    recipient: str = attrs.field(repr=False)
+    sent_to_type: str
+    sent_to_id: str
+    sent_to_name: str
+    sent_by_id: str
+    sent_by_name: str
+    status: str
+    status_changed_at: datetime
+    balance: str
+    payment_allowed: bool
+    template_label: str | None
+    channel: str | None = None
+    provider_message_id: str | None = None
+    detail: str = ""
+    result: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class Completion:
+    """How a delivery attempt ended."""
+
+    status: str
+    detail: str
+    channel: str | None
+    provider_message_id: str | None
+    result: dict[str, Any]
+
+
+class Store(Protocol):
+    """Storage for the add-on switch, templates and notifications. Every read is per practice."""
+
+    def enabled_practices(self) -> frozenset[str]: ...
+
+    def record_addon_change(self, change: AddonChange) -> None: ...
+
+    def addon_log(self, practice_id: str) -> list[AddonChange]: ...
+
+    def list_templates(self, practice_id: str) -> list[Template]: ...
+
+    def get_template(self, practice_id: str, template_id: str) -> Template | None: ...
+
+    def save_template(self, practice_id: str, template: Template) -> None: ...
+
+    def delete_template(self, practice_id: str, template_id: str) -> bool: ...
+
+    def claim_notification(self, record: NotificationRecord) -> NotificationRecord | None:
+        """Insert ``record`` unless its practice already used its idempotency key.
+
+        Returns None when inserted, else the record that holds the key. The database enforces
+        the key's uniqueness, so this is safe across threads and processes.
+        """
+        ...
+
+    def complete_notification(
+        self, practice_id: str, notification_id: str, completion: Completion
+    ) -> None: ...
+
+    def notification_by_key(
+        self, practice_id: str, idempotency_key: str
+    ) -> NotificationRecord | None: ...
+
+    def history(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        before: tuple[str, str] | None,
+        limit: int,
+    ) -> list[NotificationRecord]:
+        """Newest first; ``before`` is the (occurred_at, id) of the last entry already shown."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,381 @@
+"""The embedded default store: one SQLite file in WAL mode, one connection per thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hookspecs.types import Template
+from ondemand_plugin.stores.base import (
+    AddonChange,
+    Completion,
+    NotificationRecord,
+    format_timestamp,
+    parse_timestamp,
+    utc_now,
+)
+
+# Applied in order, each once; the number of those applied is the schema version.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE addon_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        practice_id TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        changed_by TEXT NOT NULL,
+        reason TEXT,
+        changed_at TEXT NOT NULL
+    );
+    CREATE INDEX addon_changes_practice ON addon_changes (practice_id, seq);
+    CREATE TABLE addon_state (
+        practice_id TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL
+    );
+    CREATE TABLE templates (
+        practice_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        sender_email TEXT,
+        subject TEXT,
+        body TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (practice_id, id)
+    );
+    CREATE TABLE notifications (
+        id TEXT PRIMARY KEY,
+        practice_id TEXT NOT NULL,
+        guarantor_id TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        sent_to_type TEXT NOT NULL,
+        sent_to_id TEXT NOT NULL,
+        sent_to_name TEXT NOT NULL,
+        sent_by_id TEXT NOT NULL,
+        sent_by_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_changed_at TEXT NOT NULL,
+        balance TEXT NOT NULL,
+        payment_allowed INTEGER NOT NULL,
+        template_label TEXT,
+        channel TEXT,
+        provider_message_id TEXT,
+        detail TEXT NOT NULL,
+        result TEXT
+    );
+    CREATE UNIQUE INDEX notifications_idempotency ON notifications (practice_id, idempotency_key);
+    CREATE INDEX notifications_history
+        ON notifications (practice_id, guarantor_id, occurred_at DESC, id DESC);
+    """,
+)
+
+_NOTIFICATION_COLUMNS = (
+    "id, practice_id, guarantor_id, idempotency_key, request_hash, occurred_at, mode, recipient, "
+    "sent_to_type, sent_to_id, sent_to_name, sent_by_id, sent_by_name, status, status_changed_at, "
+    "balance, payment_allowed, template_label, channel, provider_message_id, detail, result"
+)
+
+
+class SQLiteStore:
+    """``Store`` on a SQLite file. Safe to share between threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    # Connections and transactions
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            row = connection.execute("SELECT version FROM schema_version").fetchone()
+            applied = row["version"] if row else 0
+            for script in MIGRATIONS[applied:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+            if row is None:
+                connection.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+            else:
+                connection.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+    def schema_version(self) -> int:
+        row = self._connection().execute("SELECT version FROM schema_version").fetchone()
+        return int(row["version"])
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # The add-on switch
+
+    def enabled_practices(self) -> frozenset[str]:
+        rows = self._connection().execute("SELECT practice_id FROM addon_state WHERE enabled = 1")
+        return frozenset(row["practice_id"] for row in rows)
+
+    def record_addon_change(self, change: AddonChange) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO addon_changes (practice_id, enabled, changed_by, reason, changed_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    change.practice_id,
+                    int(change.enabled),
+                    change.changed_by,
+                    change.reason,
+                    format_timestamp(change.changed_at),
+                ),
+            )
+            connection.execute(
+                "INSERT INTO addon_state (practice_id, enabled) VALUES (?, ?) "
+                "ON CONFLICT (practice_id) DO UPDATE SET enabled = excluded.enabled",
+                (change.practice_id, int(change.enabled)),
+            )
+
+    def addon_log(self, practice_id: str) -> list[AddonChange]:
+        rows = self._connection().execute(
+            "SELECT * FROM addon_changes WHERE practice_id = ? ORDER BY seq", (practice_id,)
+        )
+        return [
+            AddonChange(
+                practice_id=row["practice_id"],
+                enabled=bool(row["enabled"]),
+                changed_by=row["changed_by"],
+                reason=row["reason"],
+                changed_at=parse_timestamp(row["changed_at"]),
+            )
+            for row in rows
+        ]
+
+    # Templates
+
+    def list_templates(self, practice_id: str) -> list[Template]:
+        rows = self._connection().execute(
+            "SELECT * FROM templates WHERE practice_id = ? ORDER BY label, id", (practice_id,)
+        )
+        return [_template(row) for row in rows]
+
+    def get_template(self, practice_id: str, template_id: str) -> Template | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT * FROM templates WHERE practice_id = ? AND id = ?",
+                (practice_id, template_id),
+            )
+            .fetchone()
+        )
+        return _template(row) if row else None
+
+    def save_template(self, practice_id: str, template: Template) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO templates (practice_id, id, label, mode, active, sender_email, "
+                "subject, body, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (practice_id, id) DO UPDATE SET label = excluded.label, "
+                "mode = excluded.mode, active = excluded.active, "
+                "sender_email = excluded.sender_email, subject = excluded.subject, "
+                "body = excluded.body, updated_at = excluded.updated_at",
+                (
+                    practice_id,
+                    template.id,
+                    template.label,
+                    template.mode,
+                    int(template.active),
+                    template.sender_email,
+                    template.subject,
+                    template.body,
+                    format_timestamp(utc_now()),
+                ),
+            )
+
+    def delete_template(self, practice_id: str, template_id: str) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM templates WHERE practice_id = ? AND id = ?",
+                (practice_id, template_id),
+            )
+        return cursor.rowcount > 0
+
+    # Notifications
+
+    def claim_notification(self, record: NotificationRecord) -> NotificationRecord | None:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
+                _notification_row(record),
+            )
+            if cursor.rowcount == 1:
+                return None
+            row = connection.execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                "WHERE practice_id = ? AND idempotency_key = ?",
+                (record.practice_id, record.idempotency_key),
+            ).fetchone()
+        return _notification(row)
+
+    def complete_notification(
+        self, practice_id: str, notification_id: str, completion: Completion
+    ) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "UPDATE notifications SET status = ?, status_changed_at = ?, detail = ?, "
+                "channel = ?, provider_message_id = ?, result = ? "
+                "WHERE practice_id = ? AND id = ?",
+                (
+                    completion.status,
+                    format_timestamp(utc_now()),
+                    completion.detail,
+                    completion.channel,
+                    completion.provider_message_id,
+                    json.dumps(completion.result),
+                    practice_id,
+                    notification_id,
+                ),
+            )
+
+    def notification_by_key(
+        self, practice_id: str, idempotency_key: str
+    ) -> NotificationRecord | None:
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                "WHERE practice_id = ? AND idempotency_key = ?",
+                (practice_id, idempotency_key),
+            )
+            .fetchone()
+        )
+        return _notification(row) if row else None
+
+    def history(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        before: tuple[str, str] | None,
+        limit: int,
+    ) -> list[NotificationRecord]:
+        query = (
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE practice_id = ? AND guarantor_id = ?"
+        )
+        parameters: list[Any] = [practice_id, guarantor_id]
+        if before is not None:
+            query += " AND (occurred_at, id) < (?, ?)"
+            parameters.extend(before)
+        query += " ORDER BY occurred_at DESC, id DESC LIMIT ?"
+        parameters.append(limit)
+        rows = self._connection().execute(query, parameters)
+        return [_notification(row) for row in rows]
+
+
+def _template(row: sqlite3.Row) -> Template:
+    return Template(
+        id=row["id"],
+        label=row["label"],
+        mode=row["mode"],
+        active=bool(row["active"]),
+        sender_email=row["sender_email"],
+        subject=row["subject"],
+        body=row["body"],
+    )
+
+
+def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.practice_id,
+        record.guarantor_id,
+        record.idempotency_key,
+        record.request_hash,
+        format_timestamp(record.occurred_at),
+        record.mode,
+        record.recipient,
+        record.sent_to_type,
+        record.sent_to_id,
+        record.sent_to_name,
+        record.sent_by_id,
+        record.sent_by_name,
+        record.status,
+        format_timestamp(record.status_changed_at),
+        record.balance,
+        int(record.payment_allowed),
+        record.template_label,
+        record.channel,
+        record.provider_message_id,
+        record.detail,
+        json.dumps(record.result) if record.result is not None else None,
+    )
+
+
+def _notification(row: sqlite3.Row) -> NotificationRecord:
+    return NotificationRecord(
+        id=row["id"],
+        practice_id=row["practice_id"],
+        guarantor_id=row["guarantor_id"],
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+        occurred_at=parse_timestamp(row["occurred_at"]),
+        mode=row["mode"],
+        recipient=row["recipient"],
+        sent_to_type=row["sent_to_type"],
+        sent_to_id=row["sent_to_id"],
+        sent_to_name=row["sent_to_name"],
+        sent_by_id=row["sent_by_id"],
+        sent_by_name=row["sent_by_name"],
+        status=row["status"],
+        status_changed_at=parse_timestamp(row["status_changed_at"]),
+        balance=row["balance"],
+        payment_allowed=bool(row["payment_allowed"]),
+        template_label=row["template_label"],
+        channel=row["channel"],
+        provider_message_id=row["provider_message_id"],
+        detail=row["detail"],
+        result=json.loads(row["result"]) if row["result"] else None,
+    )

@@ -1,0 +1,94 @@
+"""R7: the practice's own set of On-Demand templates, managed from the dialog's -MANAGE- entry."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from hookspecs.types import Template, TemplateStore
+from ondemand_plugin import compose, contracts
+from ondemand_plugin.addresses import normalize_email
+from ondemand_plugin.errors import InvalidRequest, OnDemandError
+
+_REQUIRED_ON_CREATE = ("label", "mode", "body")
+
+
+def template_to_dict(template: Template) -> dict[str, Any]:
+    return attrs.asdict(template)
+
+
+def new_template_id() -> str:
+    return "tpl_" + secrets.token_hex(8)
+
+
+class TemplateManager:
+    """Create, change, copy and delete one practice's templates, each checked before it is saved."""
+
+    def __init__(self, store: TemplateStore) -> None:
+        self.store = store
+
+    def list(self, practice_id: str) -> list[Template]:
+        return self.store.list_templates(practice_id)
+
+    def get(self, practice_id: str, template_id: str) -> Template:
+        template = self.store.get_template(practice_id, template_id)
+        if template is None:
+            raise OnDemandError(
+                f"There is no On-Demand template {template_id!r} in this practice. Pick one from "
+                "the list, or add one with -MANAGE-.",
+                code="template_not_found",
+                field="template_id",
+            )
+        return template
+
+    def create(self, practice_id: str, fields: Mapping[str, Any]) -> Template:
+        missing = [name for name in _REQUIRED_ON_CREATE if name not in fields]
+        if missing:
+            raise InvalidRequest(
+                "A new template needs " + ", ".join(missing) + ".", field="template." + missing[0]
+            )
+        template = _checked(Template(id=new_template_id(), **_input(fields)))
+        self.store.save_template(practice_id, template)
+        return template
+
+    def update(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
+        template = _checked(attrs.evolve(self.get(practice_id, template_id), **_input(fields)))
+        self.store.save_template(practice_id, template)
+        return template
+
+    def copy(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
+        original = self.get(practice_id, template_id)
+        changes = {"label": f"Copy of {original.label}"[:100], **_input(fields)}
+        template = _checked(attrs.evolve(original, id=new_template_id(), **changes))
+        self.store.save_template(practice_id, template)
+        return template
+
+    def delete(self, practice_id: str, template_id: str) -> Template:
+        template = self.get(practice_id, template_id)
+        self.store.delete_template(practice_id, template_id)
+        return template
+
+
+def _input(fields: Mapping[str, Any]) -> dict[str, Any]:
+    contracts.check("template-input", dict(fields), _input_error)
+    return dict(fields)
+
+
+def _input_error(path: str, problem: str) -> InvalidRequest:
+    return InvalidRequest(f"The template's {path} {problem}.", field=f"template.{path}")
+
+
+def _checked(template: Template) -> Template:
+    """Fields known to the mode, e-mail-only settings dropped for other modes."""
+    compose.check_fields(template.body, template.mode, "template.body")
+    compose.check_length(template.body, template.mode)
+    if template.mode != "email":
+        return attrs.evolve(template, sender_email=None, subject=None)
+    if template.subject:
+        compose.check_fields(template.subject, "email", "template.subject")
+    if template.sender_email:
+        return attrs.evolve(template, sender_email=normalize_email(template.sender_email))
+    return template

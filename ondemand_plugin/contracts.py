@@ -13,8 +13,11 @@ from typing import Any
 
 import referencing
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 from referencing.jsonschema import DRAFT202012
+
+DRAFT202012_URI = "https://json-schema.org/draft/2020-12/schema"
+_ANNOTATIONS = {"title", "description"}
 
 BASE_URI = "https://ondemand-plugin.org/contracts/v1/"
 
@@ -50,22 +53,62 @@ def schema_names() -> list[str]:
 
 
 @cache
+def schema(name: str) -> dict[str, Any]:
+    """``contracts/<name>.json`` with every ``$ref`` replaced by what it points to.
+
+    Validation runs on every hook call; resolving references costs more than checking the data,
+    so they are resolved once, here. The contracts have no recursive references.
+    """
+    uri = BASE_URI + name + ".json"
+    inlined = _inline(_registry().contents(uri), _registry().resolver(base_uri=uri))
+    return {"$schema": DRAFT202012_URI, **inlined}
+
+
+def _inline(node: Any, resolver: referencing._core.Resolver[Any]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, resolver) for item in node]
+    if not isinstance(node, dict):
+        return node
+    inlined = {
+        key: _inline(value, resolver)
+        for key, value in node.items()
+        if key not in ("$ref", "$id", "$schema", "$defs")
+    }
+    if "$ref" not in node:
+        return inlined
+    resolved = resolver.lookup(node["$ref"])
+    target = _inline(resolved.contents, resolved.resolver)
+    if set(inlined) <= _ANNOTATIONS:
+        return {**target, **inlined}
+    return {"allOf": [target, inlined]}
+
+
+@cache
 def validator(name: str) -> Draft202012Validator:
     """The compiled validator of ``contracts/<name>.json``."""
-    schema = _registry().contents(BASE_URI + name + ".json")
-    return Draft202012Validator(
-        schema,
-        registry=_registry(),
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    )
+    return Draft202012Validator(schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def first_error(name: str, instance: object) -> ValidationError | None:
-    """The most relevant violation of schema ``name``, or None when ``instance`` is valid."""
-    from jsonschema.exceptions import best_match
+    """The most relevant violation of schema ``name``, or None when ``instance`` is valid.
 
+    Hosts answer the same records again and again (a dialog's open, then its submit), and a
+    schema check costs far more than the rest of a hook call, so instances already found valid
+    are remembered by their ``repr``, which tells apart every type a host could send.
+    """
+    key = (name, repr(instance))
+    if key in _known_valid:
+        return None
     error: ValidationError | None = best_match(validator(name).iter_errors(instance))
+    if error is None:
+        if len(_known_valid) >= KNOWN_VALID_LIMIT:
+            _known_valid.clear()
+        _known_valid[key] = None
     return error
+
+
+KNOWN_VALID_LIMIT = 4096
+_known_valid: dict[tuple[str, str], None] = {}
 
 
 def describe(error: ValidationError) -> tuple[str, str]:

@@ -10,7 +10,12 @@ from typing import Any
 from ondemand_plugin.compose import format_money
 from ondemand_plugin.criteria import MODE_NAMES
 from ondemand_plugin.errors import InvalidRequest
-from ondemand_plugin.stores.base import NotificationRecord, Store, format_timestamp
+from ondemand_plugin.stores.base import (
+    NotificationRecord,
+    Store,
+    format_timestamp,
+    parse_timestamp,
+)
 
 MAX_PAGE = 100
 STATUS_WORDS = {
@@ -28,10 +33,15 @@ def encode_cursor(record: NotificationRecord) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_cursor(cursor: object) -> tuple[str, str]:
+    if type(cursor) is not str:
+        raise InvalidRequest(
+            "before must be the 'cursor' string of the last entry shown, or None.", field="before"
+        )
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         occurred_at, notification_id = raw.split("|")
+        parse_timestamp(occurred_at)  # a hand-made cursor would page from an arbitrary place
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidRequest(
             "This history cursor is not one the plugin gave out. Pass the 'cursor' of the last "

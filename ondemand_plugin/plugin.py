@@ -18,6 +18,7 @@ from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compo
 from ondemand_plugin.addon import Entitlement
 from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
 from ondemand_plugin.config import Config, load_config
+from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.extensions import call_each, collect_channels
 from ondemand_plugin.history import history_page
@@ -97,14 +98,19 @@ class OnDemandPlugin:
             raise InvalidRequest("context.practice_id must be the practice's id.", field="context")
         if not self.entitlement.is_enabled(practice_id):
             return []
-        panel = PANELS.get(dashboard)
-        if panel is None or type(subject) is not dict or subject.get("type") != dashboard:
+        panel = PANELS.get(dashboard) if type(dashboard) is str else None
+        if (
+            panel is None
+            or type(subject) is not dict
+            or subject.get("type") != dashboard
+            or type(subject.get("id")) is not str
+        ):
             raise InvalidRequest(
                 "dashboard must be 'patient' or 'guarantor', and subject "
                 "{'type': <the same>, 'id': ...}.",
                 field="subject",
             )
-        reason = None if self._any_batched_statement(practice_id, subject) else NO_STATEMENT_YET
+        reason = None if self._any_batched_statement(practice_id, subject) else NO_BATCHED_STATEMENT
         return [
             {
                 "id": SEND_ACTION_ID,
@@ -203,17 +209,12 @@ class OnDemandPlugin:
         return {"template": template_to_dict(operations[op]())}
 
     def _notify(self, result: dict[str, Any], context: dict[str, Any]) -> None:
-        # Observers answer nothing; call_each reports those that raise.
+        # Observers answer nothing; call_each reports those that raise. They get a copy, so that
+        # one changing what it was given cannot change what staff are shown.
         for _answer in call_each(
-            self.pm, "ondemand_notification_sent", {"result": result, "context": context}
+            self.pm, "ondemand_notification_sent", {"result": dict(result), "context": context}
         ):
             pass
-
-
-NO_STATEMENT_YET = (
-    "None of the guarantors has had a batched statement yet, so no On-Demand notification "
-    "can be sent."
-)
 
 
 def _channels_by_mode(

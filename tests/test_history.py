@@ -1,0 +1,210 @@
+"""R4: every On-Demand notification appears in the guarantor's Statement/Notification History,
+newest first, paged by an opaque cursor over an index, and never across practices."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from typing import Any
+
+import pluggy
+import pytest
+from conftest import CONTEXT, assert_valid, enable_addon, trace_sql
+
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.testing import ReferenceHost, guarantor
+
+BILLING = {"practice_id": "demo", "user": {"id": "u7", "name": "Bea Billing"}}
+
+
+@pytest.fixture
+def pm(ondemand_pm: pluggy.PluginManager) -> pluggy.PluginManager:
+    enable_addon(ondemand_pm)
+    return ondemand_pm
+
+
+def send(
+    pm: pluggy.PluginManager,
+    *,
+    context: dict[str, Any] = CONTEXT,
+    mode: str = "text",
+    body: str | None = "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
+    template_id: str | None = None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="submit",
+        subject={"type": "patient", "id": "p-lily"},
+        payload={
+            "guarantor_id": "g-mei",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": mode},
+            "template_id": template_id,
+            "body": body,
+        },
+        context=context,
+    )
+    assert_valid("send-result", result)
+    return result
+
+
+def history(
+    pm: pluggy.PluginManager,
+    guarantor_id: str = "g-mei",
+    *,
+    context: dict[str, Any] = CONTEXT,
+    before: str | None = None,
+    limit: int = 10,
+) -> list[dict[str, Any]]:
+    [entries] = pm.hook.pm_history_entries(
+        guarantor_id=guarantor_id, context=context, before=before, limit=limit
+    )
+    for entry in entries:
+        assert_valid("history-entry", entry)
+    return list(entries)
+
+
+def test_every_send_appears_in_the_guarantors_history_newest_first(
+    pm: pluggy.PluginManager,
+) -> None:
+    template = pm.hook.pm_dashboard_action(
+        action_id=MANAGE_ACTION_ID,
+        step="submit",
+        subject={"type": "practice", "id": "demo"},
+        payload={
+            "op": "create",
+            "template": {"label": "Pay by e-mail", "mode": "email", "body": "{{QuickPayLink}}"},
+        },
+        context=CONTEXT,
+    )["template"]
+    first = send(pm)
+    second = send(pm, context=BILLING, mode="email", body=None, template_id=template["id"])
+
+    entries = history(pm)
+    assert [entry["id"] for entry in entries] == [
+        second["notification_id"],
+        first["notification_id"],
+    ]
+    newest, oldest = entries
+    assert newest["occurred_at"] >= oldest["occurred_at"]
+    for entry in entries:
+        assert entry["kind"] == "on_demand_balance_notification"
+        assert entry["counts_toward_dunning"] is False
+        assert entry["guarantor_id"] == "g-mei"
+        assert entry["status"] == "sent"
+        assert entry["balance"] == "120.50"
+        assert entry["payment_allowed"] is True
+        assert entry["sent_to"] == {"type": "guarantor", "id": "g-mei", "name": "Mei Chen"}
+    assert newest["sent_by"] == {"id": "u7", "name": "Bea Billing"}
+    assert oldest["sent_by"] == {"id": "u1", "name": "Amy Front"}
+    assert (newest["mode"], newest["to"]) == ("email", "mei.chen@example.com")
+    assert (oldest["mode"], oldest["to"]) == ("text", "+15035550123")
+    assert newest["template_label"] == "Pay by e-mail"
+    assert oldest["template_label"] is None  # typed in the editor, tied to no template
+
+
+def test_history_of_another_guarantor_holds_none_of_these_sends(pm: pluggy.PluginManager) -> None:
+    send(pm)
+    assert history(pm, "g-tom") == []
+
+
+def test_history_pages_follow_the_cursor_without_overlap_or_gap(pm: pluggy.PluginManager) -> None:
+    sent = [send(pm, body=f"Message {number}")["notification_id"] for number in range(25)]
+
+    pages = []
+    before = None
+    while True:
+        page = history(pm, before=before, limit=10)
+        if not page:
+            break
+        pages.append(page)
+        before = page[-1]["cursor"]
+
+    assert [len(page) for page in pages] == [10, 10, 5]
+    assert [entry["id"] for page in pages for entry in page] == sent[::-1]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not a cursor",
+        "",
+        base64.urlsafe_b64encode(b"no separator").decode(),
+        base64.urlsafe_b64encode(b"yesterday|ntf_1").decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe|\xfd").decode(),
+    ],
+)
+def test_a_cursor_the_plugin_never_gave_out_is_an_invalid_request(
+    pm: pluggy.PluginManager, cursor: str
+) -> None:
+    send(pm)
+    with pytest.raises(OnDemandError) as refusal:
+        history(pm, before=cursor)
+    assert refusal.value.code == "invalid_request"
+
+
+@pytest.mark.parametrize("limit", [0, -1, 101, 10.0, "10", True, None])
+def test_a_page_size_outside_1_to_100_is_an_invalid_request(
+    pm: pluggy.PluginManager, limit: Any
+) -> None:
+    with pytest.raises(OnDemandError) as refusal:
+        history(pm, limit=limit)
+    assert refusal.value.code == "invalid_request"
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+def test_page_sizes_1_and_100_are_accepted(pm: pluggy.PluginManager, limit: int) -> None:
+    send(pm)
+    assert len(history(pm, limit=limit)) == 1
+
+
+def test_history_never_shows_another_practices_notifications(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    # Another practice whose guarantor happens to have the same id.
+    ondemand_host.add_practice({**ondemand_host.practices["demo"], "id": "north"})
+    ondemand_host.add_patient(
+        "north",
+        {
+            "id": "p-lily",
+            "first_name": "Lee",
+            "last_name": "Ng",
+            "guarantor_ids": [],
+            "contacts": [],
+        },
+    )
+    ondemand_host.add_guarantor(
+        "north",
+        guarantor(
+            "g-mei", "May", "Ng", "9.99", statements=1, contacts=[("mobile", "+15035550199")]
+        ),
+    )
+    ondemand_host.link("north", "p-lily", "g-mei")
+    north = {**CONTEXT, "practice_id": "north"}
+    enable_addon(pm, "north")
+
+    in_demo = send(pm)
+    in_north = send(pm, context=north)
+
+    assert [entry["id"] for entry in history(pm)] == [in_demo["notification_id"]]
+    assert [entry["id"] for entry in history(pm, context=north)] == [in_north["notification_id"]]
+    # A cursor from one practice does not open the other's history either.
+    demo_cursor = history(pm)[0]["cursor"]
+    assert history(pm, context=north, before=demo_cursor) == []
+
+
+def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManager) -> None:
+    for number in range(3):
+        send(pm, body=f"Message {number}")
+    statements = trace_sql(pm)
+    first_page = history(pm, limit=2)
+    history(pm, before=first_page[-1]["cursor"], limit=2)
+    queries = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 2
+
+    database = pm.get_plugin("ondemand.instance").store.path
+    with sqlite3.connect(database) as connection:
+        for query in queries:
+            plan = " | ".join(row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + query))
+            assert "USING INDEX notifications_history" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan

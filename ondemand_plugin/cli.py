@@ -1,0 +1,482 @@
+"""The ``ondemand`` command: the add-on switch, templates, history, installed plugins, the demo.
+
+It works on the same database as the hosts, through the same classes the plugin uses, so what it
+changes is what running hosts see. Every refusal prints ``error: <sentence> [<code>]`` on stderr
+and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import click
+import pluggy
+
+import hookspecs
+from hookspecs.types import MODES, Template
+from ondemand_plugin import __version__, demo
+from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
+from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
+from ondemand_plugin.config import load_config, ondemand_home
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.extensions import call_each, channel_problem, report
+from ondemand_plugin.history import MAX_PAGE, history_page
+from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
+from ondemand_plugin.stores import AddonChange, Store, open_store
+from ondemand_plugin.stores.base import format_timestamp
+from ondemand_plugin.templates import TemplateManager, template_to_dict
+
+MODE = click.Choice(MODES)
+practice_option = click.option("--practice", required=True, metavar="ID")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+class Refusal(click.ClickException):
+    """An ``OnDemandError``, shown the way every refusal of this command is shown."""
+
+    exit_code = 2
+
+    def __init__(self, error: OnDemandError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.error.message} [{self.error.code}]", file=file, err=file is None)
+
+
+class OnDemandGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OnDemandError as error:
+            raise Refusal(error) from error
+
+
+def open_database(ctx: click.Context) -> Store:
+    """The store named by --database-url, else ONDEMAND_DATABASE_URL, else the default file."""
+    database_url = ctx.find_root().params["database_url"] or load_config(None).database_url
+    store = open_store(database_url)
+    ctx.call_on_close(store.close)
+    return store
+
+
+def print_json(value: object) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def utc_text(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+@click.group(cls=OnDemandGroup)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help="sqlite:////absolute/path.db; default: $ONDEMAND_DATABASE_URL, else "
+    "$ONDEMAND_HOME/ondemand.db ($ONDEMAND_HOME defaults to ~/.local/share/ondemand).",
+)
+@click.version_option(__version__, prog_name="ondemand")
+def cli(database_url: str | None) -> None:
+    """On-Demand Balance Notifications: the add-on switch, templates, history, plugins, a demo."""
+
+
+def main() -> None:
+    cli(prog_name="ondemand")
+
+
+# The premium add-on (R1)
+
+
+@cli.group()
+def addon() -> None:
+    """The premium add-on switch and its audit trail.
+
+    Switch the add-on per practice, and see who switched it, when and why.
+    """
+
+
+def change_dict(change: AddonChange) -> dict[str, Any]:
+    return {
+        "practice_id": change.practice_id,
+        "enabled": change.enabled,
+        "changed_by": change.changed_by,
+        "reason": change.reason,
+        "changed_at": format_timestamp(change.changed_at),
+    }
+
+
+def switch(ctx: click.Context, practice: str, enabled: bool, by: str, reason: str | None) -> None:
+    change = Entitlement(open_database(ctx)).switch(practice, enabled, by, reason)
+    click.echo(
+        f"On-Demand Balance Notifications are now {'ON' if enabled else 'OFF'} for practice "
+        f"{practice} (by {change.changed_by}, {utc_text(change.changed_at)}). Running hosts see "
+        f"it within {REFRESH_SECONDS:g} seconds."
+    )
+
+
+@addon.command()
+@practice_option
+@click.option("--by", required=True, metavar="NAME", help="Who switches it (kept in the log).")
+@click.option("--reason", metavar="TEXT", help="Why (kept in the log).")
+@click.pass_context
+def enable(ctx: click.Context, practice: str, by: str, reason: str | None) -> None:
+    """Switch the add-on on for a practice."""
+    switch(ctx, practice, True, by, reason)
+
+
+@addon.command()
+@practice_option
+@click.option("--by", required=True, metavar="NAME", help="Who switches it (kept in the log).")
+@click.option("--reason", metavar="TEXT", help="Why (kept in the log).")
+@click.pass_context
+def disable(ctx: click.Context, practice: str, by: str, reason: str | None) -> None:
+    """Switch the add-on off for a practice."""
+    switch(ctx, practice, False, by, reason)
+
+
+@addon.command()
+@practice_option
+@json_option
+@click.pass_context
+def status(ctx: click.Context, practice: str, as_json: bool) -> None:
+    """Whether the practice has the add-on, and its last switch."""
+    entitlement = Entitlement(open_database(ctx))
+    enabled = entitlement.is_enabled(practice)
+    changes = entitlement.log(practice)
+    last = changes[-1] if changes else None
+    if as_json:
+        print_json(
+            {
+                "practice_id": practice,
+                "enabled": enabled,
+                "last_change": change_dict(last) if last else None,
+            }
+        )
+    elif last is None:
+        click.echo(f"OFF for practice {practice}: the add-on was never switched on.")
+    else:
+        click.echo(
+            f"{'ON' if enabled else 'OFF'} for practice {practice} since "
+            f"{utc_text(last.changed_at)} (by {last.changed_by}"
+            f"{': ' + last.reason if last.reason else ''})."
+        )
+
+
+@addon.command()
+@practice_option
+@json_option
+@click.pass_context
+def log(ctx: click.Context, practice: str, as_json: bool) -> None:
+    """Every switch of the add-on for a practice, oldest first: who, when, why."""
+    changes = Entitlement(open_database(ctx)).log(practice)
+    if as_json:
+        print_json([change_dict(change) for change in changes])
+    elif not changes:
+        click.echo(f"The add-on was never switched for practice {practice}.")
+    else:
+        for change in changes:
+            click.echo(
+                f"{utc_text(change.changed_at)}  {'ON ' if change.enabled else 'OFF'}  "
+                f"by {change.changed_by}: {change.reason or '(no reason given)'}"
+            )
+
+
+# Templates (R7)
+
+
+@cli.group()
+def templates() -> None:
+    """A practice's On-Demand templates (the dialog's -MANAGE- entry)."""
+
+
+def template_manager(ctx: click.Context) -> TemplateManager:
+    return TemplateManager(open_database(ctx))
+
+
+def show_template(template: Template, as_json: bool) -> None:
+    if as_json:
+        print_json(template_to_dict(template))
+        return
+    click.echo(f"id:           {template.id}")
+    click.echo(f"label:        {template.label}")
+    click.echo(f"mode:         {template.mode}")
+    click.echo(f"active:       {'yes' if template.active else 'no'}")
+    if template.mode == "email":
+        click.echo(f"sender_email: {template.sender_email or '(the practice sender)'}")
+        click.echo(f"subject:      {template.subject or '(the default subject)'}")
+    click.echo("body:")
+    for line in template.body.splitlines():
+        click.echo(f"  {line}")
+
+
+def given(**options: object) -> dict[str, object]:
+    """The template fields given on the command line; the others stay as they are."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+@templates.command("list")
+@practice_option
+@json_option
+@click.pass_context
+def list_templates(ctx: click.Context, practice: str, as_json: bool) -> None:
+    """The practice's templates."""
+    found = template_manager(ctx).list(practice)
+    if as_json:
+        print_json([template_to_dict(template) for template in found])
+        return
+    if not found:
+        click.echo(
+            f"Practice {practice} has no On-Demand templates yet. Add one with "
+            f"'ondemand templates add --practice {practice} ...'."
+        )
+        return
+    click.echo(f"{'ID':<22}  {'MODE':<5}  {'ACTIVE':<6}  LABEL")
+    for template in found:
+        active = "yes" if template.active else "no"
+        click.echo(f"{template.id:<22}  {template.mode:<5}  {active:<6}  {template.label}")
+
+
+@templates.command()
+@practice_option
+@click.argument("template_id")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, practice: str, template_id: str, as_json: bool) -> None:
+    """One template."""
+    show_template(template_manager(ctx).get(practice, template_id), as_json)
+
+
+@templates.command()
+@practice_option
+@click.option("--label", required=True)
+@click.option("--mode", required=True, type=MODE)
+@click.option("--body", required=True, help="The message, with {{Field}}s.")
+@click.option("--subject", help="E-mail only.")
+@click.option("--sender-email", help="E-mail only; default: the practice's sender.")
+@click.option("--inactive", is_flag=True, help="Save it without offering it in the dialog.")
+@json_option
+@click.pass_context
+def add(
+    ctx: click.Context,
+    practice: str,
+    label: str,
+    mode: str,
+    body: str,
+    subject: str | None,
+    sender_email: str | None,
+    inactive: bool,
+    as_json: bool,
+) -> None:
+    """Add a template."""
+    fields = given(
+        label=label,
+        mode=mode,
+        body=body,
+        subject=subject,
+        sender_email=sender_email,
+        active=not inactive,
+    )
+    show_template(template_manager(ctx).create(practice, fields), as_json)
+
+
+@templates.command()
+@practice_option
+@click.argument("template_id")
+@click.option("--label")
+@click.option("--mode", type=MODE)
+@click.option("--body")
+@click.option("--subject", help="E-mail only.")
+@click.option("--sender-email", help="E-mail only.")
+@click.option("--active/--inactive", default=None, help="Offer it in the dialog, or not.")
+@json_option
+@click.pass_context
+def edit(
+    ctx: click.Context,
+    practice: str,
+    template_id: str,
+    label: str | None,
+    mode: str | None,
+    body: str | None,
+    subject: str | None,
+    sender_email: str | None,
+    active: bool | None,
+    as_json: bool,
+) -> None:
+    """Change a template; what is not given stays as it is."""
+    fields = given(
+        label=label,
+        mode=mode,
+        body=body,
+        subject=subject,
+        sender_email=sender_email,
+        active=active,
+    )
+    if not fields:
+        raise click.UsageError(
+            "Say what to change: --label, --mode, --body, --subject, --sender-email, "
+            "--active or --inactive."
+        )
+    show_template(template_manager(ctx).update(practice, template_id, fields), as_json)
+
+
+@templates.command()
+@practice_option
+@click.argument("template_id")
+@click.option("--label", help="Default: 'Copy of <label>'.")
+@json_option
+@click.pass_context
+def copy(
+    ctx: click.Context, practice: str, template_id: str, label: str | None, as_json: bool
+) -> None:
+    """Copy a template into a new one."""
+    show_template(template_manager(ctx).copy(practice, template_id, given(label=label)), as_json)
+
+
+@templates.command()
+@practice_option
+@click.argument("template_id")
+@json_option
+@click.pass_context
+def delete(ctx: click.Context, practice: str, template_id: str, as_json: bool) -> None:
+    """Delete a template."""
+    deleted = template_manager(ctx).delete(practice, template_id)
+    if as_json:
+        print_json(template_to_dict(deleted))
+    else:
+        click.echo(f"Deleted template {deleted.id} ({deleted.label}).")
+
+
+# History (R4)
+
+
+@cli.command()
+@practice_option
+@click.option("--guarantor", required=True, metavar="ID")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Show only the newest N entries (default: all)."
+)
+@json_option
+@click.pass_context
+def history(
+    ctx: click.Context, practice: str, guarantor: str, limit: int | None, as_json: bool
+) -> None:
+    """A guarantor's On-Demand notifications.
+
+    Newest first, as the Statement/Notification History panel shows them.
+    """
+    entries = history_entries(open_database(ctx), practice, guarantor, limit)
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        click.echo(f"No On-Demand notifications for guarantor {guarantor} in practice {practice}.")
+    for entry in entries:
+        occurred_at = datetime.fromisoformat(entry["occurred_at"])
+        click.echo(f"{utc_text(occurred_at)}  {entry['display']['title']}")
+        click.echo(f"    {entry['display']['summary']}")
+
+
+def history_entries(
+    store: Store, practice_id: str, guarantor_id: str, limit: int | None
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    before = None
+    while limit is None or len(entries) < limit:
+        size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(entries))
+        page = history_page(store, practice_id, guarantor_id, before, size)
+        entries.extend(page)
+        if len(page) < size:
+            break
+        before = page[-1]["cursor"]
+    return entries
+
+
+# Plugins
+
+
+@cli.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """Installed plugins, their hooks and channels.
+
+    Every plugin a host would load: name, version, the hooks it implements, its channels.
+    """
+    rows = plugin_rows()
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']} {row['version']}")
+        click.echo(f"  hooks:    {', '.join(row['hooks']) or '-'}")
+        click.echo(f"  channels: {', '.join(row['channels']) or '-'}")
+
+
+def plugin_rows() -> list[dict[str, Any]]:
+    """The entry-point plugins and what their ``pm_configure`` registers, without a database."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    hookspecs.add_hookspecs(pm)
+    pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+    for module in BUILT_IN_CHANNEL_PLUGINS:
+        if not pm.is_registered(module):
+            pm.register(module, name=module.__name__)
+    channels = channels_by_plugin(pm)
+    versions = {pm.get_name(plugin): dist.version for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin) or repr(plugin)
+        rows.append(
+            {
+                "name": name,
+                "version": versions.get(name, __version__),
+                "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
+                "channels": channels.get(name, []),
+            }
+        )
+    # The per-manager instance holds the store, so it is described rather than started.
+    rows.append(
+        {
+            "name": INSTANCE_NAME,
+            "version": __version__,
+            "hooks": sorted(
+                attribute
+                for attribute in dir(OnDemandPlugin)
+                if pm.parse_hookimpl_opts(OnDemandPlugin, attribute) is not None
+            ),
+            "channels": [],
+        }
+    )
+    return sorted(rows, key=lambda row: str(row["name"]))
+
+
+def channels_by_plugin(pm: pluggy.PluginManager) -> dict[str, list[str]]:
+    config = load_config(None).raw
+    found: dict[str, list[str]] = {}
+    for plugin, answer in call_each(pm, "ondemand_delivery_channels", {"config": config}):
+        if not isinstance(answer, list | tuple):
+            report(pm, plugin, "ondemand_delivery_channels must return a list of channels")
+            continue
+        names = found.setdefault(pm.get_name(plugin) or repr(plugin), [])
+        for channel in answer:
+            problem = channel_problem(channel)
+            if problem is None:
+                names.append(channel.name)
+            else:
+                report(pm, plugin, problem)
+    return found
+
+
+# The demo
+
+
+@cli.command("demo")
+def run_demo() -> None:
+    """Run a whole session on a demo practice.
+
+    It works in $ONDEMAND_HOME/demo, deleted and recreated at each run, whatever
+    --database-url says.
+    """
+    demo.run(sys.stdout, ondemand_home(os.environ))

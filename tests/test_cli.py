@@ -1,0 +1,460 @@
+"""The ``ondemand`` command, run as the installed console script in a real subprocess: the add-on
+switch with its audit trail (R1), templates (R7), history (R4), the plugin list, and refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+from conftest import CONTEXT, assert_valid, enable_addon
+
+import ondemand_plugin
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+
+ONDEMAND = Path(sys.executable).parent / "ondemand"
+SWITCH_SECONDS = 5.0
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_ondemand(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("ONDEMAND_DATABASE_URL", "ONDEMAND_OUTBOX_DIR")
+    }
+    environ.update({"ONDEMAND_HOME": str(home), "HOME": str(home), **(env or {})})
+    return subprocess.run(
+        [str(ONDEMAND), *args], env=environ, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The SQLite file the ``ondemand_pm`` fixture's plugin uses, so both see the same data."""
+    return "sqlite:///" + str(tmp_path / "ondemand.db")
+
+
+@pytest.fixture
+def attempt(tmp_path: Path, database_url: str) -> Run:
+    """``ondemand --database-url <the test database> ARGS``, whatever its exit status."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_ondemand("--database-url", database_url, *args, home=tmp_path / "home")
+
+    return run
+
+
+@pytest.fixture
+def ondemand(attempt: Run) -> Run:
+    """``ondemand --database-url <the test database> ARGS``; fails unless it exits with 0."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = attempt(*args)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    return run
+
+
+def refused(result: subprocess.CompletedProcess[str], code: str) -> str:
+    """The refusal's sentence, after checking it is shown as the CLI shows every refusal."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    match = re.fullmatch(r"error: (.+) \[([a-z_]+)\]\n", result.stderr)
+    assert match, result.stderr
+    assert match.group(2) == code
+    return match.group(1)
+
+
+def actions(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    answers = pm.hook.pm_dashboard_actions(
+        dashboard="patient", subject={"type": "patient", "id": "p-lily"}, context=CONTEXT
+    )
+    return [action for answer in answers for action in answer]
+
+
+# R1: the add-on switch and its audit trail
+
+
+def test_addon_switches_keep_who_switched_it_when_and_why(ondemand: Run) -> None:
+    ondemand("addon", "enable", "--practice", "demo", "--by", "Sam Rivera", "--reason", "Signed")
+    ondemand("addon", "disable", "--practice", "demo", "--by", "Kim Lee")
+    log = json.loads(ondemand("addon", "log", "--practice", "demo", "--json").stdout)
+    assert [(c["enabled"], c["changed_by"], c["reason"]) for c in log] == [
+        (True, "Sam Rivera", "Signed"),
+        (False, "Kim Lee", None),
+    ]
+    times = [datetime.fromisoformat(change["changed_at"]) for change in log]
+    assert all(moment.tzinfo is not None for moment in times) and times[0] <= times[1]
+    text = ondemand("addon", "log", "--practice", "demo").stdout.splitlines()
+    assert "ON " in text[0] and "Sam Rivera: Signed" in text[0]
+    assert "OFF" in text[1] and "Kim Lee" in text[1]
+
+
+def test_addon_status_says_whether_the_practice_has_it_and_its_last_switch(ondemand: Run) -> None:
+    never = json.loads(ondemand("addon", "status", "--practice", "demo", "--json").stdout)
+    assert never == {"practice_id": "demo", "enabled": False, "last_change": None}
+    ondemand("addon", "enable", "--practice", "demo", "--by", "Sam Rivera")
+    status = json.loads(ondemand("addon", "status", "--practice", "demo", "--json").stdout)
+    assert status["enabled"] is True
+    assert status["last_change"]["changed_by"] == "Sam Rivera"
+    other = json.loads(ondemand("addon", "status", "--practice", "other", "--json").stdout)
+    assert other["enabled"] is False
+    assert ondemand("addon", "status", "--practice", "demo").stdout.startswith("ON for practice")
+
+
+def test_an_addon_switch_reaches_a_running_host_within_5_seconds(
+    ondemand_pm: pluggy.PluginManager, ondemand: Run
+) -> None:
+    assert actions(ondemand_pm) == []  # the running host has now cached "off"
+    ondemand("addon", "enable", "--practice", "demo", "--by", "Sam Rivera")
+    give_up_at = time.monotonic() + SWITCH_SECONDS
+    while not actions(ondemand_pm) and time.monotonic() < give_up_at:
+        time.sleep(0.05)
+    assert [action["id"] for action in actions(ondemand_pm)] == [SEND_ACTION_ID]
+
+
+def test_a_switch_without_a_name_is_refused_and_not_logged(ondemand: Run, attempt: Run) -> None:
+    result = attempt("addon", "enable", "--practice", "demo", "--by", "  ")
+    assert "--by NAME" in refused(result, "invalid_request")
+    assert json.loads(ondemand("addon", "log", "--practice", "demo", "--json").stdout) == []
+
+
+def test_the_database_is_the_option_else_the_environment_else_the_home_folder(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    enable = ("addon", "enable", "--practice", "demo", "--by", "Sam Rivera")
+    status = ("addon", "status", "--practice", "demo", "--json")
+    assert run_ondemand(*enable, home=home).returncode == 0
+    assert (home / "ondemand.db").is_file()
+
+    elsewhere = {"ONDEMAND_DATABASE_URL": "sqlite:///" + str(tmp_path / "env.db")}
+    from_env = json.loads(run_ondemand(*status, home=home, env=elsewhere).stdout)
+    assert from_env["enabled"] is False and (tmp_path / "env.db").is_file()
+
+    home_url = "sqlite:///" + str(home / "ondemand.db")
+    option = run_ondemand("--database-url", home_url, *status, home=home, env=elsewhere)
+    assert json.loads(option.stdout)["enabled"] is True
+
+
+# R7: templates
+
+
+def template_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(result.stdout)
+    assert_valid("template", template)
+    return template
+
+
+def test_templates_can_be_added_listed_shown_edited_copied_and_deleted(ondemand: Run) -> None:
+    practice = ("--practice", "demo", "--json")
+    added = template_json(
+        ondemand(
+            *("templates", "add", *practice, "--label", "Pay by e-mail", "--mode", "email"),
+            *("--body", "Hi {{GuarantorFirstName}}: {{QuickPayLink}}", "--subject", "Balance"),
+            *("--sender-email", "Billing@Maple.example.com"),
+        )
+    )
+    assert (added["label"], added["mode"], added["active"]) == ("Pay by e-mail", "email", True)
+    assert added["sender_email"] == "Billing@maple.example.com"  # normalised as when saved
+
+    shown = template_json(ondemand("templates", "show", *practice, added["id"]))
+    assert shown == added
+
+    edited = template_json(
+        ondemand("templates", "edit", *practice, added["id"], "--inactive", "--label", "Old")
+    )
+    assert (edited["label"], edited["active"], edited["body"]) == ("Old", False, added["body"])
+
+    copied = template_json(ondemand("templates", "copy", *practice, added["id"]))
+    assert copied["id"] != added["id"] and copied["label"] == "Copy of Old"
+
+    listed = json.loads(ondemand("templates", "list", *practice).stdout)
+    for template in listed:
+        assert_valid("template", template)
+    assert {template["id"] for template in listed} == {added["id"], copied["id"]}
+
+    deleted = template_json(ondemand("templates", "delete", *practice, added["id"]))
+    assert deleted["id"] == added["id"]
+    remaining = json.loads(ondemand("templates", "list", *practice).stdout)
+    assert [template["id"] for template in remaining] == [copied["id"]]
+
+
+def test_templates_read_as_text_without_json(ondemand: Run) -> None:
+    ondemand(
+        *("templates", "add", "--practice", "demo", "--label", "Quick text", "--mode", "text"),
+        *("--body", "Pay here: {{QuickPayLink}}", "--inactive"),
+    )
+    listing = ondemand("templates", "list", "--practice", "demo").stdout
+    assert re.search(r"tpl_\w+\s+text\s+no\s+Quick text", listing), listing
+    template_id = listing.split()[4]
+    shown = ondemand("templates", "show", "--practice", "demo", template_id).stdout
+    assert "label:        Quick text" in shown and "  Pay here: {{QuickPayLink}}" in shown
+
+
+def test_a_template_with_an_unknown_field_is_refused_and_nothing_is_saved(
+    ondemand: Run, attempt: Run
+) -> None:
+    added = attempt(
+        *("templates", "add", "--practice", "demo", "--label", "Bad", "--mode", "text"),
+        *("--body", "Hi {{Nickname}}"),
+    )
+    assert "{{Nickname}} is not a mappable field" in refused(added, "unknown_field")
+    assert json.loads(ondemand("templates", "list", "--practice", "demo", "--json").stdout) == []
+
+    good = template_json(
+        ondemand(
+            *("templates", "add", "--practice", "demo", "--json", "--label", "Good"),
+            *("--mode", "text", "--body", "Hi {{GuarantorFirstName}}"),
+        )
+    )
+    edited = attempt("templates", "edit", "--practice", "demo", good["id"], "--body", "{{Nope}}")
+    refused(edited, "unknown_field")
+    kept = template_json(ondemand("templates", "show", "--practice", "demo", "--json", good["id"]))
+    assert kept == good
+
+
+def test_templates_added_on_the_command_line_are_offered_in_the_dialog(
+    ondemand_pm: pluggy.PluginManager, ondemand: Run
+) -> None:
+    enable_addon(ondemand_pm)
+    added = template_json(
+        ondemand(
+            *("templates", "add", "--practice", "demo", "--json", "--label", "From the CLI"),
+            *("--mode", "text", "--body", "{{QuickPayLink}}"),
+        )
+    )
+    form = ondemand_pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="open",
+        subject={"type": "patient", "id": "p-lily"},
+        payload={},
+        context=CONTEXT,
+    )
+    assert form["templates"] == [{"id": added["id"], "label": "From the CLI", "mode": "text"}]
+
+
+def test_templates_made_in_the_dialog_are_listed_on_the_command_line(
+    ondemand_pm: pluggy.PluginManager, ondemand: Run
+) -> None:
+    enable_addon(ondemand_pm)
+    made = ondemand_pm.hook.pm_dashboard_action(
+        action_id=MANAGE_ACTION_ID,
+        step="submit",
+        subject={"type": "practice", "id": "demo"},
+        payload={"op": "create", "template": {"label": "Made", "mode": "voice", "body": "Hi"}},
+        context=CONTEXT,
+    )["template"]
+    listed = json.loads(ondemand("templates", "list", "--practice", "demo", "--json").stdout)
+    assert listed == [made]
+    assert json.loads(ondemand("templates", "list", "--practice", "other", "--json").stdout) == []
+
+
+# R4: history
+
+
+def send(pm: pluggy.PluginManager, mode: str) -> dict[str, Any]:
+    result: dict[str, Any] = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="submit",
+        subject={"type": "patient", "id": "p-lily"},
+        payload={
+            "guarantor_id": "g-mei",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": mode},
+            "body": "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
+        },
+        context=CONTEXT,
+    )
+    return result
+
+
+def test_history_lists_the_guarantors_notifications_newest_first(
+    ondemand_pm: pluggy.PluginManager, ondemand: Run
+) -> None:
+    enable_addon(ondemand_pm)
+    first, second = send(ondemand_pm, "text"), send(ondemand_pm, "email")
+    history = ("history", "--practice", "demo", "--guarantor", "g-mei")
+
+    entries = json.loads(ondemand(*history, "--json").stdout)
+    for entry in entries:
+        assert_valid("history-entry", entry)
+    assert [entry["id"] for entry in entries] == [
+        second["notification_id"],
+        first["notification_id"],
+    ]
+    assert all(entry["counts_toward_dunning"] is False for entry in entries)
+
+    newest = json.loads(ondemand(*history, "--json", "--limit", "1").stdout)
+    assert [entry["id"] for entry in newest] == [second["notification_id"]]
+
+    text = ondemand(*history).stdout
+    assert text.index("On-Demand Balance Notification (e-mail)") < text.index(
+        "On-Demand Balance Notification (text)"
+    )
+    assert "sent by Amy Front" in text
+    assert json.loads(ondemand(*history[:-1], "g-tom", "--json").stdout) == []
+
+
+def test_history_reads_past_the_first_page(
+    ondemand_pm: pluggy.PluginManager, ondemand: Run
+) -> None:
+    enable_addon(ondemand_pm)
+    sent = [send(ondemand_pm, "text")["notification_id"] for _ in range(105)]
+    history = ("history", "--practice", "demo", "--guarantor", "g-mei", "--json")
+    entries = json.loads(ondemand(*history).stdout)
+    assert [entry["id"] for entry in entries] == sent[::-1]
+    assert len(json.loads(ondemand(*history, "--limit", "101").stdout)) == 101
+
+
+# Plugins
+
+
+def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    result = run_ondemand("plugins", "--json", home=home)
+    assert result.returncode == 0, result.stderr
+    plugins = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
+
+    entry_point = plugins["ondemand"]
+    assert entry_point["version"] == ondemand_plugin.__version__
+    assert "pm_configure" in entry_point["hooks"]
+    assert {"pm_dashboard_actions", "pm_dashboard_action", "pm_history_entries"} <= set(
+        plugins["ondemand.instance"]["hooks"]
+    )
+    outbox = plugins["ondemand_plugin.channels.outbox"]
+    assert outbox["hooks"] == ["ondemand_delivery_channels"]
+    assert outbox["channels"] == ["outbox"]
+    assert not home.exists()  # no database, no outbox folder
+
+    text = run_ondemand("plugins", home=home).stdout
+    assert f"ondemand {ondemand_plugin.__version__}" in text
+    assert "channels: outbox" in text
+
+
+PIGEON_PLUGIN = """
+from hookspecs import DeliveryReceipt, hookimpl
+
+
+class PigeonChannel:
+    name = "pigeon"
+    modes = frozenset({"text"})
+
+    def deliver(self, message):
+        return DeliveryReceipt(status="sent")
+
+
+class BrokenChannel:
+    name = "broken"
+
+
+@hookimpl
+def ondemand_delivery_channels(config):
+    return [PigeonChannel(), BrokenChannel()]
+"""
+
+
+def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_path: Path) -> None:
+    # A distribution on the path, as pip would install it: a module and its dist-info.
+    site = tmp_path / "site"
+    dist_info = site / "pigeon_channel-9.9.1.dist-info"
+    dist_info.mkdir(parents=True)
+    (site / "pigeon_channel.py").write_text(PIGEON_PLUGIN, encoding="utf-8")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 9.9.1\n", encoding="utf-8"
+    )
+    (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
+
+    result = run_ondemand(
+        "plugins", "--json", home=tmp_path / "home", env={"PYTHONPATH": str(site)}
+    )
+    assert result.returncode == 0, result.stderr
+    plugins = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
+    assert plugins["pigeon"] == {
+        "name": "pigeon",
+        "version": "9.9.1",
+        "hooks": ["ondemand_delivery_channels"],
+        "channels": ["pigeon"],
+    }
+    assert "ondemand" in plugins
+    # The broken channel is named with its distribution, and skipped.
+    assert "pigeon (provided by: pigeon-channel 9.9.1)" in result.stderr
+    assert "'broken'" in result.stderr
+
+
+# Refusals and usage errors
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (
+            ("--database-url", "postgres://db/ondemand", "addon", "status", "--practice", "demo"),
+            "invalid_config",
+        ),
+        (("templates", "show", "--practice", "demo", "tpl_missing"), "template_not_found"),
+        (("templates", "delete", "--practice", "demo", "tpl_missing"), "template_not_found"),
+        (
+            (
+                "templates",
+                "add",
+                "--practice",
+                "demo",
+                "--label",
+                "",
+                "--mode",
+                "text",
+                "--body",
+                "Hi",
+            ),
+            "invalid_request",
+        ),
+    ],
+    ids=["unsupported-database", "show-missing", "delete-missing", "empty-label"],
+)
+def test_refusals_print_the_sentence_and_code_on_stderr_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], code: str
+) -> None:
+    result = run_ondemand(*args, home=tmp_path / "home")
+    sentence = refused(result, code)
+    assert sentence.endswith(".") and "Traceback" not in result.stderr
+
+
+def test_an_environment_database_url_the_plugin_cannot_use_is_refused(tmp_path: Path) -> None:
+    result = run_ondemand(
+        "addon",
+        "status",
+        "--practice",
+        "demo",
+        home=tmp_path / "home",
+        env={"ONDEMAND_DATABASE_URL": "mysql://db"},
+    )
+    assert "ONDEMAND_" in refused(result, "invalid_config")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("templates", "add", "--practice", "demo", "--label", "X", "--mode", "fax", "--body", "Hi"),
+        ("history", "--practice", "demo", "--guarantor", "g-mei", "--limit", "0"),
+        ("addon", "enable", "--practice", "demo"),
+        ("templates", "edit", "--practice", "demo", "tpl_x"),
+    ],
+    ids=["unknown-mode", "zero-limit", "missing-by", "nothing-to-change"],
+)
+def test_usage_errors_are_clicks_with_exit_code_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run_ondemand(*args, home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "Usage: ondemand" in result.stderr and "Error:" in result.stderr

@@ -23,7 +23,7 @@ from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
 from ondemand_plugin.config import load_config, ondemand_home
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.extensions import call_each, channel_problem, report
+from ondemand_plugin.extensions import channels_with_owners
 from ondemand_plugin.history import MAX_PAGE, history_page
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
 from ondemand_plugin.stores import AddonChange, Store, open_store
@@ -453,19 +453,9 @@ def plugin_rows() -> list[dict[str, Any]]:
 
 
 def channels_by_plugin(pm: pluggy.PluginManager) -> dict[str, list[str]]:
-    config = load_config(None).raw
     found: dict[str, list[str]] = {}
-    for plugin, answer in call_each(pm, "ondemand_delivery_channels", {"config": config}):
-        if not isinstance(answer, list | tuple):
-            report(pm, plugin, "ondemand_delivery_channels must return a list of channels")
-            continue
-        names = found.setdefault(pm.get_name(plugin) or repr(plugin), [])
-        for channel in answer:
-            problem = channel_problem(channel)
-            if problem is None:
-                names.append(channel.name)
-            else:
-                report(pm, plugin, problem)
+    for name, (_channel, plugin) in channels_with_owners(pm, load_config(None).raw).items():
+        found.setdefault(pm.get_name(plugin) or repr(plugin), []).append(name)
     return found
 
 

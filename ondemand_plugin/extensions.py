@@ -55,6 +55,13 @@ def call_each(
 
 def collect_channels(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> dict[str, Channel]:
     """Every valid channel, by name; a channel whose name is taken already is skipped."""
+    return {name: channel for name, (channel, _plugin) in channels_with_owners(pm, config).items()}
+
+
+def channels_with_owners(
+    pm: pluggy.PluginManager, config: Mapping[str, Any]
+) -> dict[str, tuple[Channel, object]]:
+    """Every valid channel by name, with the plugin that provides it."""
     channels: dict[str, Channel] = {}
     owners: dict[str, object] = {}
     for plugin, answer in call_each(pm, "ondemand_delivery_channels", {"config": config}):
@@ -73,7 +80,7 @@ def collect_channels(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> dic
                 continue
             channels[channel.name] = channel
             owners[channel.name] = plugin
-    return channels
+    return {name: (channel, owners[name]) for name, channel in channels.items()}
 
 
 def channel_problem(channel: object) -> str | None:

@@ -18,6 +18,7 @@ from ondemand_plugin.host import Host
 from ondemand_plugin.model import Entity, Guarantor, Practice, entity_type
 
 MODE_NAMES = {"email": "e-mail", "text": "text", "voice": "call"}
+DEFAULT_CONTACT_KIND = {"email": "email", "text": "mobile", "voice": "home"}
 NO_BATCHED_STATEMENT = (
     "None of the guarantors has had a batched statement yet, so an On-Demand notification "
     "cannot be sent. It can be sent once a statement batch has included them."
@@ -52,6 +53,7 @@ class Recipient:
     mode: str
     address: str  # normalised
     corrected: bool
+    contact_kind: str  # the kind of contact a correction replaces, or would add
 
 
 T = TypeVar("T")
@@ -153,7 +155,8 @@ def choose_recipient(
     refusal = mode_refusal(entity, mode, practice)
     if refusal is not None:
         raise refusal
-    on_file = [contact.value for contact in entity.contacts if mode in contact.modes]
+    reachable = [contact for contact in entity.contacts if mode in contact.modes]
+    on_file = [contact.value for contact in reachable]
     if address is None or not address.strip():
         if not on_file:
             raise OnDemandError(
@@ -166,7 +169,8 @@ def choose_recipient(
     address = address.strip()
     normalised = normalize_address(address, mode, practice_region(practice.phone))
     corrected = address not in on_file and normalised not in on_file
-    return Recipient(entity=entity, mode=mode, address=normalised, corrected=corrected)
+    kind = reachable[0].kind if reachable else DEFAULT_CONTACT_KIND[mode]
+    return Recipient(entity, mode, normalised, corrected, contact_kind=kind)
 
 
 def _entity_in_scope(scope: Scope, entity_ref: dict[str, str]) -> Entity:

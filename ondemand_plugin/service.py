@@ -282,11 +282,10 @@ class SendService:
     def _save_contact(
         self, practice_id: str, recipient: Recipient, context: dict[str, Any]
     ) -> None:
-        kind = {"email": "email", "text": "mobile", "voice": "home"}[recipient.mode]
         self.host.update_contact(
             practice_id,
             {"type": entity_type(recipient.entity), "id": recipient.entity.id},
-            {"kind": kind, "value": recipient.address},
+            {"kind": recipient.contact_kind, "value": recipient.address},
             context,
         )
 

@@ -9,7 +9,7 @@ import pluggy
 import pytest
 from jsonschema.exceptions import best_match
 
-from ondemand_plugin import contracts
+from ondemand_plugin import SEND_ACTION_ID, contracts
 
 # The demo practice's dashboard context, as a host passes it.
 CONTEXT: dict[str, Any] = {"practice_id": "demo", "user": {"id": "u1", "name": "Amy Front"}}
@@ -40,3 +40,28 @@ def trace_sql(pm: pluggy.PluginManager) -> list[str]:
     store = pm.get_plugin("ondemand.instance").store
     store._connection().set_trace_callback(statements.append)
     return statements
+
+
+def send_to_mei(
+    pm: pluggy.PluginManager,
+    *,
+    context: dict[str, Any] = CONTEXT,
+    mode: str = "text",
+    body: str | None = "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
+    template_id: str | None = None,
+) -> dict[str, Any]:
+    """Send Mei Chen (guarantor of Lily) a notification from Lily's dashboard; check the result."""
+    result: dict[str, Any] = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="submit",
+        subject={"type": "patient", "id": "p-lily"},
+        payload={
+            "guarantor_id": "g-mei",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": mode},
+            "template_id": template_id,
+            "body": body,
+        },
+        context=context,
+    )
+    assert_valid("send-result", result)
+    return result

@@ -8,12 +8,12 @@ from typing import Any
 
 import pluggy
 import pytest
+from conftest import CONTEXT, enable_addon
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost
-from tests.conftest import CONTEXT, enable_addon
 
 SEND = "ondemand.send_balance_notification"
 MANAGE = "ondemand.manage_templates"

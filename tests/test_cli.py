@@ -16,7 +16,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon
+from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei
 
 import ondemand_plugin
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
@@ -266,26 +266,11 @@ def test_templates_made_in_the_dialog_are_listed_on_the_command_line(
 # R4: history
 
 
-def send(pm: pluggy.PluginManager, mode: str) -> dict[str, Any]:
-    result: dict[str, Any] = pm.hook.pm_dashboard_action(
-        action_id=SEND_ACTION_ID,
-        step="submit",
-        subject={"type": "patient", "id": "p-lily"},
-        payload={
-            "guarantor_id": "g-mei",
-            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": mode},
-            "body": "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
-        },
-        context=CONTEXT,
-    )
-    return result
-
-
 def test_history_lists_the_guarantors_notifications_newest_first(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:
     enable_addon(ondemand_pm)
-    first, second = send(ondemand_pm, "text"), send(ondemand_pm, "email")
+    first, second = send_to_mei(ondemand_pm, mode="text"), send_to_mei(ondemand_pm, mode="email")
     history = ("history", "--practice", "demo", "--guarantor", "g-mei")
 
     entries = json.loads(ondemand(*history, "--json").stdout)
@@ -312,7 +297,7 @@ def test_history_reads_past_the_first_page(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:
     enable_addon(ondemand_pm)
-    sent = [send(ondemand_pm, "text")["notification_id"] for _ in range(105)]
+    sent = [send_to_mei(ondemand_pm, mode="text")["notification_id"] for _ in range(105)]
     history = ("history", "--practice", "demo", "--guarantor", "g-mei", "--json")
     entries = json.loads(ondemand(*history).stdout)
     assert [entry["id"] for entry in entries] == sent[::-1]

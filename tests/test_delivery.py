@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon
+from conftest import CONTEXT, enable_addon, send_to_mei
 
 import hookspecs
 from hookspecs import (
@@ -22,7 +22,6 @@ from hookspecs import (
     TransientDeliveryError,
     hookimpl,
 )
-from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, demo_host
@@ -105,22 +104,6 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
         pm.hook.pm_unconfigure(plugin_manager=pm)
 
 
-def send_text(pm: pluggy.PluginManager) -> dict[str, Any]:
-    result: dict[str, Any] = pm.hook.pm_dashboard_action(
-        action_id=SEND_ACTION_ID,
-        step="submit",
-        subject={"type": "patient", "id": "p-lily"},
-        payload={
-            "guarantor_id": "g-mei",
-            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"},
-            "body": "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
-        },
-        context=CONTEXT,
-    )
-    assert_valid("send-result", result)
-    return result
-
-
 def history(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     [entries] = pm.hook.pm_history_entries(
         guarantor_id="g-mei", context=CONTEXT, before=None, limit=100
@@ -143,7 +126,7 @@ def transient(retry_after: float | None = None) -> TransientDeliveryError:
 def test_transient_failures_are_retried_until_the_channel_accepts(build: Build) -> None:
     flaky = ScriptedChannel("flaky", transient(), transient(), SUCCEED)
     pm, host = build(ChannelPlugin(flaky), channels={"text": "flaky"})
-    result = send_text(pm)
+    result = send_to_mei(pm)
     assert result["status"] == "sent"
     assert len(flaky.attempts) == 3
     [message] = flaky.delivered
@@ -156,7 +139,7 @@ def test_transient_failures_are_retried_until_the_channel_accepts(build: Build) 
 def test_a_retry_waits_at_least_as_long_as_the_provider_asked(build: Build) -> None:
     flaky = ScriptedChannel("flaky", transient(retry_after=0.4), SUCCEED)
     pm, _ = build(ChannelPlugin(flaky), channels={"text": "flaky"})
-    assert send_text(pm)["status"] == "sent"
+    assert send_to_mei(pm)["status"] == "sent"
     first, second = flaky.attempts
     assert second - first >= 0.4
 
@@ -165,7 +148,7 @@ def test_a_channel_that_keeps_failing_fails_the_send_within_the_deadline(build: 
     flaky = ScriptedChannel("flaky", transient())
     pm, host = build(ChannelPlugin(flaky), channels={"text": "flaky"}, deadline_seconds=1)
     started = time.monotonic()
-    result = send_text(pm)
+    result = send_to_mei(pm)
     elapsed = time.monotonic() - started
 
     assert result["status"] == "failed"
@@ -180,7 +163,7 @@ def test_a_channel_that_keeps_failing_fails_the_send_within_the_deadline(build: 
 def test_a_permanent_error_fails_the_send_at_once(build: Build) -> None:
     refusing = ScriptedChannel("refusing", PermanentDeliveryError("The number is a landline."))
     pm, _ = build(ChannelPlugin(refusing), channels={"text": "refusing"})
-    result = send_text(pm)
+    result = send_to_mei(pm)
     assert result["status"] == "failed"
     assert len(refusing.attempts) == 1
     assert "refusing" in result["detail"]
@@ -190,7 +173,7 @@ def test_a_permanent_error_fails_the_send_at_once(build: Build) -> None:
 def test_an_unexpected_exception_fails_the_send_without_raising(build: Build) -> None:
     buggy = ScriptedChannel("buggy", KeyError("oops"))
     pm, _ = build(ChannelPlugin(buggy), channels={"text": "buggy"})
-    result = send_text(pm)
+    result = send_to_mei(pm)
     assert result["status"] == "failed"
     assert len(buggy.attempts) == 1
     assert "buggy" in result["detail"]
@@ -199,7 +182,7 @@ def test_an_unexpected_exception_fails_the_send_without_raising(build: Build) ->
 def test_a_failed_delivery_is_a_result_and_shows_in_history_as_failed(build: Build) -> None:
     refusing = ScriptedChannel("refusing", PermanentDeliveryError("Blocked by the carrier."))
     pm, _ = build(ChannelPlugin(refusing), channels={"text": "refusing"})
-    result = send_text(pm)
+    result = send_to_mei(pm)
     [entry] = history(pm)
     assert result["status"] == "failed"
     assert entry["id"] == result["notification_id"]
@@ -213,7 +196,7 @@ def test_a_failed_delivery_is_a_result_and_shows_in_history_as_failed(build: Bui
 def test_a_refusing_channel_fails_over_to_the_next_one(build: Build) -> None:
     broken = ScriptedChannel("broken", PermanentDeliveryError("Account suspended."))
     pm, host = build(ChannelPlugin(broken), channels={"text": ["broken", "outbox"]})
-    result = send_text(pm)
+    result = send_to_mei(pm)
     assert result["status"] == "sent"
     assert len(broken.attempts) == 1
     assert "outbox" in result["detail"]
@@ -227,7 +210,7 @@ def test_a_channel_that_keeps_failing_leaves_time_for_the_next_one(build: Build)
     pm, host = build(
         ChannelPlugin(flaky), channels={"text": ["flaky", "outbox"]}, deadline_seconds=1
     )
-    result = send_text(pm)
+    result = send_to_mei(pm)
     assert result["status"] == "sent"
     assert len(flaky.attempts) >= 2
     assert len(outbox(host)) == 1
@@ -258,7 +241,7 @@ def test_observers_are_told_of_each_send_with_its_result(build: Build) -> None:
     observer = Observer()
     refusing = ScriptedChannel("refusing", PermanentDeliveryError("No."))
     pm, _ = build(ChannelPlugin(refusing), observer, channels={"text": ["refusing", "outbox"]})
-    result = send_text(pm)
+    result = send_to_mei(pm)
     assert observer.seen == [(result, CONTEXT)]
 
 
@@ -268,7 +251,7 @@ def test_an_observer_that_raises_does_not_change_the_result(
     observer = Observer()
     pm, host = build(BrokenObserver(), observer)
     with caplog.at_level(logging.WARNING):
-        result = send_text(pm)
+        result = send_to_mei(pm)
     assert result["status"] == "sent"
     assert result["duplicate"] is False
     assert len(outbox(host)) == 1

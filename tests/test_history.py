@@ -9,9 +9,9 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, trace_sql
+from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei, trace_sql
 
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, guarantor
 
@@ -22,30 +22,6 @@ BILLING = {"practice_id": "demo", "user": {"id": "u7", "name": "Bea Billing"}}
 def pm(ondemand_pm: pluggy.PluginManager) -> pluggy.PluginManager:
     enable_addon(ondemand_pm)
     return ondemand_pm
-
-
-def send(
-    pm: pluggy.PluginManager,
-    *,
-    context: dict[str, Any] = CONTEXT,
-    mode: str = "text",
-    body: str | None = "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
-    template_id: str | None = None,
-) -> dict[str, Any]:
-    result: dict[str, Any] = pm.hook.pm_dashboard_action(
-        action_id=SEND_ACTION_ID,
-        step="submit",
-        subject={"type": "patient", "id": "p-lily"},
-        payload={
-            "guarantor_id": "g-mei",
-            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": mode},
-            "template_id": template_id,
-            "body": body,
-        },
-        context=context,
-    )
-    assert_valid("send-result", result)
-    return result
 
 
 def history(
@@ -77,8 +53,8 @@ def test_every_send_appears_in_the_guarantors_history_newest_first(
         },
         context=CONTEXT,
     )["template"]
-    first = send(pm)
-    second = send(pm, context=BILLING, mode="email", body=None, template_id=template["id"])
+    first = send_to_mei(pm)
+    second = send_to_mei(pm, context=BILLING, mode="email", body=None, template_id=template["id"])
 
     entries = history(pm)
     assert [entry["id"] for entry in entries] == [
@@ -104,12 +80,12 @@ def test_every_send_appears_in_the_guarantors_history_newest_first(
 
 
 def test_history_of_another_guarantor_holds_none_of_these_sends(pm: pluggy.PluginManager) -> None:
-    send(pm)
+    send_to_mei(pm)
     assert history(pm, "g-tom") == []
 
 
 def test_history_pages_follow_the_cursor_without_overlap_or_gap(pm: pluggy.PluginManager) -> None:
-    sent = [send(pm, body=f"Message {number}")["notification_id"] for number in range(25)]
+    sent = [send_to_mei(pm, body=f"Message {number}")["notification_id"] for number in range(25)]
 
     pages = []
     before = None
@@ -137,7 +113,7 @@ def test_history_pages_follow_the_cursor_without_overlap_or_gap(pm: pluggy.Plugi
 def test_a_cursor_the_plugin_never_gave_out_is_an_invalid_request(
     pm: pluggy.PluginManager, cursor: str
 ) -> None:
-    send(pm)
+    send_to_mei(pm)
     with pytest.raises(OnDemandError) as refusal:
         history(pm, before=cursor)
     assert refusal.value.code == "invalid_request"
@@ -154,7 +130,7 @@ def test_a_page_size_outside_1_to_100_is_an_invalid_request(
 
 @pytest.mark.parametrize("limit", [1, 100])
 def test_page_sizes_1_and_100_are_accepted(pm: pluggy.PluginManager, limit: int) -> None:
-    send(pm)
+    send_to_mei(pm)
     assert len(history(pm, limit=limit)) == 1
 
 
@@ -183,8 +159,8 @@ def test_history_never_shows_another_practices_notifications(
     north = {**CONTEXT, "practice_id": "north"}
     enable_addon(pm, "north")
 
-    in_demo = send(pm)
-    in_north = send(pm, context=north)
+    in_demo = send_to_mei(pm)
+    in_north = send_to_mei(pm, context=north)
 
     assert [entry["id"] for entry in history(pm)] == [in_demo["notification_id"]]
     assert [entry["id"] for entry in history(pm, context=north)] == [in_north["notification_id"]]
@@ -195,7 +171,7 @@ def test_history_never_shows_another_practices_notifications(
 
 def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManager) -> None:
     for number in range(3):
-        send(pm, body=f"Message {number}")
+        send_to_mei(pm, body=f"Message {number}")
     statements = trace_sql(pm)
     first_page = history(pm, limit=2)
     history(pm, before=first_page[-1]["cursor"], limit=2)

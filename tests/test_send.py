@@ -441,6 +441,18 @@ def test_a_corrected_contact_is_saved_on_the_host_when_asked(
     ]
 
 
+def test_a_corrected_number_for_a_call_keeps_the_kind_of_contact_it_replaces(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    to = send_to("g-mei", "voice", address="503-555-0198", save_contact=True)
+    submit(pm, to=to, body="{{BalanceDue}}")
+    to = send_to("g-ruth", "voice", address="503-555-0197", save_contact=True)
+    submit(pm, "g-ruth", to, on=RUTH, body="{{BalanceDue}}")
+
+    kinds = [call["contact"]["kind"] for call in ondemand_host.calls_to("pm_update_contact")]
+    assert kinds == ["mobile", "home"]
+
+
 def test_a_corrected_contact_is_not_saved_unless_asked(
     pm: pluggy.PluginManager, ondemand_host: ReferenceHost
 ) -> None:

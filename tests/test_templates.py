@@ -7,9 +7,9 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon
+from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei
 
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, compose
+from ondemand_plugin import MANAGE_ACTION_ID, compose
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost
 
@@ -73,21 +73,6 @@ def refusal(call: Any, *args: Any, **kwargs: Any) -> OnDemandError:
     with pytest.raises(OnDemandError) as raised:
         call(*args, **kwargs)
     return raised.value
-
-
-def send_with(pm: pluggy.PluginManager, template_id: str, mode: str = "text") -> dict[str, Any]:
-    result: dict[str, Any] = pm.hook.pm_dashboard_action(
-        action_id=SEND_ACTION_ID,
-        step="submit",
-        subject={"type": "patient", "id": "p-lily"},
-        payload={
-            "guarantor_id": "g-mei",
-            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": mode},
-            "template_id": template_id,
-        },
-        context=CONTEXT,
-    )
-    return result
 
 
 # Managing templates
@@ -199,13 +184,15 @@ def test_a_template_of_another_practice_cannot_be_seen_changed_or_used(
     for op in ("get", "update", "copy", "delete"):
         error = refusal(manage, pm, op, template_id=theirs["id"], template={"label": "Mine"})
         assert error.code == "template_not_found"
-    assert refusal(send_with, pm, theirs["id"]).code == "template_not_found"
+    refused = refusal(send_to_mei, pm, template_id=theirs["id"], body=None)
+    assert refused.code == "template_not_found"
     still = manage(pm, "get", subject=north, context=NORTH_CONTEXT, template_id=theirs["id"])
     assert still["template"] == theirs
 
 
 def test_an_unknown_template_cannot_be_sent(pm: pluggy.PluginManager) -> None:
-    assert refusal(send_with, pm, "tpl_nothing").code == "template_not_found"
+    refused = refusal(send_to_mei, pm, template_id="tpl_nothing", body=None)
+    assert refused.code == "template_not_found"
 
 
 # Checked when saved
@@ -252,20 +239,22 @@ def test_a_voice_template_cannot_carry_a_quickpay_link(pm: pluggy.PluginManager)
 
 def test_an_inactive_template_cannot_be_sent(pm: pluggy.PluginManager) -> None:
     created = create(pm, template={**REMINDER, "active": False})
-    assert refusal(send_with, pm, created["id"]).code == "template_not_found"
+    refused = refusal(send_to_mei, pm, template_id=created["id"], body=None)
+    assert refused.code == "template_not_found"
     manage(pm, "update", template_id=created["id"], template={"active": True})
-    assert send_with(pm, created["id"])["status"] == "sent"
+    assert send_to_mei(pm, template_id=created["id"], body=None)["status"] == "sent"
 
 
 def test_a_template_of_another_mode_is_a_mode_mismatch(pm: pluggy.PluginManager) -> None:
     email = create(pm, template={**REMINDER, "mode": "email"})
-    assert refusal(send_with, pm, email["id"], "text").code == "template_mode_mismatch"
-    assert send_with(pm, email["id"], "email")["status"] == "sent"
+    refused = refusal(send_to_mei, pm, template_id=email["id"], body=None)
+    assert refused.code == "template_mode_mismatch"
+    assert send_to_mei(pm, template_id=email["id"], mode="email", body=None)["status"] == "sent"
 
 
 def test_a_template_sends_its_own_body_with_fields_merged(pm: pluggy.PluginManager) -> None:
     created = create(pm)
-    result = send_with(pm, created["id"])
+    result = send_to_mei(pm, template_id=created["id"], body=None)
     assert result["body"] == (
         "Hi Mei, you owe $120.50: https://pay.example.com/q/demo/g-mei?amount=120.50"
     )

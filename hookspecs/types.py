@@ -20,7 +20,8 @@ class OutboundMessage:
     mode: Mode
     to: str = attrs.field(repr=False)
     sender: str
-    subject: str | None
+    # Kept out of repr, so out of logs: they may name the patient or the balance.
+    subject: str | None = attrs.field(repr=False)
     body: str = attrs.field(repr=False)
     html: str | None = attrs.field(default=None, repr=False)
 

@@ -258,3 +258,20 @@ def test_an_observer_that_raises_does_not_change_the_result(
     assert [seen for seen, _ in observer.seen] == [result]
     assert history(pm)[0]["status"] == "sent"
     assert "metrics server down" in caplog.text
+
+
+# Logs
+
+
+def test_logs_name_the_channel_but_never_the_address_or_the_message(
+    build: Build, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky = ScriptedChannel("flaky", PermanentDeliveryError("The gateway refused it."))
+    pm, _ = build(ChannelPlugin(flaky), channels={"text": ["flaky", "outbox"]})
+    with caplog.at_level(logging.DEBUG, logger="ondemand_plugin"):
+        result = send_to_mei(pm, body="Mei Chen owes {{BalanceDue}}")
+    assert result["status"] == "sent"
+    assert "flaky" in caplog.text and "outbox" in caplog.text
+    assert "+15035550123" not in caplog.text
+    assert "Mei Chen owes" not in caplog.text and "$120.50" not in caplog.text
+    assert "+1***0123" in caplog.text

@@ -92,7 +92,7 @@ class SQLiteStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._connections_lock = threading.Lock()
         self._migrate()
 
@@ -113,8 +113,19 @@ class SQLiteStore:
             connection.execute("PRAGMA foreign_keys=ON")
             self._local.connection = connection
             with self._connections_lock:
-                self._connections.append(connection)
+                self._close_connections_of_ended_threads()
+                self._connections[threading.current_thread()] = connection
         return connection
+
+    def _close_connections_of_ended_threads(self) -> None:
+        """Hosts run requests on pools whose threads come and go: a connection per thread that
+        ever ran would pile up open files."""
+        for thread in [thread for thread in self._connections if not thread.is_alive()]:
+            self._connections.pop(thread).close()
+
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -147,7 +158,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._connections_lock:
-            for connection in self._connections:
+            for connection in self._connections.values():
                 connection.close()
             self._connections.clear()
         self._local = threading.local()

@@ -1,0 +1,43 @@
+"""The embedded SQLite store: schema versions, and connections under a host's thread pools."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.stores import SQLiteStore, open_store
+from ondemand_plugin.stores.sqlite import MIGRATIONS
+
+
+def test_the_schema_version_is_recorded_and_reopening_migrates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "ondemand.db"
+    SQLiteStore(path).close()
+    store = SQLiteStore(path)
+    assert store.schema_version() == len(MIGRATIONS)
+    rows = sqlite3.connect(path).execute("SELECT count(*) FROM schema_version").fetchone()
+    assert rows == (1,)
+    store.close()
+
+
+def test_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ondemand.db")
+    for _ in range(30):
+        worker = threading.Thread(target=store.enabled_practices)
+        worker.start()
+        worker.join()
+    store.enabled_practices()
+    # This thread's, plus at most the last worker's, which no later thread has pruned yet.
+    assert store.open_connections() <= 2
+    store.close()
+    assert store.open_connections() == 0
+
+
+def test_an_unsupported_database_url_names_the_field(tmp_path: Path) -> None:
+    with pytest.raises(OnDemandError) as refused:
+        open_store("mysql://localhost/ondemand")
+    assert refused.value.code == "invalid_config"
+    assert refused.value.field == "database_url"

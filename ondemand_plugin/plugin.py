@@ -48,13 +48,13 @@ class OnDemandPlugin:
         plugin_manager: pluggy.PluginManager,
         config: Config,
         store: Store,
-        channels: dict[str, Channel],
+        routes: dict[str, tuple[Channel, ...]],
         template_store: TemplateStore,
     ) -> None:
         self.pm = plugin_manager
         self.config = config
         self.store = store
-        self.channels = channels
+        self.routes = routes
         self.host = Host(plugin_manager)
         self.entitlement = Entitlement(store)
         self.templates = TemplateManager(template_store)
@@ -63,8 +63,7 @@ class OnDemandPlugin:
             config=config,
             store=store,
             templates=self.templates,
-            entitlement=self.entitlement,
-            channels=_channels_by_mode(config, channels),
+            channels=routes,
             notify=self._notify,
         )
 
@@ -74,14 +73,17 @@ class OnDemandPlugin:
         for module in BUILT_IN_CHANNEL_PLUGINS:
             if not plugin_manager.is_registered(module):
                 plugin_manager.register(module, name=module.__name__)
-        channels = collect_channels(plugin_manager, config.raw)
-        _channels_by_mode(config, channels)  # a routing error stops the start, not a send
+        # A routing error stops the start, rather than a send later.
+        routes = _channels_by_mode(config, collect_channels(plugin_manager, config.raw))
         store = open_store(config.database_url)
         template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
-        return cls(plugin_manager, config, store, channels, template_store)
+        return cls(plugin_manager, config, store, routes, template_store)
 
     def __repr__(self) -> str:
-        return f"OnDemandPlugin({self.store!r}, channels={sorted(self.channels)})"
+        channels = {
+            mode: [channel.name for channel in route] for mode, route in self.routes.items()
+        }
+        return f"OnDemandPlugin({self.store!r}, channels={channels})"
 
     @hookimpl
     def pm_unconfigure(self, plugin_manager: pluggy.PluginManager) -> None:

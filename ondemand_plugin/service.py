@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -17,13 +16,13 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Channel, OutboundMessage, Template
-from ondemand_plugin import compose, contracts
-from ondemand_plugin.addon import Entitlement
+from ondemand_plugin import SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.config import Config
 from ondemand_plugin.criteria import (
     NO_BATCHED_STATEMENT,
     Recipient,
     Scope,
+    SendOption,
     check_send_window,
     choose_guarantor,
     choose_recipient,
@@ -38,8 +37,6 @@ from ondemand_plugin.host import Host
 from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
 from ondemand_plugin.templates import TemplateManager
-
-log = logging.getLogger(__name__)
 
 DUPLICATE_POLL_SECONDS = 0.05
 
@@ -66,7 +63,6 @@ class SendService:
         config: Config,
         store: Store,
         templates: TemplateManager,
-        entitlement: Entitlement,
         channels: Mapping[str, tuple[Channel, ...]],
         notify: Callable[[dict[str, Any], dict[str, Any]], None],
     ) -> None:
@@ -74,7 +70,6 @@ class SendService:
         self.config = config
         self.store = store
         self.templates = templates
-        self.entitlement = entitlement
         self.channels = channels
         self.notify = notify
 
@@ -91,7 +86,7 @@ class SendService:
             send_window_refusal(self.config.send_window, practice, utc_now())
         )
         return {
-            "action_id": "ondemand.send_balance_notification",
+            "action_id": SEND_ACTION_ID,
             "can_send": reason is None,
             "reason": reason,
             "guarantors": [
@@ -204,7 +199,7 @@ class SendService:
                 or compose.DEFAULT_EMAIL_SUBJECT
             )
             compose.check_fields(subject_text, mode, "subject")
-        values = self._values(practice, scope, guarantor, recipient, body + (subject_text or ""))
+        values = self._values(practice, scope, guarantor, recipient, (body, subject_text or ""))
         rendered = compose.render_text(body, values)
         compose.check_length(rendered, mode)
         sender = {
@@ -226,7 +221,7 @@ class SendService:
         scope: Scope,
         guarantor: Guarantor,
         recipient: Recipient,
-        text: str,
+        texts: tuple[str, ...],
     ) -> dict[str, str]:
         patient = _patient_in_scope(scope, recipient)
         values = {
@@ -242,7 +237,8 @@ class SendService:
             "QuickPayLink": compose.NO_PAYMENT_SENTENCE,
         }
         # R5: at $0.00 or a credit no payment can be made, so the host is not asked for a link.
-        if guarantor.payment_allowed and "QuickPayLink" in compose.fields_in(text):
+        uses_link = any("QuickPayLink" in compose.fields_in(text) for text in texts)
+        if guarantor.payment_allowed and uses_link:
             values["QuickPayLink"] = self.host.quickpay_link(
                 practice.id, guarantor.id, guarantor.balance
             )
@@ -380,7 +376,7 @@ def _refusal_text(refusal: OnDemandError | None) -> str | None:
     return refusal.message if refusal else None
 
 
-def _closed_reason(guarantors: tuple[Guarantor, ...], options: list[Any]) -> str | None:
+def _closed_reason(guarantors: tuple[Guarantor, ...], options: list[SendOption]) -> str | None:
     if not guarantors:
         return NO_BATCHED_STATEMENT
     if not any(option.refusal is None for option in options):

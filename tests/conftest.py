@@ -3,13 +3,18 @@ from the plugin's own pytest plugin (``ondemand_plugin.testing``), loaded throug
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
 from jsonschema.exceptions import best_match
 
+import hookspecs
 from ondemand_plugin import SEND_ACTION_ID, contracts
+from ondemand_plugin.testing import ReferenceHost, demo_host
+from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
 # The demo practice's dashboard context, as a host passes it.
 CONTEXT: dict[str, Any] = {"practice_id": "demo", "user": {"id": "u1", "name": "Amy Front"}}
@@ -65,3 +70,38 @@ def send_to_mei(
     )
     assert_valid("send-result", result)
     return result
+
+
+Build = Callable[..., tuple[pluggy.PluginManager, ReferenceHost]]
+
+
+@pytest.fixture
+def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
+    """A host built by hand as a host builds one, with extra plugins registered before
+    ``pm_configure`` (channels are collected when the plugin is configured), the add-on on.
+
+    ``build(plugin, ..., named={"acme-gateway": plugin}, **plugin_settings)``.
+    """
+    monkeypatch.delenv("ONDEMAND_STRICT_PLUGINS", raising=False)
+    managers: list[pluggy.PluginManager] = []
+
+    def make(
+        *plugins: object, named: Mapping[str, object] | None = None, **settings: Any
+    ) -> tuple[pluggy.PluginManager, ReferenceHost]:
+        host = demo_host({**ondemand_test_config(tmp_path), **settings})
+        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        hookspecs.add_hookspecs(pm)
+        pm.register(host, name="host")
+        for plugin in plugins:
+            pm.register(plugin)
+        for name, plugin in (named or {}).items():
+            pm.register(plugin, name=name)
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+        pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm})
+        managers.append(pm)
+        enable_addon(pm)
+        return pm, host
+
+    yield make
+    for pm in managers:
+        pm.hook.pm_unconfigure(plugin_manager=pm)

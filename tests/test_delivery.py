@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, enable_addon, send_to_mei
+from conftest import CONTEXT, Build, send_to_mei
 
-import hookspecs
 from hookspecs import (
     DeliveryReceipt,
     OutboundMessage,
@@ -24,8 +22,7 @@ from hookspecs import (
 )
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.testing import ReferenceHost, demo_host
-from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
+from ondemand_plugin.testing import ReferenceHost
 
 SUCCEED = None
 
@@ -74,34 +71,6 @@ class BrokenObserver:
     def ondemand_notification_sent(self, result: dict[str, Any], context: dict[str, Any]) -> None:
         result["status"] = "tampered"
         raise RuntimeError("metrics server down")
-
-
-Build = Callable[..., tuple[pluggy.PluginManager, ReferenceHost]]
-
-
-@pytest.fixture
-def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
-    """A host built by hand as a host builds one, with extra plugins registered before
-    ``pm_configure``, since channels are collected when the plugin is configured."""
-    monkeypatch.delenv("ONDEMAND_STRICT_PLUGINS", raising=False)
-    managers: list[pluggy.PluginManager] = []
-
-    def make(*plugins: object, **settings: Any) -> tuple[pluggy.PluginManager, ReferenceHost]:
-        host = demo_host({**ondemand_test_config(tmp_path), **settings})
-        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        hookspecs.add_hookspecs(pm)
-        pm.register(host, name="host")
-        for plugin in plugins:
-            pm.register(plugin)
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
-        pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm})
-        managers.append(pm)
-        enable_addon(pm)
-        return pm, host
-
-    yield make
-    for pm in managers:
-        pm.hook.pm_unconfigure(plugin_manager=pm)
 
 
 def history(pm: pluggy.PluginManager) -> list[dict[str, Any]]:

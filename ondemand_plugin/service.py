@@ -39,6 +39,8 @@ from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, u
 from ondemand_plugin.templates import TemplateManager
 
 DUPLICATE_POLL_SECONDS = 0.05
+# How long past the deadline a repeated request waits for the first one's delivery to end.
+DUPLICATE_GRACE_SECONDS = 5.0
 
 
 def request_error(path: str, problem: str) -> InvalidRequest:
@@ -340,7 +342,7 @@ class SendService:
                 code="idempotency_conflict",
                 field="idempotency_key",
             )
-        give_up_at = time.monotonic() + self.config.deadline_seconds + 5
+        give_up_at = time.monotonic() + self.config.deadline_seconds + DUPLICATE_GRACE_SECONDS
         while record.result is None and time.monotonic() < give_up_at:
             time.sleep(DUPLICATE_POLL_SECONDS)
             record = (

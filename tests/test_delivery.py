@@ -5,7 +5,9 @@ an exception, channel routing checked at configure time, and observers told of e
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from hookspecs import (
     TransientDeliveryError,
     hookimpl,
 )
+from ondemand_plugin import service
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost
@@ -244,3 +247,63 @@ def test_logs_name_the_channel_but_never_the_address_or_the_message(
     assert "+15035550123" not in caplog.text
     assert "Mei Chen owes" not in caplog.text and "$120.50" not in caplog.text
     assert "+1***0123" in caplog.text
+
+
+class WrongAnswerChannel(ScriptedChannel):
+    def deliver(self, message: OutboundMessage) -> Any:
+        return {"status": "sent"}
+
+
+def test_a_channel_that_answers_without_a_receipt_fails_the_send(build: Build) -> None:
+    pm, _ = build(ChannelPlugin(WrongAnswerChannel("sloppy")), channels={"text": "sloppy"})
+    result = send_to_mei(pm)
+    assert result["status"] == "failed"
+    assert "sloppy answered without a DeliveryReceipt" in result["detail"]
+    assert history(pm)[0]["status"] == "failed"
+
+
+class BlockingChannel(ScriptedChannel):
+    """Holds every delivery until the test lets it go."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
+        self.entered.set()
+        self.release.wait(10)
+        return super().deliver(message)
+
+
+def test_a_repeat_of_a_send_still_being_delivered_says_so(
+    build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "DUPLICATE_GRACE_SECONDS", 0.2)
+    slow = BlockingChannel("slow")
+    pm, _ = build(ChannelPlugin(slow), channels={"text": "slow"}, deadline_seconds=0.3)
+    payload = {
+        "guarantor_id": "g-mei",
+        "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"},
+        "body": "{{BalanceDue}}",
+        "idempotency_key": "double-click",
+    }
+
+    def submit() -> Any:
+        return pm.hook.pm_dashboard_action(
+            action_id="ondemand.send_balance_notification",
+            step="submit",
+            subject={"type": "patient", "id": "p-lily"},
+            payload=payload,
+            context=CONTEXT,
+        )
+
+    first = ThreadPoolExecutor(1).submit(submit)
+    assert slow.entered.wait(5)
+    with pytest.raises(OnDemandError) as refused:
+        submit()
+    assert refused.value.code == "idempotency_in_progress"
+    slow.release.set()
+    assert first.result(10)["status"] == "sent"
+    assert submit()["duplicate"] is True
+    assert len(slow.delivered) == 1

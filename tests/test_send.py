@@ -15,7 +15,7 @@ import pluggy
 import pytest
 from conftest import CONTEXT, assert_valid, enable_addon
 
-from hookspecs import platform
+from hookspecs import hookimpl, platform
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, compose
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.config import SendWindow
@@ -616,3 +616,31 @@ def test_a_null_send_window_sends_at_any_hour(
     assert send_window_refusal(None, practice, three_am) is None
     daytime = SendWindow(start=time(8), end=time(21))
     assert send_window_refusal(daytime, practice, three_am) is not None
+
+
+# What the host and the practice must provide
+
+
+class BrokenQuickPay:
+    @hookimpl(tryfirst=True)
+    def pm_quickpay_link(self, practice_id: str, guarantor_id: str, amount: Any) -> str:
+        return "javascript:alert(1)"
+
+
+def test_a_quickpay_link_that_is_not_a_web_address_is_refused(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    pm.register(BrokenQuickPay(), name="broken-quickpay")
+    with pytest.raises(OnDemandError) as refused:
+        submit(pm, body="Pay here: {{QuickPayLink}}")
+    assert refused.value.code == "quickpay_unavailable"
+    assert "broken-quickpay" in refused.value.message
+    assert_nothing_sent(pm, ondemand_host)
+
+
+def test_a_practice_without_a_text_number_cannot_send_a_text(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    ondemand_host.practices["demo"]["text_from"] = None
+    assert refusal_code(pm, body="{{BalanceDue}}") == "sender_not_configured"
+    assert_nothing_sent(pm, ondemand_host)

@@ -118,24 +118,20 @@ def switch(ctx: click.Context, practice: str, enabled: bool, by: str, reason: st
     )
 
 
-@addon.command()
-@practice_option
-@click.option("--by", required=True, metavar="NAME", help="Who switches it (kept in the log).")
-@click.option("--reason", metavar="TEXT", help="Why (kept in the log).")
-@click.pass_context
-def enable(ctx: click.Context, practice: str, by: str, reason: str | None) -> None:
-    """Switch the add-on on for a practice."""
-    switch(ctx, practice, True, by, reason)
+def switch_command(enabled: bool, name: str, summary: str) -> click.Command:
+    @addon.command(name, help=summary)
+    @practice_option
+    @click.option("--by", required=True, metavar="NAME", help="Who switches it (kept in the log).")
+    @click.option("--reason", metavar="TEXT", help="Why (kept in the log).")
+    @click.pass_context
+    def command(ctx: click.Context, practice: str, by: str, reason: str | None) -> None:
+        switch(ctx, practice, enabled, by, reason)
+
+    return command
 
 
-@addon.command()
-@practice_option
-@click.option("--by", required=True, metavar="NAME", help="Who switches it (kept in the log).")
-@click.option("--reason", metavar="TEXT", help="Why (kept in the log).")
-@click.pass_context
-def disable(ctx: click.Context, practice: str, by: str, reason: str | None) -> None:
-    """Switch the add-on off for a practice."""
-    switch(ctx, practice, False, by, reason)
+enable = switch_command(True, "enable", "Switch the add-on on for a practice.")
+disable = switch_command(False, "disable", "Switch the add-on off for a practice.")
 
 
 @addon.command()

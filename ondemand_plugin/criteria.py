@@ -6,7 +6,7 @@ Every refusal has a stable code and a sentence the receptionist can act on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time
 from typing import TypeVar
 
 import attrs
@@ -207,4 +207,5 @@ def send_window_refusal(
 
 
 def _end_text(window: SendWindow) -> str:
-    return "24:00" if window.end.hour == 23 and window.end.minute == 59 else f"{window.end:%H:%M}"
+    # A window open to the end of the day is kept as time.max, shown as it was written.
+    return "24:00" if window.end == time.max else f"{window.end:%H:%M}"

@@ -5,15 +5,18 @@ field."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import time
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pluggy
 import pytest
 
 from ondemand_plugin.config import load_config
+from ondemand_plugin.criteria import send_window_refusal
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.model import Practice
 from ondemand_plugin.plugin import INSTANCE_NAME
 from ondemand_plugin.testing import build_plugin_manager, demo_host
 
@@ -168,3 +171,17 @@ def test_an_invalid_host_config_stops_the_plugin_at_configure_time(
         build_plugin_manager(host)
     assert (refusal.value.code, refusal.value.field) == ("invalid_config", "deadline_seconds")
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_window_open_until_midnight_says_so_in_its_refusal() -> None:
+    config = load_config({"send_window": {"start": "23:00", "end": "24:00"}}, environ={})
+    practice = Practice("p", "P", "+15035550100", ZoneInfo("UTC"), None, None)
+    refusal = send_window_refusal(
+        config.send_window, practice, datetime(2026, 1, 1, 12, tzinfo=UTC)
+    )
+    assert refusal is not None and "between 23:00 and 24:00" in refusal.message
+    ends_at_2359 = load_config({"send_window": {"start": "08:00", "end": "23:59"}}, environ={})
+    refusal = send_window_refusal(
+        ends_at_2359.send_window, practice, datetime(2026, 1, 1, 5, tzinfo=UTC)
+    )
+    assert refusal is not None and "between 08:00 and 23:59" in refusal.message

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pluggy
 import pytest
 from conftest import CONTEXT, assert_valid, enable_addon
@@ -321,3 +322,34 @@ def test_unconfigure_closes_the_store_and_unregisters_the_instance(
     assert actions(ondemand_pm, "patient", "p-lily") == []  # no one answers the hook any more
     # The other manager's plugin is untouched.
     assert len(actions(second_pm, "patient", "p-lily")) == 1
+
+
+def test_refusals_and_outbound_messages_follow_their_schemas(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    with pytest.raises(OnDemandError) as refused:
+        dashboard_action(pm, "open", {"type": "patient", "id": "nobody"})
+    assert_valid("error", refused.value.to_dict())
+    assert refused.value.to_dict()["code"] == "not_found"
+
+    dashboard_action(
+        pm,
+        "submit",
+        {"type": "patient", "id": "p-lily"},
+        payload={
+            "guarantor_id": "g-mei",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "email"},
+            "body": "{{BalanceDue}}",
+        },
+    )
+    assert ondemand_host.plugin_config is not None
+    [message] = read_outbox(Path(ondemand_host.plugin_config["outbox_dir"]), "demo")
+    assert_valid("outbound-message", {k: v for k, v in message.items() if k != "delivered_at"})
+
+
+def test_the_receipt_type_and_its_schema_agree() -> None:
+    for status in ("queued", "sent", "delivered"):
+        receipt = hookspecs.DeliveryReceipt(status=status, provider_message_id="SM1")
+        assert_valid("delivery-receipt", attrs.asdict(receipt))
+    with pytest.raises(ValueError):
+        hookspecs.DeliveryReceipt(status="lost")

@@ -65,6 +65,13 @@ class PermanentDeliveryError(DeliveryError):
     """The provider will never accept this message as it is."""
 
 
+class RecipientOptedOutError(PermanentDeliveryError):
+    """The provider refuses because the recipient opted out (for example by replying STOP).
+
+    The plugin records the opt-out and tells the host, so that the address is not tried again.
+    """
+
+
 @attrs.frozen
 class Template:
     """An On-Demand template. ``sender_email`` and ``subject`` apply to e-mail only."""

@@ -5,10 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from ondemand_plugin.errors import ConfigError
-from ondemand_plugin.stores.base import AddonChange, Completion, NotificationRecord, Store
+from ondemand_plugin.stores.base import (
+    AddonChange,
+    Completion,
+    NotificationRecord,
+    OptOut,
+    Store,
+)
 from ondemand_plugin.stores.sqlite import SQLiteStore
 
-__all__ = ["AddonChange", "Completion", "NotificationRecord", "SQLiteStore", "Store", "open_store"]
+__all__ = [
+    "AddonChange",
+    "Completion",
+    "NotificationRecord",
+    "OptOut",
+    "SQLiteStore",
+    "Store",
+    "open_store",
+]
 
 
 def open_store(database_url: str) -> Store:

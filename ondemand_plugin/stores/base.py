@@ -25,6 +25,19 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
+# A notification's status only moves forward: a late "sent" callback must not undo "delivered".
+# "unknown" (the worker died mid-delivery) ranks above "sending" so that recovery can mark it, and
+# below every outcome so that a status lookup or a provider callback can settle it.
+STATUS_RANK = {
+    "sending": 0,
+    "unknown": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+}
+
+
 @attrs.frozen
 class AddonChange:
     """One switch of the premium add-on for a practice, kept forever as the audit trail."""
@@ -62,6 +75,18 @@ class NotificationRecord:
     provider_message_id: str | None = None
     detail: str = ""
     result: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class OptOut:
+    """A recipient's choice not to be reached by one mode, kept per practice."""
+
+    practice_id: str
+    mode: str
+    address: str = attrs.field(repr=False)
+    opted_out: bool
+    source: str
+    changed_at: datetime
 
 
 @attrs.frozen
@@ -107,6 +132,32 @@ class Store(Protocol):
     def notification_by_key(
         self, practice_id: str, idempotency_key: str
     ) -> NotificationRecord | None: ...
+
+    def notification_by_provider_id(
+        self, channel: str, provider_message_id: str
+    ) -> NotificationRecord | None:
+        """The notification a provider's callback is about (provider ids are unique per channel)."""
+        ...
+
+    def advance_status(
+        self, practice_id: str, notification_id: str, status: str, detail: str
+    ) -> bool:
+        """Move a notification's status forward (``STATUS_RANK``); False if it would go back."""
+        ...
+
+    def unsettled_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        """Notifications still ``sending`` or ``unknown`` begun before a moment, oldest first."""
+        ...
+
+    def practices_that_notified(self, mode: str, address: str) -> list[str]:
+        """Practices that sent ``address`` a notification of ``mode``: where a reply belongs."""
+        ...
+
+    def set_opt_out(self, opt_out: OptOut) -> None: ...
+
+    def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool: ...
 
     def history(
         self,

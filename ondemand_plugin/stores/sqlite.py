@@ -7,14 +7,17 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hookspecs.types import Template
 from ondemand_plugin.stores.base import (
+    STATUS_RANK,
     AddonChange,
     Completion,
     NotificationRecord,
+    OptOut,
     format_timestamp,
     parse_timestamp,
     utc_now,
@@ -75,6 +78,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX notifications_idempotency ON notifications (practice_id, idempotency_key);
     CREATE INDEX notifications_history
         ON notifications (practice_id, guarantor_id, occurred_at DESC, id DESC);
+    """,
+    """
+    CREATE INDEX notifications_provider ON notifications (channel, provider_message_id);
+    CREATE INDEX notifications_recipient ON notifications (recipient, mode);
+    CREATE INDEX notifications_unsettled ON notifications (status, occurred_at);
+    CREATE TABLE opt_outs (
+        practice_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        address TEXT NOT NULL,
+        opted_out INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (practice_id, mode, address)
+    );
     """,
 )
 
@@ -304,6 +321,80 @@ class SQLiteStore:
             .fetchone()
         )
         return _notification(row) if row else None
+
+    def notification_by_provider_id(
+        self, channel: str, provider_message_id: str
+    ) -> NotificationRecord | None:
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                "WHERE channel = ? AND provider_message_id = ?",
+                (channel, provider_message_id),
+            )
+            .fetchone()
+        )
+        return _notification(row) if row else None
+
+    def advance_status(
+        self, practice_id: str, notification_id: str, status: str, detail: str
+    ) -> bool:
+        lower = [known for known, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+        marks = ", ".join("?" for _ in lower)
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET status = ?, status_changed_at = ?, detail = ? "
+                f"WHERE practice_id = ? AND id = ? AND status IN ({marks})",
+                (status, format_timestamp(utc_now()), detail, practice_id, notification_id, *lower),
+            )
+        return cursor.rowcount == 1
+
+    def unsettled_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        rows = self._connection().execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status IN ('sending', 'unknown') AND occurred_at < ? "
+            "ORDER BY occurred_at, id LIMIT ?",
+            (format_timestamp(occurred_before), limit),
+        )
+        return [_notification(row) for row in rows]
+
+    def practices_that_notified(self, mode: str, address: str) -> list[str]:
+        rows = self._connection().execute(
+            "SELECT DISTINCT practice_id FROM notifications "
+            "WHERE recipient = ? AND mode = ? ORDER BY practice_id",
+            (address, mode),
+        )
+        return [row["practice_id"] for row in rows]
+
+    def set_opt_out(self, opt_out: OptOut) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO opt_outs (practice_id, mode, address, opted_out, source, changed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (practice_id, mode, address) DO UPDATE SET "
+                "opted_out = excluded.opted_out, source = excluded.source, "
+                "changed_at = excluded.changed_at",
+                (
+                    opt_out.practice_id,
+                    opt_out.mode,
+                    opt_out.address,
+                    int(opt_out.opted_out),
+                    opt_out.source,
+                    format_timestamp(opt_out.changed_at),
+                ),
+            )
+
+    def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT opted_out FROM opt_outs WHERE practice_id = ? AND mode = ? AND address = ?",
+                (practice_id, mode, address),
+            )
+            .fetchone()
+        )
+        return bool(row and row["opted_out"])
 
     def history(
         self,

@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 
 from ondemand_sandbox.accounts import SwitchRefused
 from ondemand_sandbox.database import PaymentRefused, money
-from ondemand_sandbox.host import MANAGE_ACTION_ID, Sandbox, refusal
+from ondemand_sandbox.host import MANAGE_ACTION_ID, USER, Sandbox, refusal
 
 HERE = Path(__file__).parent
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
@@ -79,7 +79,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     return templates.TemplateResponse(
         request,
         name,
-        {"practices": practices, "user": sandbox.context("")["user"], **context},
+        {"practices": practices, "user": USER, **context},
         status_code=status_code,
     )
 
@@ -249,7 +249,7 @@ async def send(request: Request) -> Response:
     practice = practice_of(request)
     subject = subject_of(request)
     action_id = request.query_params.get("action", "")
-    payload = await request.json()
+    payload = await json_body(request)
     return await json_answer(
         lambda: sandbox_of(request).submit_action(practice["id"], action_id, subject, payload),
         wrap="result",
@@ -280,8 +280,15 @@ def template_manager(request: Request) -> Response:
 
 async def templates_submit(request: Request) -> Response:
     practice = practice_of(request)
-    payload = await request.json()
+    payload = await json_body(request)
     return await json_answer(lambda: sandbox_of(request).manage(practice["id"], payload))
+
+
+async def json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise HTTPException(400, "The request body must be JSON.") from None
 
 
 async def json_answer(call: Callable[[], dict[str, Any]], wrap: str | None = None) -> Response:
@@ -379,13 +386,13 @@ async def pay(request: Request) -> Response:
     return response
 
 
-async def not_found(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if "application/json" in request.headers.get("content-type", ""):
+        error = {"code": "invalid_request", "message": exc.detail, "field": None}
+        return JSONResponse({"error": error}, status_code=exc.status_code)
     return templates.TemplateResponse(
-        request,
-        "refusal.html",
-        {"error": {"code": "not_found", "message": exc.detail, "field": None}},
-        status_code=exc.status_code,
+        request, "http_error.html", {"message": exc.detail}, status_code=exc.status_code
     )
 
 
@@ -413,11 +420,16 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route(
                 practice + "/templates", templates_submit, methods=["POST"], name="templates_submit"
             ),
-            Route(practice + "/statement-batch", statement_batch, methods=["POST"]),
+            Route(
+                practice + "/statement-batch",
+                statement_batch,
+                methods=["POST"],
+                name="statement_batch",
+            ),
             Route(practice + "/outbox", outbox, name="outbox"),
             Route(practice + "/account", account, methods=["GET", "POST"], name="account"),
         ],
-        exception_handlers={HTTPException: not_found},
+        exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox

@@ -301,3 +301,26 @@ def test_unknown_records_are_not_found(client: TestClient) -> None:
     assert client.get("/practices/nowhere").status_code == 404
     assert client.get("/practices/demo/patients/p-nobody").status_code == 404
     assert client.get("/pay/demo/g-nobody").status_code == 404
+
+
+def test_a_call_shows_in_the_outbox_as_a_transcript(client: TestClient) -> None:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-ruth",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-ruth"}, "mode": "voice"},
+            "body": "Hello {{GuarantorFirstName}}, your balance is {{BalanceDue}}.",
+        },
+        url=SEND_URL.replace("p-lily", "p-ruth"),
+    )
+    assert status == 200, answer
+    outbox = client.get("/practices/demo/outbox").text
+    transcript = outbox[outbox.index('class="call"') :]
+    assert "Call from +15035550101: transcript" in transcript
+    assert "Hello Ruth, your balance is $35.00 credit." in transcript
+
+
+def test_a_body_that_is_not_json_is_refused_in_json(client: TestClient) -> None:
+    response = client.post(SEND_URL, content=b"{oops", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "The request body must be JSON."

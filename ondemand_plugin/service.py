@@ -20,6 +20,7 @@ from ondemand_plugin import SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.config import Config
 from ondemand_plugin.criteria import (
     NO_BATCHED_STATEMENT,
+    OptedOut,
     Recipient,
     Scope,
     SendOption,
@@ -82,7 +83,7 @@ class SendService:
         practice = self.host.practice(practice_id)
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
         guarantors = scope.eligible_guarantors
-        options = send_options(scope, practice) if guarantors else []
+        options = send_options(scope, practice, self._opted_out(practice_id)) if guarantors else []
         templates = [t for t in self.templates.list(practice_id) if t.active]
         reason = _closed_reason(guarantors, options) or _refusal_text(
             send_window_refusal(self.config.send_window, practice, utc_now())
@@ -140,7 +141,12 @@ class SendService:
         guarantor = choose_guarantor(scope, payload["guarantor_id"])
         send_to = payload["send_to"]
         recipient = choose_recipient(
-            scope, practice, send_to["entity"], send_to["mode"], send_to.get("address")
+            scope,
+            practice,
+            send_to["entity"],
+            send_to["mode"],
+            send_to.get("address"),
+            self._opted_out(practice_id),
         )
         check_send_window(self.config.send_window, practice, utc_now())
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
@@ -155,6 +161,9 @@ class SendService:
         if recipient.corrected and send_to.get("save_contact"):
             self._save_contact(practice_id, recipient, context)
         return self._deliver(record, practice, recipient, composed, context)
+
+    def _opted_out(self, practice_id: str) -> OptedOut:
+        return lambda mode, address: self.store.is_opted_out(practice_id, mode, address)
 
     def _template(self, practice_id: str, template_id: str | None, mode: str) -> Template | None:
         if template_id is None:

@@ -73,6 +73,7 @@ class OnDemandPlugin:
             templates=self.templates,
             channels=routes,
             notify=self._notify,
+            opt_outs=self.opt_outs,
         )
 
     @classmethod

@@ -36,6 +36,7 @@ from ondemand_plugin.delivery import deliver
 from ondemand_plugin.errors import InvalidRequest, OnDemandError
 from ondemand_plugin.host import Host
 from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
+from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
 from ondemand_plugin.templates import TemplateManager
 
@@ -68,7 +69,9 @@ class SendService:
         templates: TemplateManager,
         channels: Mapping[str, tuple[Channel, ...]],
         notify: Callable[[dict[str, Any], dict[str, Any]], None],
+        opt_outs: OptOuts,
     ) -> None:
+        self.opt_outs = opt_outs
         self.host = host
         self.config = config
         self.store = store
@@ -339,6 +342,16 @@ class SendService:
                 result=result,
             ),
         )
+        if outcome.opted_out_through is not None:
+            self.opt_outs.change(
+                practice.id,
+                recipient.mode,
+                recipient.address,
+                True,
+                source="provider",
+                keyword=None,
+                channel=outcome.opted_out_through,
+            )
         self.notify(result, context)
         return result
 

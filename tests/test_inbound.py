@@ -541,3 +541,55 @@ def test_a_host_whose_opt_out_hook_raises_does_not_undo_the_stop(
     assert "pm_set_opt_out" in caplog.text and MEI not in caplog.text
     with pytest.raises(OnDemandError):
         send_to_mei(pm)
+
+
+# The history shows the latest status and when it changed
+
+
+def history(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    [entries] = pm.hook.pm_history_entries(
+        guarantor_id="g-mei", context=CONTEXT, before=None, limit=10
+    )
+    for entry in entries:
+        assert_valid("history-entry", entry)
+    return list(entries)
+
+
+def test_history_shows_the_status_a_callback_brought_and_when(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    [before] = history(pm)
+    assert before["status"] == "sent"
+    assert before["status_changed_at"] >= before["occurred_at"]
+    assert "Status: sent, not yet confirmed delivered" in before["display"]["summary"]
+
+    sms_status(pm, text.provider_message_id, "delivered")
+    [after] = history(pm)
+    assert after["status"] == "delivered"
+    assert after["status_changed_at"] > before["status_changed_at"]
+    assert after["occurred_at"] == before["occurred_at"]
+    assert "Status: delivered, as of " in after["display"]["summary"]
+    assert after["display"]["summary"].endswith(
+        f"{after['status_changed_at'][:10]} {after['status_changed_at'][11:16]} UTC."
+    )
+
+
+def test_history_says_why_a_text_was_not_delivered(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "undelivered", ErrorCode="30003")
+    [entry] = history(pm)
+    assert entry["status"] == "undelivered"
+    summary = entry["display"]["summary"]
+    assert "Status: not delivered" in summary
+    assert "error 30003 (unreachable destination handset)" in summary
+
+
+def test_history_says_when_the_outcome_of_a_send_is_unknown(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    store = pm.get_plugin("ondemand.instance").store
+    # As recovery marks a send whose worker died mid-delivery, before it could be completed.
+    with store._transaction() as connection:
+        connection.execute("UPDATE notifications SET status = 'sending' WHERE id = ?", (text.id,))
+    assert store.advance_status("demo", text.id, "unknown", "The worker stopped mid-delivery.")
+    [entry] = history(pm)
+    assert entry["status"] == "unknown"
+    assert "Status: outcome unknown" in entry["display"]["summary"]

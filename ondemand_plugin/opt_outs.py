@@ -19,9 +19,8 @@ STOP_KEYWORDS = frozenset(
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
 
 
-def keyword_choice(body: str) -> bool | None:
+def keyword_choice(keyword: str) -> bool | None:
     """True for an opt-out keyword, False for an opt-in one, None for any other reply."""
-    keyword = body.strip().upper()
     if keyword in STOP_KEYWORDS:
         return True
     if keyword in START_KEYWORDS:

@@ -1,7 +1,8 @@
 """The send flow: entitlement → send criteria → compose → idempotency → deliver → history.
 
-Never touches the guarantor's dunning count (R3): the only host hook it may change anything
-through is ``pm_update_contact``, when staff ask to save a corrected address.
+Never touches the guarantor's dunning count (R3): the only host hooks it may change anything
+through are ``pm_update_contact``, when staff ask to save a corrected address, and
+``pm_set_opt_out``, when a provider says the recipient opted out.
 """
 
 from __future__ import annotations

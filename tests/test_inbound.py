@@ -593,3 +593,46 @@ def test_history_says_when_the_outcome_of_a_send_is_unknown(pm: pluggy.PluginMan
     [entry] = history(pm)
     assert entry["status"] == "unknown"
     assert "Status: outcome unknown" in entry["display"]["summary"]
+
+
+def test_a_keyword_twilio_names_as_an_opt_out_counts_too(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    reply(pm, "ARRET", OptOutType="STOP")  # a practice's own keyword, with Advanced Opt-Out
+    [told] = host.calls_to("pm_set_opt_out")
+    assert told["opted_out"] is True and told["context"]["keyword"] == "ARRET"
+    reply(pm, "HELP", OptOutType="HELP")
+    assert len(host.calls_to("pm_set_opt_out")) == 1
+
+
+def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    # Another practice with its own number texts the same person.
+    host.add_practice({**host.practices["demo"], "id": "north", "text_from": "+15035550102"})
+    host.add_patient("north", {**host.patients["demo"]["p-lily"], "guarantor_ids": []})
+    host.add_guarantor(
+        "north",
+        {
+            **host.guarantors["demo"]["g-mei"],
+            "patient_ids": [],
+            "opt_out": {"email": False, "text": False, "voice": False},
+        },
+    )
+    host.link("north", "p-lily", "g-mei")
+    north = {**CONTEXT, "practice_id": "north"}
+    pm.get_plugin("ondemand.instance").entitlement.switch("north", True, "QA", "test")
+    send_to_mei(pm)
+    send_to_mei(pm, context=north)
+
+    reply(pm, "STOP")  # to demo's number
+    store = pm.get_plugin("ondemand.instance").store
+    assert store.is_opted_out("demo", "text", MEI)
+    assert not store.is_opted_out("north", "text", MEI)
+    assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["demo"]
+    assert send_to_mei(pm, context=north)["status"] == "sent"
+
+    host.practices["north"]["text_from"] = "(503) 555-0102"  # as a host might keep it
+    reply(pm, "stop", To="+15035550102")
+    assert store.is_opted_out("north", "text", MEI)

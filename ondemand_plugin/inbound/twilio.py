@@ -113,7 +113,11 @@ class TwilioRequests:
         sender, number, body = (request.form.get(name) for name in ("From", "To", "Body"))
         if not sender or not number:
             return answer(400, "A reply needs From and To.")
-        opted_out = keyword_choice(body or "")
+        keyword = (body or "").strip().upper()
+        # With Advanced Opt-Out, Twilio names the meaning of the practice's own keywords too.
+        opted_out = keyword_choice(keyword)
+        if opted_out is None:
+            opted_out = keyword_choice(request.form.get("OptOutType", ""))
         if opted_out is not None:
             practices = self._practices_texting(sender, number)
             if not practices:
@@ -125,7 +129,7 @@ class TwilioRequests:
                     sender,
                     opted_out,
                     source="reply",
-                    keyword=(body or "").strip().upper(),
+                    keyword=keyword,
                     channel=SMS_CHANNEL,
                 )
         # Empty TwiML: Twilio itself answers STOP and START, the plugin sends nothing back.

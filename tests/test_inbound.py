@@ -204,6 +204,7 @@ def test_a_text_status_callback_sets_the_notifications_status(
     ("twilio_status", "status"),
     [
         ("queued", "sent"),
+        ("initiated", "sent"),
         ("ringing", "sent"),
         ("in-progress", "sent"),
         ("completed", "delivered"),
@@ -242,6 +243,26 @@ def test_the_error_code_is_kept_in_the_detail(pm: pluggy.PluginManager) -> None:
     after = record(pm, text.id)
     assert after.status == "undelivered"
     assert "30003" in after.detail and "unreachable" in after.detail
+
+
+def test_a_callback_saying_the_recipient_opted_out_records_the_opt_out(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "failed", ErrorCode="21610")
+    assert record(pm, text.id).status == "failed"
+    assert "21610 (the recipient opted out)" in record(pm, text.id).detail
+    [told] = host.calls_to("pm_set_opt_out")
+    assert (told["practice_id"], told["mode"], told["address"], told["opted_out"]) == (
+        "demo",
+        "text",
+        MEI,
+        True,
+    )
+    assert told["context"]["source"] == "provider"
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
 
 
 def test_a_callback_about_an_unknown_message_is_answered_200_and_logged(

@@ -49,9 +49,10 @@ CALL_STATUSES = {
     "failed": "failed",
     "canceled": "failed",
 }
+OPTED_OUT_ERROR = "21610"
 # What the most common delivery error codes mean, for staff reading the history.
 ERROR_MEANINGS = {
-    "21610": "the recipient opted out",
+    OPTED_OUT_ERROR: "the recipient opted out",
     "30003": "unreachable destination handset",
     "30004": "message blocked",
     "30005": "unknown destination handset",
@@ -93,7 +94,8 @@ class TwilioRequests:
         if record is None:
             log.warning("Twilio status callback for unknown %s %s; ignored", channel, sid)
             return answer(200)
-        detail = _detail(reported, form.get("ErrorCode"))
+        error_code = form.get("ErrorCode")
+        detail = _detail(reported, error_code)
         if self.store.advance_status(record.practice_id, record.id, status, detail):
             log.info("Notification %s is now %s (Twilio: %s)", record.id, status, reported)
         else:
@@ -102,6 +104,16 @@ class TwilioRequests:
                 record.id,
                 record.status,
                 reported,
+            )
+        if error_code == OPTED_OUT_ERROR:
+            self.opt_outs.change(
+                record.practice_id,
+                record.mode,
+                record.recipient,
+                True,
+                source="provider",
+                keyword=None,
+                channel=channel,
             )
         return answer(200)
 

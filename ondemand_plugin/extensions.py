@@ -157,10 +157,10 @@ def survey_channels(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> Chan
             continue
         for channel in answer:
             offer = _offer(pm, plugin, channel, owners)
-            if offer.problem is None and offer.name is not None:
+            if offer.problem is not None:
+                report(pm, plugin, offer.problem)
+            elif offer.name is not None:
                 owners[offer.name] = plugin
-            else:
-                report(pm, plugin, offer.problem or "")
             offers.append(offer)
     return ChannelSurvey(offers, faults)
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 import hookspecs
-from hookspecs import dashboard, lifecycle, ondemand, platform
+from hookspecs import dashboard, lifecycle, ondemand, platform, web
 from ondemand_plugin.errors import OnDemandError
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 HOOKS = [
     (name, function)
-    for module in (lifecycle, dashboard, platform, ondemand)
+    for module in (lifecycle, dashboard, platform, ondemand, web)
     for name, function in inspect.getmembers(module, inspect.isfunction)
     if name.startswith(("pm_", "ondemand_")) and function.__module__ == module.__name__
 ]

@@ -92,6 +92,11 @@ class SmtpChannel:
                 f"{where} has a certificate this machine does not trust ({reason}). Fix the "
                 "server's certificate, or add its CA to the trust store (SSL_CERT_FILE)."
             )
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            return PermanentDeliveryError(
+                f"{where} does not offer what the settings ask for ({reason}): check "
+                "smtp.starttls, smtp.ssl and smtp.username against what the server supports."
+            )
         if code is None or 400 <= code < 500:
             return TransientDeliveryError(f"{where} did not take the message: {reason}")
         if isinstance(error, smtplib.SMTPAuthenticationError):

@@ -76,8 +76,10 @@ class SmtpPeer:
         if login is not None:
             options.update(
                 authenticator=self._authenticate,
-                auth_required=True,
-                auth_require_tls=starttls is not None or implicit_tls is not None,
+                # aiosmtpd counts only STARTTLS as TLS (under implicit TLS it would offer no AUTH),
+                # and warns of a login required without TLS: so implicit TLS offers a login.
+                auth_required=implicit_tls is None,
+                auth_require_tls=implicit_tls is None,
             )
         self.controller = Controller(
             _Handler(self),

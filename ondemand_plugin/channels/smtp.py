@@ -46,6 +46,8 @@ class SmtpChannel:
         self.username: str | None = settings.get("username")
         self._password: str | None = settings.get("password")
         self.timeout_seconds = float(settings.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))
+        # Loading the trust store takes tens of milliseconds: once per channel, not per message.
+        self._tls = ssl.create_default_context() if self.ssl or self.starttls else None
 
     def __repr__(self) -> str:
         tls = "ssl" if self.ssl else "starttls" if self.starttls else "plain"
@@ -68,15 +70,14 @@ class SmtpChannel:
         )
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
         if self.ssl:
             return smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout_seconds, context=context
+                self.host, self.port, timeout=self.timeout_seconds, context=self._tls
             )
         server = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
         try:
             if self.starttls:
-                server.starttls(context=context)
+                server.starttls(context=self._tls)
         except BaseException:
             server.close()
             raise

@@ -88,6 +88,10 @@ class HttpPeer:
 def _handler_for(peer: HttpPeer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real providers offer
+        # The answer leaves in one write, as a real server's does: headers and body written
+        # apart would wait out the client's delayed ACK on a kept-alive connection.
+        wbufsize = -1
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))

@@ -1,5 +1,5 @@
-"""Failover between two real channels of one mode, and many sends through a gateway that fails
-half its requests."""
+"""Routing to the built-in channels: offered only when configured, failover between two real
+channels of one mode, and many sends through a gateway that fails half its requests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from conftest import CONTEXT, Build, send_to_mei
 from peers.http import Reply
 from peers.twilio import TwilioPeer, twilio_error
 from peers.webhook import WebhookPeer
+
+from ondemand_plugin.errors import OnDemandError
 
 
 @pytest.fixture
@@ -105,3 +107,27 @@ def test_many_sends_through_a_gateway_failing_half_its_requests_all_get_through(
         number = int(form["Body"].split(":")[0].removeprefix("Send "))
         assert results[number]["notification_id"] == record.id
     assert {entry["status"] for entry in history(pm)} == {"sent"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "name"),
+    [("email", "smtp"), ("text", "twilio_sms"), ("voice", "twilio_voice"), ("text", "webhook")],
+)
+def test_a_built_in_channel_without_its_settings_is_not_offered(
+    build: Build, mode: str, name: str
+) -> None:
+    with pytest.raises(OnDemandError) as refused:
+        build(channels={mode: name})
+    assert refused.value.code == "invalid_config"
+    assert refused.value.field == f"channels.{mode}"
+    assert repr(name) in refused.value.message
+    assert "available: outbox" in refused.value.message
+
+
+def test_a_configured_built_in_channel_is_offered_and_routed(
+    build: Build, receiver: WebhookPeer
+) -> None:
+    pm, _ = build(channels={"voice": "webhook"}, webhook=receiver.settings())
+    routes = pm.get_plugin("ondemand.instance").routes
+    assert [channel.name for channel in routes["voice"]] == ["webhook"]
+    assert [channel.name for channel in routes["text"]] == ["outbox"]

@@ -173,13 +173,6 @@ def test_a_server_that_hangs_up_or_stays_silent_is_transient(hang_up: bool) -> N
         connection.close()
 
 
-def test_without_smtp_settings_the_channel_is_not_offered(build: Build) -> None:
-    with pytest.raises(OnDemandError) as refused:
-        build(channels={"email": "smtp"})
-    assert refused.value.code == "invalid_config"
-    assert "'smtp'" in refused.value.message
-
-
 @pytest.mark.parametrize(
     ("settings", "field", "problem"),
     [

@@ -203,3 +203,11 @@ def test_bad_twilio_settings_are_an_invalid_config(
         build(twilio_sms=settings)
     assert refused.value.code == "invalid_config"
     assert refused.value.field == field
+
+
+def test_the_channels_connections_close_with_the_plugin(build: Build, gateway: TwilioPeer) -> None:
+    pm, _ = build(channels={"text": "twilio_sms"}, twilio_sms=gateway.settings())
+    [channel] = pm.get_plugin("ondemand.instance").routes["text"]
+    assert send_to_mei(pm)["status"] == "sent"
+    pm.hook.pm_unconfigure(plugin_manager=pm)
+    assert channel.account._client.is_closed

@@ -152,3 +152,10 @@ def test_bad_webhook_settings_are_an_invalid_config(
     assert refused.value.code == "invalid_config"
     assert refused.value.field == field
     assert "short" not in refused.value.message
+
+
+def test_repr_shows_the_url_without_its_query() -> None:
+    channel = WebhookChannel(
+        {"url": "https://host.example.com/hook?token=abc123", "secret": "s" * 16}
+    )
+    assert repr(channel) == "WebhookChannel('https://host.example.com/hook')"

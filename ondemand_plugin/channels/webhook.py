@@ -50,7 +50,8 @@ class WebhookChannel:
         )
 
     def __repr__(self) -> str:
-        return f"WebhookChannel({self.url!r})"
+        # A host may carry a token in the URL's query; the address alone says which hook it is.
+        return f"WebhookChannel({self.url.partition('?')[0]!r})"
 
     def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
         body = json.dumps(attrs.asdict(message), separators=(",", ":")).encode()

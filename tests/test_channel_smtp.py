@@ -197,3 +197,10 @@ def test_the_password_never_shows_in_repr() -> None:
     channel = SmtpChannel({"host": "mail", "username": "billing", "password": PASSWORD})
     assert PASSWORD not in repr(channel)
     assert repr(channel) == "SmtpChannel('mail', 587, starttls)"
+
+
+def test_starttls_asked_of_a_server_without_it_is_refused_for_good(peer: SmtpPeer) -> None:
+    with pytest.raises(PermanentDeliveryError) as refused:
+        SmtpChannel(peer.settings(starttls=True)).deliver(email_message())
+    assert "smtp.starttls" in str(refused.value)
+    assert peer.received == []

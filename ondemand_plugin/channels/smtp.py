@@ -1,7 +1,8 @@
 """The ``smtp`` channel: e-mail over SMTP with the standard library.
 
 Settings under ``smtp``: ``host``, and optionally ``port`` (587 with STARTTLS, 465 with implicit
-TLS, else 25), ``username`` and ``password``, ``starttls`` or ``ssl``, ``timeout_seconds``.
+TLS, else 25), ``username`` and ``password``, ``starttls`` (on by default with a login, so that a
+password never crosses the network in clear) or ``ssl``, ``timeout_seconds``.
 Certificates are checked against the system's trust store (``SSL_CERT_FILE`` adds to it).
 
 Each message is multipart: the text and the HTML part (whose merged values the composer has

@@ -13,7 +13,11 @@ RECEIPT_STATUSES = frozenset({"queued", "sent", "delivered"})
 
 @attrs.frozen
 class OutboundMessage:
-    """One message to deliver. ``html`` is set for e-mail only; ``subject`` for e-mail only."""
+    """One message to deliver. ``html`` and ``subject`` are set for e-mail only.
+
+    ``sender`` is the address or number it comes from; ``sender_name`` the practice's name, for
+    an e-mail's From line.
+    """
 
     notification_id: str
     practice_id: str
@@ -24,6 +28,7 @@ class OutboundMessage:
     subject: str | None = attrs.field(repr=False)
     body: str = attrs.field(repr=False)
     html: str | None = attrs.field(default=None, repr=False)
+    sender_name: str | None = None
 
 
 @attrs.frozen

@@ -140,6 +140,8 @@ _PROBLEMS: dict[str, Callable[[ValidationError], str]] = {
     "exclusiveMinimum": lambda e: f"must be more than {e.validator_value}",
     "oneOf": lambda e: "matches none of the allowed forms",
     "propertyNames": lambda e: "has a key that is not allowed",
+    "dependentRequired": lambda e: e.message,
+    "not": lambda e: "combines settings that exclude each other",
 }
 
 

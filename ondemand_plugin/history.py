@@ -91,6 +91,7 @@ def history_entry(record: NotificationRecord) -> dict[str, Any]:
         "balance": record.balance,
         "payment_allowed": record.payment_allowed,
         "template_label": record.template_label,
+        "channel": record.channel,
         "counts_toward_dunning": False,
         "display": {"title": f"On-Demand Balance Notification ({mode_name})", "summary": summary},
         "cursor": encode_cursor(record),

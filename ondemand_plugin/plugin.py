@@ -98,6 +98,7 @@ class OnDemandPlugin:
     def pm_unconfigure(self, plugin_manager: pluggy.PluginManager) -> None:
         if plugin_manager is self.pm:
             self.store.close()
+            _close_channels(self.routes)
             plugin_manager.unregister(self)
 
     @hookimpl
@@ -276,6 +277,19 @@ def _channels_by_mode(
                 )
         routes[mode] = tuple(channels[name] for name in names)
     return routes
+
+
+def _close_channels(routes: dict[str, tuple[Channel, ...]]) -> None:
+    """A channel holding connections may have ``close()``; they go with the plugin."""
+    for channel in {
+        id(channel): channel for route in routes.values() for channel in route
+    }.values():
+        close = getattr(channel, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as error:
+                log.warning("Channel %s did not close: %s", channel.name, type(error).__name__)
 
 
 def _context_error(path: str, problem: str) -> InvalidRequest:

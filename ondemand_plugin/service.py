@@ -314,6 +314,7 @@ class SendService:
             mode=recipient.mode,  # type: ignore[arg-type]
             to=recipient.address,
             sender=composed.sender,
+            sender_name=practice.name,
             subject=composed.subject,
             body=composed.body,
             html=composed.html,

@@ -15,8 +15,9 @@ from typing import Any
 import pluggy
 import pytest
 from conftest import Build, send_to_mei
+from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
-from test_inbound import SMS_TOKEN, TwilioStandIn, twilio_settings
+from test_inbound import SMS_TOKEN, twilio_settings
 from werkzeug.serving import make_server
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -29,12 +30,14 @@ def flask_example() -> str:
 
 
 @pytest.fixture
-def pm(build: Build) -> pluggy.PluginManager:
-    pm, _ = build(
-        named={"twilio-stand-in": TwilioStandIn()},
-        channels={"text": "twilio_sms"},
-        twilio_sms=twilio_settings(SMS_TOKEN),
-    )
+def sms_gateway() -> Iterator[TwilioPeer]:
+    with TwilioPeer(auth_token=SMS_TOKEN) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def pm(build: Build, sms_gateway: TwilioPeer) -> pluggy.PluginManager:
+    pm, _ = build(channels={"text": "twilio_sms"}, twilio_sms=twilio_settings(sms_gateway))
     return pm
 
 

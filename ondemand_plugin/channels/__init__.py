@@ -1,10 +1,14 @@
 """Built-in delivery channels. Each is a plugin module implementing ``ondemand_delivery_channels``,
-exactly as a third party's channel would; add a new one as a module here and list it below."""
+exactly as a third party's channel would; add a new one as a module here and list it below.
+
+A channel is offered only when its settings are in the plugin configuration, under its name
+(``outbox`` always is: it is the embedded default).
+"""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from ondemand_plugin.channels import outbox
+from ondemand_plugin.channels import outbox, smtp, twilio_sms, twilio_voice, webhook
 
-BUILT_IN_CHANNEL_PLUGINS: tuple[ModuleType, ...] = (outbox,)
+BUILT_IN_CHANNEL_PLUGINS: tuple[ModuleType, ...] = (outbox, smtp, twilio_sms, twilio_voice, webhook)

@@ -1,0 +1,129 @@
+"""Every built-in channel passes the conformance suite third parties run, against real peers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peers.http import Reply
+from peers.smtp import SmtpPeer
+from peers.tls import Certificate, self_signed
+from peers.twilio import AUTH_TOKEN, TwilioPeer, twilio_error
+from peers.webhook import WEBHOOK_SECRET, WebhookPeer
+
+from hookspecs import Channel
+from ondemand_plugin.channels.outbox import OutboxChannel
+from ondemand_plugin.channels.smtp import SmtpChannel
+from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
+from ondemand_plugin.channels.twilio_voice import TwilioVoiceChannel
+from ondemand_plugin.channels.webhook import WebhookChannel
+from ondemand_plugin.testing.conformance import ChannelConformance, FailureKind
+
+SMTP_PASSWORD = "smtp-pass-s3cret"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+class TestOutboxConformance(ChannelConformance):
+    can_fail_permanently = False
+
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path / "outbox"
+
+    def make_channel(self) -> Channel:
+        return OutboxChannel(self.folder)
+
+    @contextlib.contextmanager
+    def provider_fails(self, kind: FailureKind) -> Iterator[None]:
+        # A file where the outbox folder belongs: the disk refuses the write.
+        saved = self.folder.with_name("saved")
+        if self.folder.exists():
+            self.folder.rename(saved)
+        self.folder.write_text("")
+        yield
+        self.folder.unlink()
+        if saved.exists():
+            saved.rename(self.folder)
+
+
+class TestSmtpConformance(ChannelConformance):
+    secrets = (SMTP_PASSWORD,)
+    provider_loggers = ("mail.log",)
+
+    @pytest.fixture(autouse=True)
+    def _server(self, certificate: Certificate, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate.cert))
+        context = certificate.server_context()
+        with SmtpPeer(starttls=context, login=("billing", SMTP_PASSWORD)) as self.peer:
+            yield
+
+    def make_channel(self) -> Channel:
+        return SmtpChannel(
+            self.peer.settings(username="billing", password=SMTP_PASSWORD, starttls=True)
+        )
+
+    @contextlib.contextmanager
+    def provider_fails(self, kind: FailureKind) -> Iterator[None]:
+        code = "451 4.3.0" if kind == "transient" else "550 5.1.1"
+        self.peer.refuse_with = f"{code} <mei.chen@example.com>: not now"
+        yield
+        self.peer.refuse_with = None
+
+
+class TwilioConformance(ChannelConformance):
+    secrets = (AUTH_TOKEN,)
+
+    @pytest.fixture(autouse=True)
+    def _gateway(self) -> Iterator[None]:
+        with TwilioPeer() as self.peer:
+            yield
+
+    @contextlib.contextmanager
+    def provider_fails(self, kind: FailureKind) -> Iterator[None]:
+        if kind == "transient":
+            self.peer.rule = lambda number: Reply(503)
+        else:
+            self.peer.rule = lambda number: twilio_error(
+                400, 21211, "The 'To' number +15035550123 is not a valid phone number."
+            )
+        yield
+        self.peer.rule = lambda number: None
+
+
+class TestTwilioSmsConformance(TwilioConformance):
+    def make_channel(self) -> Channel:
+        return TwilioSmsChannel(self.peer.settings())
+
+
+class TestTwilioVoiceConformance(TwilioConformance):
+    def make_channel(self) -> Channel:
+        return TwilioVoiceChannel(self.peer.settings())
+
+
+class TestWebhookConformance(ChannelConformance):
+    secrets = (WEBHOOK_SECRET,)
+
+    @pytest.fixture(autouse=True)
+    def _receiver(self) -> Iterator[None]:
+        with WebhookPeer() as self.peer:
+            yield
+
+    def make_channel(self) -> Channel:
+        return WebhookChannel(self.peer.settings())
+
+    @contextlib.contextmanager
+    def provider_fails(self, kind: FailureKind) -> Iterator[None]:
+        failure = (
+            Reply(503)
+            if kind == "transient"
+            else Reply(422, "no such contact mei.chen@example.com")
+        )
+        self.peer.rule = lambda number: failure
+        yield
+        self.peer.rule = lambda number: None

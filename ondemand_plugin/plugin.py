@@ -23,6 +23,7 @@ from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.extensions import call_each, collect_channels
 from ondemand_plugin.history import history_page
 from ondemand_plugin.host import Host
+from ondemand_plugin.recovery import Recovery
 from ondemand_plugin.service import SendService, request_error
 from ondemand_plugin.stores import Store, open_store
 from ondemand_plugin.templates import TemplateManager, template_to_dict
@@ -58,6 +59,7 @@ class OnDemandPlugin:
         self.host = Host(plugin_manager)
         self.entitlement = Entitlement(store)
         self.templates = TemplateManager(template_store)
+        self.recovery = Recovery(store, routes, config.deadline_seconds)
         self.sends = SendService(
             host=self.host,
             config=config,
@@ -65,6 +67,7 @@ class OnDemandPlugin:
             templates=self.templates,
             channels=routes,
             notify=self._notify,
+            recovery=self.recovery,
         )
 
     @classmethod
@@ -77,7 +80,10 @@ class OnDemandPlugin:
         routes = _channels_by_mode(config, collect_channels(plugin_manager, config.raw))
         store = open_store(config.database_url)
         template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
-        return cls(plugin_manager, config, store, routes, template_store)
+        plugin = cls(plugin_manager, config, store, routes, template_store)
+        # A worker that starts may be replacing one that died mid-delivery.
+        plugin.recovery.run()
+        return plugin
 
     def __repr__(self) -> str:
         channels = {
@@ -170,7 +176,9 @@ class OnDemandPlugin:
         contracts.check("dashboard-context", context, _context_error)
         if type(guarantor_id) is not str or not guarantor_id:
             raise InvalidRequest("guarantor_id must be the guarantor's id.", field="guarantor_id")
-        return history_page(self.store, context["practice_id"], guarantor_id, before, limit)
+        return history_page(
+            self.store, context["practice_id"], guarantor_id, before, limit, self.recovery
+        )
 
     # Templates (R7)
 

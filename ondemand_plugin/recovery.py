@@ -15,8 +15,8 @@ be a network call, and the panel must stay fast), and from ``ondemand recover``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 
 import attrs
 
@@ -56,12 +56,10 @@ class Recovery:
         store: Store,
         routes: Mapping[str, tuple[Channel, ...]],
         deadline_seconds: float,
-        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
         self.routes = routes
         self.deadline_seconds = deadline_seconds
-        self.clock = clock
 
     @property
     def stuck_after_seconds(self) -> float:
@@ -71,13 +69,13 @@ class Recovery:
         """Settle the unsettled sends begun more than ``older_than_seconds`` ago (by default:
         the deadline plus the margin). Answers them as they are now."""
         age = self.stuck_after_seconds if older_than_seconds is None else older_than_seconds
-        cutoff = self.clock() - timedelta(seconds=age)
+        cutoff = utc_now() - timedelta(seconds=age)
         return [self.settle(record) for record in self.store.unsettled_notifications(cutoff, BATCH)]
 
     def is_stuck(self, record: NotificationRecord) -> bool:
         if record.status != "sending":
             return False
-        return record.occurred_at < self.clock() - timedelta(seconds=self.stuck_after_seconds)
+        return record.occurred_at < utc_now() - timedelta(seconds=self.stuck_after_seconds)
 
     def mark_stuck(self, records: list[NotificationRecord]) -> list[NotificationRecord]:
         """``records`` with the stuck ones marked ``unknown``; no query when none is stuck."""

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -520,3 +521,35 @@ def run_demo() -> None:
     --database-url says.
     """
     demo.run(sys.stdout, ondemand_home(os.environ))
+
+
+# The sandbox
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the sandbox's data; default: $ONDEMAND_HOME/sandbox.",
+)
+def run_sandbox(host: str, port: int, home: Path | None) -> None:
+    """Serve the practice-management sandbox in the browser.
+
+    A demo practice to try the plugin as office staff do: its data, the plugin's database and its
+    outbox live in the --home folder, kept between runs (delete the folder to start afresh).
+    """
+    try:
+        # Imported here: the sandbox's web stack is an extra the plugin itself does not need.
+        import ondemand_sandbox
+    except ImportError as error:
+        missing = (error.name or "a module").partition(".")[0]
+        raise click.ClickException(
+            f"The sandbox needs its extra ({missing} is missing): "
+            "pip install 'ondemand-plugin[sandbox]'"
+        ) from None
+    folder = home or ondemand_home(os.environ) / "sandbox"
+    click.echo(f"Practice sandbox: open http://{host}:{port}/ in your browser (Ctrl+C stops it).")
+    click.echo(f"Its data lives in {folder}.")
+    ondemand_sandbox.serve(folder, host, port)

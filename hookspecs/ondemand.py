@@ -32,6 +32,18 @@ def ondemand_delivery_channels(config: Mapping[str, Any]) -> list[Channel]:
         @hookimpl
         def ondemand_delivery_channels(config):
             return [PigeonChannel(config.get("pigeon", {}))]
+
+    A channel may also implement ``lookup`` (``StatusLookup``): what became of a message whose
+    worker stopped while delivering it. It is never delivered again; the lookup settles it::
+
+        class PigeonChannel:
+            ...
+
+            def lookup(self, message):
+                tag = find_pigeon(self.loft, message.notification_id)
+                if tag is None:
+                    return None  # the loft never got it: the send failed
+                return DeliveryReceipt(status="sent", provider_message_id=tag)
     """
 
 

@@ -54,6 +54,23 @@ class Channel(Protocol):
     def deliver(self, message: OutboundMessage) -> DeliveryReceipt: ...
 
 
+@runtime_checkable
+class StatusLookup(Protocol):
+    """Optional for a channel: what became of a message it may have been given.
+
+    The plugin asks only about sends whose worker stopped before their outcome was recorded, and
+    never delivers them again. ``message`` is rebuilt from the history: ``notification_id``,
+    ``practice_id``, ``mode``, ``to``, ``subject`` and ``body`` are as they were; ``sender`` and
+    ``html`` are not kept and come empty. Look the message up by its ``notification_id``.
+
+    Answer a ``DeliveryReceipt`` if the provider has the message, and ``None`` only if the
+    provider never got it. Raise ``DeliveryError`` when it cannot tell now; the send stays
+    ``unknown`` and is asked about again later.
+    """
+
+    def lookup(self, message: OutboundMessage) -> DeliveryReceipt | None: ...
+
+
 class DeliveryError(Exception):
     """Base of the errors a channel raises."""
 

@@ -1,4 +1,5 @@
-"""The ``ondemand`` command: the add-on switch, templates, history, installed plugins, the demo.
+"""The ``ondemand`` command: the add-on switch, templates, history, recovery of unfinished sends,
+installed plugins, the demo.
 
 It works on the same database as the hosts, through the same classes the plugin uses, so what it
 changes is what running hosts see. Every refusal prints ``error: <sentence> [<code>]`` on stderr
@@ -27,12 +28,15 @@ from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.extensions import (
     ChannelOffer,
     ChannelSurvey,
+    SkippedPlugin,
+    collect_channels,
     distribution,
     load_plugins,
     survey_channels,
 )
 from ondemand_plugin.history import MAX_PAGE, history_page
-from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
+from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, _channels_by_mode
+from ondemand_plugin.recovery import MARGIN_SECONDS, Recovery
 from ondemand_plugin.stores import AddonChange, Store, open_store
 from ondemand_plugin.stores.base import format_timestamp
 from ondemand_plugin.templates import TemplateManager, template_to_dict
@@ -89,7 +93,8 @@ def utc_text(moment: datetime) -> str:
 )
 @click.version_option(__version__, prog_name="ondemand")
 def cli(database_url: str | None) -> None:
-    """On-Demand Balance Notifications: the add-on switch, templates, history, plugins, a demo."""
+    """On-Demand Balance Notifications: the add-on switch, templates, history, recovery,
+    plugins, a demo."""
 
 
 def main() -> None:
@@ -372,7 +377,8 @@ def history(
 
     Newest first, as the Statement/Notification History panel shows them.
     """
-    entries = history_entries(open_database(ctx), practice, guarantor, limit)
+    recovery = Recovery(open_database(ctx), {}, load_config(None).deadline_seconds)
+    entries = history_entries(recovery, practice, guarantor, limit)
     if as_json:
         print_json(entries)
         return
@@ -385,18 +391,63 @@ def history(
 
 
 def history_entries(
-    store: Store, practice_id: str, guarantor_id: str, limit: int | None
+    recovery: Recovery, practice_id: str, guarantor_id: str, limit: int | None
 ) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     before = None
     while limit is None or len(entries) < limit:
         size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(entries))
-        page = history_page(store, practice_id, guarantor_id, before, size)
+        page = history_page(recovery.store, practice_id, guarantor_id, before, size, recovery)
         entries.extend(page)
         if len(page) < size:
             break
         before = page[-1]["cursor"]
     return entries
+
+
+# Sends cut short
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Only sends begun at least this long ago; default: the deadline plus "
+    f"{MARGIN_SECONDS:g} seconds. 0 once every worker is stopped.",
+)
+@json_option
+@click.pass_context
+def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None:
+    """Settle the sends whose worker stopped mid-delivery.
+
+    Each is marked unknown, then its mode's channels that can look a message up are asked
+    whether they have it: sent if one has, failed if all are sure they never got it. Nothing
+    is delivered again. Channels and the deadline come from the ONDEMAND_* environment.
+    """
+    config = load_config(None)
+    pm, _skipped = entry_point_manager()
+    routes = _channels_by_mode(config, collect_channels(pm, config.raw))
+    recovery = Recovery(open_database(ctx), routes, config.deadline_seconds)
+    rows = [
+        {
+            "notification_id": record.id,
+            "practice_id": record.practice_id,
+            "status": record.status,
+            "detail": record.detail,
+        }
+        for record in recovery.run(older_than)
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['practice_id']}  {row['notification_id']}  {row['status']}")
+    counts = {status: sum(row["status"] == status for row in rows) for status in ("sent", "failed")}
+    click.echo(
+        f"{len(rows)} unfinished send(s): {counts['sent']} sent, {counts['failed']} failed, "
+        f"{len(rows) - counts['sent'] - counts['failed']} still unknown."
+    )
 
 
 # Plugins
@@ -432,12 +483,7 @@ def plugins(as_json: bool) -> None:
 def plugin_listing() -> dict[str, list[dict[str, Any]]]:
     """The entry-point plugins, what their ``pm_configure`` registers and the channels they
     offer, without a database."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    hookspecs.add_hookspecs(pm)
-    skipped = load_plugins(pm)
-    for module in BUILT_IN_CHANNEL_PLUGINS:
-        if not pm.is_registered(module):
-            pm.register(module, name=module.__name__)
+    pm, skipped = entry_point_manager()
     survey = survey_channels(pm, load_config(None).raw)
     channels = [channel_row(pm, offer) for offer in survey.offers]
     rows = [plugin_row(pm, plugin, survey, channels) for plugin in pm.get_plugins()]
@@ -471,6 +517,18 @@ def plugin_listing() -> dict[str, list[dict[str, Any]]]:
         "plugins": sorted(rows, key=lambda row: str(row["name"])),
         "channels": sorted(channels, key=lambda row: (str(row["name"]), str(row["plugin"]))),
     }
+
+
+def entry_point_manager() -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
+    """The installed plugins and the built-in channels, left unconfigured: no store opened.
+    Also the plugins that could not be loaded."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    hookspecs.add_hookspecs(pm)
+    skipped = load_plugins(pm)
+    for module in BUILT_IN_CHANNEL_PLUGINS:
+        if not pm.is_registered(module):
+            pm.register(module, name=module.__name__)
+    return pm, skipped
 
 
 def plugin_row(

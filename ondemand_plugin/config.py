@@ -6,6 +6,7 @@ Each key is taken from the first source that has it, and the whole is validated 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from datetime import time
@@ -72,7 +73,7 @@ def load_config(
         outbox_dir=Path(merged["outbox_dir"]),
         channels=_channels(merged.get("channels", {})),
         send_window=_send_window(merged.get("send_window", DEFAULT_SEND_WINDOW)),
-        deadline_seconds=float(merged.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
+        deadline_seconds=_deadline(merged.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
         raw=merged,
     )
 
@@ -83,6 +84,17 @@ def _config_error(path: str, problem: str) -> ConfigError:
         "Fix what pm_plugin_config(plugin_name='ondemand') returns or the ONDEMAND_* variables.",
         field=path,
     )
+
+
+def _deadline(seconds: float) -> float:
+    # JSON Schema's bounds let NaN through: every comparison with it is false.
+    if math.isnan(seconds):
+        raise ConfigError(
+            "The On-Demand deadline_seconds must be a number of seconds above 0 and at most 300, "
+            "not NaN.",
+            field="deadline_seconds",
+        )
+    return float(seconds)
 
 
 def _channels(configured: Mapping[str, str | list[str]]) -> dict[str, tuple[str, ...]]:

@@ -11,6 +11,7 @@ from typing import Any
 from ondemand_plugin.compose import format_money
 from ondemand_plugin.criteria import MODE_NAMES
 from ondemand_plugin.errors import InvalidRequest
+from ondemand_plugin.recovery import Recovery
 from ondemand_plugin.stores.base import (
     NotificationRecord,
     Store,
@@ -55,12 +56,17 @@ def decode_cursor(cursor: object) -> tuple[str, str]:
 
 
 def history_page(
-    store: Store, practice_id: str, guarantor_id: str, before: str | None, limit: int
+    store: Store,
+    practice_id: str,
+    guarantor_id: str,
+    before: str | None,
+    limit: int,
+    recovery: Recovery,
 ) -> list[dict[str, Any]]:
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", field="limit")
     position = decode_cursor(before) if before is not None else None
-    records = store.history(practice_id, guarantor_id, position, limit)
+    records = recovery.mark_stuck(store.history(practice_id, guarantor_id, position, limit))
     return [history_entry(record) for record in records]
 
 

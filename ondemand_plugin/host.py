@@ -16,6 +16,9 @@ from ondemand_plugin import contracts
 from ondemand_plugin.errors import HostError, NotFound
 from ondemand_plugin.model import Contact, Guarantor, Patient, Practice
 
+# Longer than any well-formed id (contracts/common.json).
+ID_SHOWN_LENGTH = 64
+
 
 class Host:
     """The host platform as seen through one plugin manager."""
@@ -148,11 +151,11 @@ class Host:
             raise self._invalid(hook_name, requested_id, "it answered with another id")
 
     def _missing(self, kind: str, requested_id: str) -> NotFound:
-        return NotFound(f"No {kind} {requested_id!r} was found in this practice.", field=kind)
+        return NotFound(f"No {kind} {_shown(requested_id)} was found in this practice.", field=kind)
 
     def _invalid(self, hook_name: str, requested_id: str, problem: str) -> HostError:
         return HostError(
-            f"The host's answer to {hook_name} for {requested_id!r} is invalid: {problem}. "
+            f"The host's answer to {hook_name} for {_shown(requested_id)} is invalid: {problem}. "
             f"Fix the host plugin ({self._implementers(hook_name)}) so that it follows contracts/.",
             field=hook_name,
         )
@@ -161,6 +164,13 @@ class Host:
         caller = getattr(self._hook, hook_name)
         names = [self._pm.get_name(impl.plugin) or "?" for impl in caller.get_hookimpls()]
         return ", ".join(names) or "no plugin implements it"
+
+
+def _shown(requested_id: str) -> str:
+    """An id as a message may quote it: a hostile one could be megabytes long."""
+    if len(requested_id) <= ID_SHOWN_LENGTH:
+        return repr(requested_id)
+    return repr(requested_id[:ID_SHOWN_LENGTH]) + f" (cut at {ID_SHOWN_LENGTH} characters)"
 
 
 def _contacts(items: list[dict[str, str]]) -> tuple[Contact, ...]:

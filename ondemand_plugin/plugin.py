@@ -26,6 +26,7 @@ from ondemand_plugin.host import Host
 from ondemand_plugin.inbound.requests import InboundRouter
 from ondemand_plugin.inbound.twilio import TwilioRequests
 from ondemand_plugin.opt_outs import OptOuts
+from ondemand_plugin.recovery import Recovery
 from ondemand_plugin.service import SendService, request_error
 from ondemand_plugin.stores import Store, open_store
 from ondemand_plugin.templates import TemplateManager, template_to_dict
@@ -66,6 +67,7 @@ class OnDemandPlugin:
         self.inbound = InboundRouter(
             {"twilio/status": twilio.status, "twilio/inbound": twilio.reply}
         )
+        self.recovery = Recovery(store, routes, config.deadline_seconds)
         self.sends = SendService(
             host=self.host,
             config=config,
@@ -74,6 +76,7 @@ class OnDemandPlugin:
             channels=routes,
             notify=self._notify,
             opt_outs=self.opt_outs,
+            recovery=self.recovery,
         )
 
     @classmethod
@@ -86,7 +89,10 @@ class OnDemandPlugin:
         routes = _channels_by_mode(config, collect_channels(plugin_manager, config.raw))
         store = open_store(config.database_url)
         template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
-        return cls(plugin_manager, config, store, routes, template_store)
+        plugin = cls(plugin_manager, config, store, routes, template_store)
+        # A worker that starts may be replacing one that died mid-delivery.
+        plugin.recovery.run()
+        return plugin
 
     def __repr__(self) -> str:
         channels = {
@@ -180,7 +186,9 @@ class OnDemandPlugin:
         contracts.check("dashboard-context", context, _context_error)
         if type(guarantor_id) is not str or not guarantor_id:
             raise InvalidRequest("guarantor_id must be the guarantor's id.", field="guarantor_id")
-        return history_page(self.store, context["practice_id"], guarantor_id, before, limit)
+        return history_page(
+            self.store, context["practice_id"], guarantor_id, before, limit, self.recovery
+        )
 
     @hookimpl
     def pm_inbound_request(

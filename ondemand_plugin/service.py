@@ -38,12 +38,21 @@ from ondemand_plugin.errors import InvalidRequest, OnDemandError
 from ondemand_plugin.host import Host
 from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.opt_outs import OptOuts
+from ondemand_plugin.recovery import UNKNOWN_DETAIL, Recovery
 from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
 from ondemand_plugin.templates import TemplateManager
 
 DUPLICATE_POLL_SECONDS = 0.05
 # How long past the deadline a repeated request waits for the first one's delivery to end.
 DUPLICATE_GRACE_SECONDS = 5.0
+# What a repeated request answers for a send its worker never completed, by history status.
+RESULT_STATUS = {
+    "unknown": "unknown",
+    "sent": "sent",
+    "delivered": "sent",
+    "undelivered": "sent",
+    "failed": "failed",
+}
 
 
 def request_error(path: str, problem: str) -> InvalidRequest:
@@ -71,6 +80,7 @@ class SendService:
         channels: Mapping[str, tuple[Channel, ...]],
         notify: Callable[[dict[str, Any], dict[str, Any]], None],
         opt_outs: OptOuts,
+        recovery: Recovery,
     ) -> None:
         self.opt_outs = opt_outs
         self.host = host
@@ -79,6 +89,7 @@ class SendService:
         self.templates = templates
         self.channels = channels
         self.notify = notify
+        self.recovery = recovery
 
     # step="open"
 
@@ -156,9 +167,7 @@ class SendService:
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
         composed = self._compose(practice, scope, guarantor, recipient, template, payload)
 
-        record = self._new_record(
-            key, request_hash, guarantor, recipient, composed.template_label, context
-        )
+        record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
             return self._replay(holder, request_hash)
@@ -265,12 +274,13 @@ class SendService:
         request_hash: str,
         guarantor: Guarantor,
         recipient: Recipient,
-        template_label: str | None,
+        composed: Composed,
         context: dict[str, Any],
     ) -> NotificationRecord:
         now = utc_now()
+        notification_id = "ntf_" + secrets.token_hex(12)
         return NotificationRecord(
-            id="ntf_" + secrets.token_hex(12),
+            id=notification_id,
             practice_id=context["practice_id"],
             guarantor_id=guarantor.id,
             idempotency_key=key,
@@ -287,7 +297,21 @@ class SendService:
             status_changed_at=now,
             balance=str(guarantor.balance),
             payment_allowed=guarantor.payment_allowed,
-            template_label=template_label,
+            template_label=composed.template_label,
+            # The answer if its worker dies before completing it; the completion replaces it.
+            result={
+                "notification_id": notification_id,
+                "status": "unknown",
+                "duplicate": False,
+                "guarantor_id": guarantor.id,
+                "balance": str(guarantor.balance),
+                "payment_allowed": guarantor.payment_allowed,
+                "mode": recipient.mode,
+                "to": recipient.address,
+                "subject": composed.subject,
+                "body": composed.body,
+                "detail": UNKNOWN_DETAIL,
+            },
         )
 
     def _save_contact(
@@ -320,19 +344,8 @@ class SendService:
             html=composed.html,
         )
         outcome = deliver(message, self.channels[recipient.mode], self.config.deadline_seconds)
-        result = {
-            "notification_id": record.id,
-            "status": outcome.status,
-            "duplicate": False,
-            "guarantor_id": record.guarantor_id,
-            "balance": record.balance,
-            "payment_allowed": record.payment_allowed,
-            "mode": record.mode,
-            "to": record.recipient,
-            "subject": composed.subject,
-            "body": composed.body,
-            "detail": outcome.detail,
-        }
+        assert record.result is not None
+        result = {**record.result, "status": outcome.status, "detail": outcome.detail}
         self.store.complete_notification(
             practice.id,
             record.id,
@@ -358,7 +371,8 @@ class SendService:
         return result
 
     def _replay(self, record: NotificationRecord, request_hash: str) -> dict[str, Any]:
-        """The first result for an idempotency key, once its delivery has ended."""
+        """The first result for an idempotency key, once its delivery has ended or is known to
+        have been cut short."""
         if record.request_hash != request_hash:
             raise OnDemandError(
                 "This idempotency key was already used for a different notification. Use a new "
@@ -367,19 +381,34 @@ class SendService:
                 field="idempotency_key",
             )
         give_up_at = time.monotonic() + self.config.deadline_seconds + DUPLICATE_GRACE_SECONDS
-        while record.result is None and time.monotonic() < give_up_at:
+        while (
+            record.status == "sending"
+            and not self.recovery.is_stuck(record)
+            and time.monotonic() < give_up_at
+        ):
             time.sleep(DUPLICATE_POLL_SECONDS)
             record = (
                 self.store.notification_by_key(record.practice_id, record.idempotency_key) or record
             )
-        if record.result is None:
+        if record.status == "unknown" or self.recovery.is_stuck(record):
+            record = self.recovery.settle(record)
+        if record.status == "sending":
             raise OnDemandError(
                 "The first request with this idempotency key is still being delivered. "
                 "Look at the history in a moment instead of sending again.",
                 code="idempotency_in_progress",
                 field="idempotency_key",
             )
-        return {**record.result, "duplicate": True}
+        return {**_answer(record), "duplicate": True}
+
+
+def _answer(record: NotificationRecord) -> dict[str, Any]:
+    """The send result kept for a record; for a send its worker never completed, the claim's
+    provisional result with the status recovery gave it."""
+    assert record.result is not None
+    if record.result["status"] != "unknown":
+        return record.result
+    return {**record.result, "status": RESULT_STATUS[record.status], "detail": record.detail}
 
 
 def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:

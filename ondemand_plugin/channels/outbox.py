@@ -1,6 +1,7 @@
 """The ``outbox`` channel: every message written as a JSON file, for the embedded default and demos.
 
-Files land in ``<outbox_dir>/<practice_id>/<notification_id>.json``, written atomically.
+Files land in ``<outbox_dir>/<practice_id>/<notification_id>.json``, written atomically, so that
+``lookup`` can tell whether a message left.
 """
 
 from __future__ import annotations
@@ -29,17 +30,27 @@ class OutboxChannel:
         return f"OutboxChannel({str(self.directory)!r})"
 
     def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
-        folder = self.directory / message.practice_id
-        target = folder / f"{message.notification_id}.json"
+        target = self._file_of(message)
         record = {**attrs.asdict(message), "delivered_at": datetime.now(UTC).isoformat()}
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_suffix(".partial")
             partial.write_text(json.dumps(record, indent=2), encoding="utf-8")
             os.replace(partial, target)
         except OSError as error:
             raise TransientDeliveryError(f"The outbox folder cannot be written: {error}") from None
         return DeliveryReceipt(status="delivered", provider_message_id=target.name)
+
+    def lookup(self, message: OutboundMessage) -> DeliveryReceipt | None:
+        """The file is written atomically under the notification's id: it exists, or the
+        message never left."""
+        target = self._file_of(message)
+        if target.is_file():
+            return DeliveryReceipt(status="delivered", provider_message_id=target.name)
+        return None
+
+    def _file_of(self, message: OutboundMessage) -> Path:
+        return self.directory / message.practice_id / f"{message.notification_id}.json"
 
 
 def read_outbox(directory: Path, practice_id: str) -> list[dict[str, Any]]:

@@ -184,9 +184,21 @@ def postgres_url(postgres_run_url: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database of each backend in turn."""
-    if request.param == "sqlite":
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn; ``@pytest.mark.parametrize("backend", ["sqlite"])`` picks one."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of the backend."""
+    if backend == "sqlite":
         return "sqlite:///" + str(tmp_path / "ondemand.db")
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+def host_on(database_url: str, directory: Path) -> ReferenceHost:
+    """The demo host, its plugin configured for ``database_url`` and an outbox in ``directory``."""
+    return demo_host({**ondemand_test_config(directory), "database_url": database_url})

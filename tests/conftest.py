@@ -183,7 +183,12 @@ def postgres_url(postgres_run_url: str) -> str:
     return postgres_run_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ("sqlite", "postgresql")
+# For a module whose ``backend`` fixture is SQLite only: run this test on each backend.
+on_each_backend = pytest.mark.parametrize("backend", BACKENDS)
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Each backend in turn; ``@pytest.mark.parametrize("backend", ["sqlite"])`` picks one."""
     name: str = request.param

@@ -265,9 +265,10 @@ class PostgresStore:
     # Notifications
 
     def claim_notification(self, record: NotificationRecord) -> NotificationRecord | None:
-        with self._transaction() as connection:
+        with self._connection() as connection:
             # A concurrent claim of the same key makes this INSERT wait for it to commit, then do
-            # nothing; the SELECT, a statement of its own, then sees the winner's row.
+            # nothing; the SELECT, a statement of its own, then sees the winner's row. Each
+            # statement commits on its own: a claim is one round trip when it wins.
             cursor = connection.execute(
                 f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
                 f"VALUES ({_NOTIFICATION_VALUES}) "

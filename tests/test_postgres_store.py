@@ -16,7 +16,7 @@ from ondemand_plugin.stores.postgres import PostgresStore, history_query
 
 @pytest.fixture
 def store(postgres_url: str) -> Iterator[PostgresStore]:
-    opened = open_store(postgres_url)
+    opened = open_store(postgres_url + "&application_name=ondemand-store-test")
     assert isinstance(opened, PostgresStore)
     yield opened
     opened.close()
@@ -93,3 +93,17 @@ def test_history_pages_are_read_off_the_history_index_without_sorting(
     assert len(page) == 3
     older = store.history("pr1", "g1", (format_timestamp(page[-1].occurred_at), page[-1].id), 3)
     assert older[0].occurred_at < page[-1].occurred_at
+
+
+def test_connections_the_server_closed_are_replaced_without_failing_a_call(
+    store: PostgresStore, postgres_server: str
+) -> None:
+    store.enabled_practices()
+    # What a server restart or failover does to the pool's idle connections.
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'ondemand-store-test'"
+        ).fetchall()
+    assert ended
+    assert store.enabled_practices() == frozenset()

@@ -142,6 +142,9 @@ class PostgresStore:
             max_size=POOL_MAX_SIZE,
             timeout=POOL_TIMEOUT_SECONDS,
             kwargs={"autocommit": True, "row_factory": dict_row},
+            # A connection the server closed while idle (a restart, a failover, an idle timeout)
+            # is replaced before use instead of failing a send: one empty round trip per use.
+            check=ConnectionPool.check_connection,
             open=True,
             name="ondemand",
         )

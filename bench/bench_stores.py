@@ -89,6 +89,25 @@ def sends_per_second(database_url: str, folder: Path, processes: int, sends: int
     return processes * sends / (ended - began)
 
 
+def bare_commits_per_second(database_url: str, commits: int) -> float:
+    """The baseline: one small insert-and-commit at a time, with nothing else around it."""
+    if database_url.startswith("sqlite:///"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        insert = "INSERT INTO bare (body) VALUES (?)"
+    else:
+        connection = psycopg.connect(database_url, autocommit=True)  # type: ignore[assignment]
+        insert = "INSERT INTO bare (body) VALUES (%s)"
+    connection.execute("CREATE TABLE bare (body TEXT)")
+    began = time.perf_counter()
+    for _ in range(commits):
+        connection.execute(insert, ("x" * 200,))  # type: ignore[arg-type]
+    rate = commits / (time.perf_counter() - began)
+    connection.close()
+    return rate
+
+
 def history_rows(guarantor_id: str, count: int, offset: int) -> Iterator[tuple[Any, ...]]:
     now = utc_now()
     for number in range(offset, offset + count):
@@ -190,6 +209,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=arguments.dir) as directory:
         folder = Path(directory)
         for backend in backends:
+            with database(backend, folder, arguments.postgres_url) as url:
+                bare = bare_commits_per_second(url, 10 * arguments.sends)
+            print(f"| {backend}, bare insert-and-commit (baseline) | 1 | {bare:,.0f} |", flush=True)
             for processes in PROCESS_COUNTS:
                 with database(backend, folder, arguments.postgres_url) as url:
                     pm = plugin_manager(url, folder)

@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ PROCESS_COUNTS = (1, 2, 4)
 HISTORY_SIZES = (1_000, 10_000, 100_000)
 HISTORY_CALLS = 300
 SPAWN = multiprocessing.get_context("spawn")
+BODY = ("x" * 200,)
 
 
 def plugin_manager(database_url: str, folder: Path) -> Any:
@@ -92,20 +93,22 @@ def sends_per_second(database_url: str, folder: Path, processes: int, sends: int
 def bare_commits_per_second(database_url: str, commits: int) -> float:
     """The baseline: one small insert-and-commit at a time, with nothing else around it."""
     if database_url.startswith("sqlite:///"):
-        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        insert = "INSERT INTO bare (body) VALUES (?)"
-    else:
-        connection = psycopg.connect(database_url, autocommit=True)  # type: ignore[assignment]
-        insert = "INSERT INTO bare (body) VALUES (%s)"
-    connection.execute("CREATE TABLE bare (body TEXT)")
+        lite = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA synchronous=NORMAL")
+        lite.execute("CREATE TABLE bare (body TEXT)")
+        return commits / timed(commits, lambda: lite.execute("INSERT INTO bare VALUES (?)", BODY))
+    with psycopg.connect(database_url, autocommit=True) as server:
+        server.execute("CREATE TABLE bare (body TEXT)")
+        insert = "INSERT INTO bare VALUES (%s)"
+        return commits / timed(commits, lambda: server.execute(insert, BODY))
+
+
+def timed(calls: int, function: Callable[[], object]) -> float:
     began = time.perf_counter()
-    for _ in range(commits):
-        connection.execute(insert, ("x" * 200,))  # type: ignore[arg-type]
-    rate = commits / (time.perf_counter() - began)
-    connection.close()
-    return rate
+    for _ in range(calls):
+        function()
+    return time.perf_counter() - began
 
 
 def history_rows(guarantor_id: str, count: int, offset: int) -> Iterator[tuple[Any, ...]]:

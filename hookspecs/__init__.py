@@ -43,7 +43,7 @@ __all__ = [
 
 def add_hookspecs(pm: pluggy.PluginManager) -> None:
     """Add every hook specification of the project to a plugin manager."""
-    from hookspecs import dashboard, lifecycle, ondemand, platform
+    from hookspecs import dashboard, lifecycle, ondemand, platform, web
 
-    for module in (lifecycle, dashboard, platform, ondemand):
+    for module in (lifecycle, dashboard, platform, ondemand, web):
         pm.add_hookspecs(module)

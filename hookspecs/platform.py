@@ -102,3 +102,26 @@ def pm_plugin_config(plugin_name: str) -> dict[str, Any] | None:
                         "send_window": {"start": "08:00", "end": "21:00"}}
             return None
     """
+
+
+@hookspec(firstresult=True)
+def pm_set_opt_out(
+    practice_id: str, mode: str, address: str, opted_out: bool, context: dict[str, Any]
+) -> bool | None:
+    """Record that ``address`` opted out of (or back into) ``mode`` messages from the practice.
+
+    Called when a recipient replies STOP or START to a text, or when a provider refuses a message
+    because the recipient opted out. ``address`` is normalised (E.164 for a phone number); the host
+    marks every contact of the practice with that address, so that ``pm_guarantor`` reports the
+    opt-out from then on. ``context`` says why (``contracts/opt-out-context.json``):
+    ``{"source": "reply"|"provider", "keyword": "STOP"|None, "channel": ..., "changed_at": ...}``.
+    The plugin honours the change at once on its own; return True once the host has saved it.
+
+    Example::
+
+        @hookimpl
+        def pm_set_opt_out(self, practice_id, mode, address, opted_out, context):
+            db.set_contact_opt_out(practice_id, address, mode, opted_out,
+                                   reason=context["source"], at=context["changed_at"])
+            return True
+    """

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -23,7 +24,13 @@ from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
 from ondemand_plugin.config import load_config, ondemand_home
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.extensions import channels_with_owners
+from ondemand_plugin.extensions import (
+    ChannelOffer,
+    ChannelSurvey,
+    distribution,
+    load_plugins,
+    survey_channels,
+)
 from ondemand_plugin.history import MAX_PAGE, history_page
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
 from ondemand_plugin.stores import AddonChange, Store, open_store
@@ -31,6 +38,7 @@ from ondemand_plugin.stores.base import format_timestamp
 from ondemand_plugin.templates import TemplateManager, template_to_dict
 
 MODE = click.Choice(MODES)
+DISTRIBUTION = "ondemand-plugin"
 practice_option = click.option("--practice", required=True, metavar="ID")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -398,45 +406,58 @@ def history_entries(
 @cli.command()
 @json_option
 def plugins(as_json: bool) -> None:
-    """Installed plugins, their hooks and channels.
+    """Installed plugins and channels, and whether each is active.
 
-    Every plugin a host would load: name, version, the hooks it implements, its channels.
+    Every plugin a host would load (name, distribution, version, hooks, status) and every
+    channel they offer (name, distribution, version, modes, status). A broken one is listed
+    as "skipped: <why>".
     """
-    rows = plugin_rows()
+    listing = plugin_listing()
     if as_json:
-        print_json(rows)
+        print_json(listing)
         return
-    for row in rows:
-        click.echo(f"{row['name']} {row['version']}")
+    for row in listing["plugins"]:
+        click.echo(
+            f"{row['name']} {row['version']} ({row['distribution'] or '-'}): {row['status']}"
+        )
         click.echo(f"  hooks:    {', '.join(row['hooks']) or '-'}")
         click.echo(f"  channels: {', '.join(row['channels']) or '-'}")
+    click.echo("channels:")
+    for row in listing["channels"]:
+        click.echo(
+            f"  {row['name'] or '?'} [{', '.join(row['modes']) or '-'}] from {row['plugin']} "
+            f"({row['distribution'] or '-'} {row['version'] or ''}): {row['status']}"
+        )
 
 
-def plugin_rows() -> list[dict[str, Any]]:
-    """The entry-point plugins and what their ``pm_configure`` registers, without a database."""
+def plugin_listing() -> dict[str, list[dict[str, Any]]]:
+    """The entry-point plugins, what their ``pm_configure`` registers and the channels they
+    offer, without a database."""
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     hookspecs.add_hookspecs(pm)
-    pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+    skipped = load_plugins(pm)
     for module in BUILT_IN_CHANNEL_PLUGINS:
         if not pm.is_registered(module):
             pm.register(module, name=module.__name__)
-    channels = channels_by_plugin(pm)
-    versions = {pm.get_name(plugin): dist.version for plugin, dist in pm.list_plugin_distinfo()}
-    rows = []
-    for plugin in pm.get_plugins():
-        name = pm.get_name(plugin) or repr(plugin)
-        rows.append(
-            {
-                "name": name,
-                "version": versions.get(name, __version__),
-                "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-                "channels": channels.get(name, []),
-            }
-        )
+    survey = survey_channels(pm, load_config(None).raw)
+    channels = [channel_row(pm, offer) for offer in survey.offers]
+    rows = [plugin_row(pm, plugin, survey, channels) for plugin in pm.get_plugins()]
+    rows += [
+        {
+            "name": plugin.name,
+            "distribution": plugin.distribution,
+            "version": plugin.version,
+            "hooks": [],
+            "channels": [],
+            "status": f"skipped: {plugin.problem}",
+        }
+        for plugin in skipped
+    ]
     # The per-manager instance holds the store, so it is described rather than started.
     rows.append(
         {
             "name": INSTANCE_NAME,
+            "distribution": DISTRIBUTION,
             "version": __version__,
             "hooks": sorted(
                 attribute
@@ -444,16 +465,56 @@ def plugin_rows() -> list[dict[str, Any]]:
                 if pm.parse_hookimpl_opts(OnDemandPlugin, attribute) is not None
             ),
             "channels": [],
+            "status": "active",
         }
     )
-    return sorted(rows, key=lambda row: str(row["name"]))
+    return {
+        "plugins": sorted(rows, key=lambda row: str(row["name"])),
+        "channels": sorted(channels, key=lambda row: (str(row["name"]), str(row["plugin"]))),
+    }
 
 
-def channels_by_plugin(pm: pluggy.PluginManager) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for name, (_channel, plugin) in channels_with_owners(pm, load_config(None).raw).items():
-        found.setdefault(pm.get_name(plugin) or repr(plugin), []).append(name)
-    return found
+def plugin_row(
+    pm: pluggy.PluginManager,
+    plugin: object,
+    survey: ChannelSurvey,
+    channels: list[dict[str, Any]],
+) -> dict[str, Any]:
+    name = pm.get_name(plugin) or repr(plugin)
+    dist, version = distribution_of(pm, plugin)
+    fault = survey.faults.get(plugin)
+    return {
+        "name": name,
+        "distribution": dist,
+        "version": version,
+        "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
+        "channels": [
+            row["name"] for row in channels if row["plugin"] == name and row["status"] == "active"
+        ],
+        "status": f"skipped: {fault}" if fault else "active",
+    }
+
+
+def channel_row(pm: pluggy.PluginManager, offer: ChannelOffer) -> dict[str, Any]:
+    dist, version = distribution_of(pm, offer.plugin)
+    return {
+        "name": offer.name,
+        "plugin": pm.get_name(offer.plugin) or repr(offer.plugin),
+        "distribution": dist,
+        "version": version,
+        "modes": list(offer.modes),
+        "status": f"skipped: {offer.problem}" if offer.problem else "active",
+    }
+
+
+def distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str | None, str | None]:
+    """Its entry point's distribution; the plugin's own for the channels built into it."""
+    found = distribution(pm, plugin)
+    if found is not None:
+        return found
+    if getattr(plugin, "__name__", "").startswith("ondemand_plugin."):
+        return DISTRIBUTION, __version__
+    return None, None
 
 
 # The demo
@@ -467,3 +528,35 @@ def run_demo() -> None:
     --database-url says.
     """
     demo.run(sys.stdout, ondemand_home(os.environ))
+
+
+# The sandbox
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the sandbox's data; default: $ONDEMAND_HOME/sandbox.",
+)
+def run_sandbox(host: str, port: int, home: Path | None) -> None:
+    """Serve the practice-management sandbox in the browser.
+
+    A demo practice to try the plugin as office staff do: its data, the plugin's database and its
+    outbox live in the --home folder, kept between runs (delete the folder to start afresh).
+    """
+    try:
+        # Imported here: the sandbox's web stack is an extra the plugin itself does not need.
+        import ondemand_sandbox
+    except ImportError as error:
+        missing = (error.name or "a module").partition(".")[0]
+        raise click.ClickException(
+            f"The sandbox needs its extra ({missing} is missing): "
+            "pip install 'ondemand-plugin[sandbox]'"
+        ) from None
+    folder = home or ondemand_home(os.environ) / "sandbox"
+    click.echo(f"Practice sandbox: open http://{host}:{port}/ in your browser (Ctrl+C stops it).")
+    click.echo(f"Its data lives in {folder}.")
+    ondemand_sandbox.serve(folder, host, port)

@@ -58,6 +58,10 @@ class Recipient:
 
 T = TypeVar("T")
 
+# Whether the plugin itself knows that an address opted out of a mode (a STOP reply, a provider's
+# refusal), for one practice: honoured at once, before the host's records catch up.
+OptedOut = Callable[[str, str], bool]
+
 
 def _known(load: Callable[[str], T], ids: tuple[str, ...]) -> tuple[T, ...]:
     """The entities the host still knows; a dangling link cannot be chosen anyway."""
@@ -107,15 +111,41 @@ def choose_guarantor(scope: Scope, guarantor_id: str) -> Guarantor:
     )
 
 
-def send_options(scope: Scope, practice: Practice) -> list[SendOption]:
+def send_options(scope: Scope, practice: Practice, opted_out: OptedOut) -> list[SendOption]:
     """R8: every contact of every entity in scope, per mode; entities with none are absent."""
+    region = practice_region(practice.phone)
     options = []
     for entity in scope.recipients:
         for contact in entity.contacts:
             for mode in contact.modes:
-                refusal = mode_refusal(entity, mode, practice)
+                refusal = mode_refusal(entity, mode, practice) or address_refusal(
+                    entity, mode, _comparable(contact.value, mode, region), opted_out
+                )
                 options.append(SendOption(entity, mode, contact.value, refusal))
     return options
+
+
+def _comparable(address: str, mode: str, region: str) -> str:
+    """The address as opt-outs are kept (normalised); as it is if it cannot be read."""
+    try:
+        return normalize_address(address, "email" if mode == "email" else "voice", region)
+    except OnDemandError:
+        return address
+
+
+def address_refusal(
+    entity: Entity, mode: str, address: str, opted_out: OptedOut
+) -> OnDemandError | None:
+    """Why this normalised address cannot get this mode's messages, or None when it can."""
+    if not opted_out(mode, address):
+        return None
+    where = "address" if mode == "email" else "number"
+    return OnDemandError(
+        f"{entity.name or 'This person'} opted out of {MODE_NAMES[mode]} messages at this "
+        f"{where} (a STOP reply, or the provider reported it). Choose another way to reach them.",
+        code="opted_out",
+        field="send_to.address",
+    )
 
 
 def mode_refusal(entity: Entity, mode: str, practice: Practice) -> OnDemandError | None:
@@ -149,6 +179,7 @@ def choose_recipient(
     entity_ref: dict[str, str],
     mode: str,
     address: str | None,
+    opted_out: OptedOut,
 ) -> Recipient:
     """R8: the selected Send To contact determines how it is sent; Modify corrects an address."""
     entity = _entity_in_scope(scope, entity_ref)
@@ -168,6 +199,9 @@ def choose_recipient(
         address = on_file[0]
     address = address.strip()
     normalised = normalize_address(address, mode, practice_region(practice.phone))
+    refusal = address_refusal(entity, mode, normalised, opted_out)
+    if refusal is not None:
+        raise refusal
     corrected = address not in on_file and normalised not in on_file
     kind = reachable[0].kind if reachable else DEFAULT_CONTACT_KIND[mode]
     return Recipient(entity, mode, normalised, corrected, contact_kind=kind)

@@ -3,7 +3,8 @@
 ``TransientDeliveryError`` is retried with exponential backoff and jitter, honouring the
 provider's ``retry_after``; ``PermanentDeliveryError`` (or any other exception) ends a channel's
 turn at once. When a channel gives up, the next channel configured for the mode gets the rest of
-the deadline, shared evenly among the channels still to try.
+the deadline, shared evenly among the channels still to try. ``RecipientOptedOutError`` ends the
+delivery: the recipient asked not to get these messages, whichever channel carries them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hookspecs.types import (
     DeliveryReceipt,
     OutboundMessage,
     PermanentDeliveryError,
+    RecipientOptedOutError,
     TransientDeliveryError,
 )
 from ondemand_plugin.addresses import mask
@@ -41,6 +43,8 @@ class DeliveryOutcome:
     detail: str
     channel: str | None
     provider_message_id: str | None
+    # The channel whose provider said the recipient opted out, if one did.
+    opted_out_through: str | None = None
 
 
 def deliver(
@@ -57,6 +61,17 @@ def deliver(
             receipt = _with_retries(channel, message, share, sleep)
         except TransientDeliveryError as error:
             failures.append(f"{channel.name} kept failing until the deadline: {error}")
+        except RecipientOptedOutError as error:
+            log.warning("%s refused %s: the recipient opted out", channel.name, message)
+            return DeliveryOutcome(
+                status="failed",
+                detail=f"{channel.name} refused the message: the recipient opted out of "
+                f"{message.mode} messages ({error}). They will not be sent {message.mode} "
+                "messages again unless they opt back in.",
+                channel=channel.name,
+                provider_message_id=None,
+                opted_out_through=channel.name,
+            )
         except PermanentDeliveryError as error:
             failures.append(f"{channel.name} refused the message: {error}")
         except Exception as error:

@@ -1,19 +1,22 @@
-"""Calling extension plugins one by one, so that a broken one is named and skipped.
+"""Loading and calling extension plugins one by one, so that a broken one is named and skipped.
 
-A plugin whose hook raises or answers something that breaks the contract is reported in a
-warning naming it and its distribution, and the host keeps working. With
+A plugin whose import fails, whose hook raises or answers something that breaks the contract is
+reported in a warning naming it and its distribution, and the host keeps working. With
 ``ONDEMAND_STRICT_PLUGINS=1`` each of these is an error instead, for CI.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import attrs
 import pluggy
 
+from hookspecs import PROJECT_NAME
 from hookspecs.types import MODES, Channel
 from ondemand_plugin.errors import PluginError
 
@@ -24,33 +27,106 @@ def strict_plugins() -> bool:
     return os.environ.get("ONDEMAND_STRICT_PLUGINS", "") not in ("", "0")
 
 
+def distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str] | None:
+    """The (name, version) of the distribution whose entry point loaded ``plugin``, if one did."""
+    for loaded, dist in pm.list_plugin_distinfo():
+        if loaded is plugin:
+            return dist.project_name, dist.version
+    return None
+
+
 def plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
     """``name`` with ``(provided by: dist version)`` when it came from an entry point."""
     name = pm.get_name(plugin) or repr(plugin)
-    for loaded, dist in pm.list_plugin_distinfo():
-        if loaded is plugin:
-            return f"{name} (provided by: {dist.project_name} {dist.version})"
-    return name
+    dist = distribution(pm, plugin)
+    return f"{name} (provided by: {dist[0]} {dist[1]})" if dist else name
 
 
 def report(pm: pluggy.PluginManager, plugin: object, problem: str) -> None:
-    message = f"On-Demand plugin {plugin_label(pm, plugin)}: {problem}"
+    report_label(plugin_label(pm, plugin), problem)
+
+
+def report_label(label: str, problem: str) -> None:
+    message = f"On-Demand plugin {label}: {problem}"
     if strict_plugins():
         raise PluginError(message + " (ONDEMAND_STRICT_PLUGINS is set).")
     log.warning("%s; it is skipped.", message)
 
 
+@attrs.frozen
+class SkippedPlugin:
+    """An entry point that could not be loaded."""
+
+    name: str
+    distribution: str
+    version: str
+    problem: str
+
+
+def load_plugins(pm: pluggy.PluginManager, group: str = PROJECT_NAME) -> list[SkippedPlugin]:
+    """``pm.load_setuptools_entrypoints(group)``, one entry point at a time.
+
+    pluggy stops at the first plugin whose import fails, and the host with it; here that plugin
+    is named with its distribution and skipped (an error under ``ONDEMAND_STRICT_PLUGINS=1``),
+    and the others load. Returns the skipped ones.
+    """
+    skipped = []
+    for entry_point in importlib.metadata.entry_points(group=group):
+        if pm.has_plugin(entry_point.name) or pm.is_blocked(entry_point.name):
+            continue
+        try:
+            pm.load_setuptools_entrypoints(group, name=entry_point.name)
+        except Exception as error:
+            dist = entry_point.dist
+            name, version = (dist.metadata["Name"], dist.version) if dist else ("unknown", "?")
+            problem = f"importing it failed: {type(error).__name__}: {error}"
+            report_label(f"{entry_point.name} (provided by: {name} {version})", problem)
+            skipped.append(SkippedPlugin(entry_point.name, name, version, problem))
+    return skipped
+
+
 def call_each(
-    pm: pluggy.PluginManager, hook_name: str, kwargs: Mapping[str, Any]
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    kwargs: Mapping[str, Any],
+    faults: dict[object, str] | None = None,
 ) -> Iterator[tuple[object, Any]]:
-    """Each implementation's answer, in pluggy's order; a raising one is reported and skipped."""
+    """Each implementation's answer, in pluggy's order; a raising one is reported and skipped
+    (and its problem kept in ``faults``, when given)."""
     for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
         try:
             answer = impl.function(*(kwargs[name] for name in impl.argnames))
         except Exception as error:
-            report(pm, impl.plugin, f"its {hook_name} hook raised {type(error).__name__}: {error}")
+            problem = f"its {hook_name} hook raised {type(error).__name__}: {error}"
+            report(pm, impl.plugin, problem)
+            if faults is not None:
+                faults[impl.plugin] = problem
             continue
         yield impl.plugin, answer
+
+
+@attrs.frozen
+class ChannelOffer:
+    """A channel a plugin offered: active (``problem`` None) or skipped, and why."""
+
+    plugin: object
+    name: str | None
+    modes: tuple[str, ...]
+    channel: Channel | None
+    problem: str | None
+
+
+@attrs.frozen
+class ChannelSurvey:
+    offers: list[ChannelOffer]
+    faults: dict[object, str]  # plugins whose whole answer was skipped, and why
+
+    def active(self) -> dict[str, ChannelOffer]:
+        return {
+            offer.name: offer
+            for offer in self.offers
+            if offer.problem is None and offer.name is not None
+        }
 
 
 def collect_channels(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> dict[str, Channel]:
@@ -62,25 +138,48 @@ def channels_with_owners(
     pm: pluggy.PluginManager, config: Mapping[str, Any]
 ) -> dict[str, tuple[Channel, object]]:
     """Every valid channel by name, with the plugin that provides it."""
-    channels: dict[str, Channel] = {}
+    return {
+        name: (offer.channel, offer.plugin)
+        for name, offer in survey_channels(pm, config).active().items()
+        if offer.channel is not None
+    }
+
+
+def survey_channels(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> ChannelSurvey:
+    """Every channel offered, active or skipped; each problem is reported as it is found."""
+    offers: list[ChannelOffer] = []
     owners: dict[str, object] = {}
-    for plugin, answer in call_each(pm, "ondemand_delivery_channels", {"config": config}):
+    faults: dict[object, str] = {}
+    for plugin, answer in call_each(pm, "ondemand_delivery_channels", {"config": config}, faults):
         if not isinstance(answer, list | tuple):
-            report(pm, plugin, "ondemand_delivery_channels must return a list of channels")
+            faults[plugin] = "ondemand_delivery_channels must return a list of channels"
+            report(pm, plugin, faults[plugin])
             continue
         for channel in answer:
-            problem = channel_problem(channel)
-            if problem is None and channel.name in channels:
-                problem = (
-                    f"its channel {channel.name!r} is already provided by "
-                    f"{plugin_label(pm, owners[channel.name])}"
-                )
-            if problem is not None:
-                report(pm, plugin, problem)
-                continue
-            channels[channel.name] = channel
-            owners[channel.name] = plugin
-    return {name: (channel, owners[name]) for name, channel in channels.items()}
+            offer = _offer(pm, plugin, channel, owners)
+            if offer.problem is not None:
+                report(pm, plugin, offer.problem)
+            elif offer.name is not None:
+                owners[offer.name] = plugin
+            offers.append(offer)
+    return ChannelSurvey(offers, faults)
+
+
+def _offer(
+    pm: pluggy.PluginManager, plugin: object, channel: Any, owners: dict[str, object]
+) -> ChannelOffer:
+    name = getattr(channel, "name", None)
+    modes = getattr(channel, "modes", None)
+    problem = channel_problem(channel)
+    if problem is None and name in owners:
+        problem = f"its channel {name!r} is already provided by {plugin_label(pm, owners[name])}"
+    return ChannelOffer(
+        plugin=plugin,
+        name=name if isinstance(name, str) and name else None,
+        modes=tuple(sorted(map(str, modes))) if isinstance(modes, frozenset | set) else (),
+        channel=channel if problem is None else None,
+        problem=problem,
+    )
 
 
 def channel_problem(channel: object) -> str | None:

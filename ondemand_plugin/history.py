@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -20,12 +21,14 @@ from ondemand_plugin.stores.base import (
 MAX_PAGE = 100
 STATUS_WORDS = {
     "sending": "sending (outcome not known yet)",
-    "sent": "sent",
+    "sent": "sent, not yet confirmed delivered",
     "delivered": "delivered",
     "undelivered": "not delivered",
     "failed": "failed",
-    "unknown": "outcome unknown",
+    "unknown": "outcome unknown (the delivery was interrupted; check with the recipient)",
 }
+# Statuses whose detail tells staff why (the provider's error, the channel's refusal).
+EXPLAINED = frozenset({"undelivered", "failed"})
 
 
 def encode_cursor(record: NotificationRecord) -> str:
@@ -68,7 +71,7 @@ def history_entry(record: NotificationRecord) -> dict[str, Any]:
         f"{mode_name.capitalize()} to {record.sent_to_name or record.sent_to_type} at "
         f"{record.recipient}, sent by {record.sent_by_name}. Balance {balance}"
         f"{'' if record.payment_allowed else ' (no payment could be made)'}. "
-        f"Status: {STATUS_WORDS.get(record.status, record.status)}."
+        f"{_status_sentence(record)}"
     )
     return {
         "id": record.id,
@@ -84,6 +87,7 @@ def history_entry(record: NotificationRecord) -> dict[str, Any]:
         },
         "sent_by": {"id": record.sent_by_id, "name": record.sent_by_name},
         "status": record.status,
+        "status_changed_at": format_timestamp(record.status_changed_at),
         "balance": record.balance,
         "payment_allowed": record.payment_allowed,
         "template_label": record.template_label,
@@ -91,3 +95,11 @@ def history_entry(record: NotificationRecord) -> dict[str, Any]:
         "display": {"title": f"On-Demand Balance Notification ({mode_name})", "summary": summary},
         "cursor": encode_cursor(record),
     }
+
+
+def _status_sentence(record: NotificationRecord) -> str:
+    when = f"{record.status_changed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    sentence = f"Status: {STATUS_WORDS.get(record.status, record.status)}, as of {when}."
+    if record.status in EXPLAINED and record.detail:
+        sentence += f" {record.detail}"
+    return sentence

@@ -93,6 +93,27 @@ class Host:
         )
         return saved is True
 
+    def set_opt_out(
+        self,
+        practice_id: str,
+        mode: str,
+        address: str,
+        opted_out: bool,
+        context: dict[str, Any],
+    ) -> bool:
+        saved = self._hook.pm_set_opt_out(
+            practice_id=practice_id,
+            mode=mode,
+            address=address,
+            opted_out=opted_out,
+            context=context,
+        )
+        return saved is True
+
+    def implementers(self, hook_name: str) -> str:
+        """The host plugins that implement a hook, to name them in errors and logs."""
+        return self._implementers(hook_name)
+
     # The dashboard-actions hook runs on every render: these read only what it needs and check
     # only those fields, instead of validating the whole answer against its schema.
 

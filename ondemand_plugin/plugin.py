@@ -23,6 +23,9 @@ from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.extensions import call_each, collect_channels
 from ondemand_plugin.history import history_page
 from ondemand_plugin.host import Host
+from ondemand_plugin.inbound.requests import InboundRouter
+from ondemand_plugin.inbound.twilio import TwilioRequests
+from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.service import SendService, request_error
 from ondemand_plugin.stores import Store, open_store
 from ondemand_plugin.templates import TemplateManager, template_to_dict
@@ -58,6 +61,11 @@ class OnDemandPlugin:
         self.host = Host(plugin_manager)
         self.entitlement = Entitlement(store)
         self.templates = TemplateManager(template_store)
+        self.opt_outs = OptOuts(store, self.host)
+        twilio = TwilioRequests(config.raw, store, self.host, self.opt_outs)
+        self.inbound = InboundRouter(
+            {"twilio/status": twilio.status, "twilio/inbound": twilio.reply}
+        )
         self.sends = SendService(
             host=self.host,
             config=config,
@@ -65,6 +73,7 @@ class OnDemandPlugin:
             templates=self.templates,
             channels=routes,
             notify=self._notify,
+            opt_outs=self.opt_outs,
         )
 
     @classmethod
@@ -171,6 +180,32 @@ class OnDemandPlugin:
         if type(guarantor_id) is not str or not guarantor_id:
             raise InvalidRequest("guarantor_id must be the guarantor's id.", field="guarantor_id")
         return history_page(self.store, context["practice_id"], guarantor_id, before, limit)
+
+    @hookimpl
+    def pm_inbound_request(
+        self,
+        plugin_name: str,
+        method: str,
+        path: str,
+        url: str,
+        headers: dict[str, str],
+        form: dict[str, str],
+        body: str,
+    ) -> dict[str, Any] | None:
+        # No add-on check: a callback about a notification already sent, or a STOP, always counts.
+        if plugin_name != PLUGIN_NAME:
+            return None
+        return self.inbound.handle(
+            {
+                "plugin_name": plugin_name,
+                "method": method,
+                "path": path,
+                "url": url,
+                "headers": headers,
+                "form": form,
+                "body": body,
+            }
+        )
 
     # Templates (R7)
 

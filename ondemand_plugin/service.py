@@ -1,7 +1,8 @@
 """The send flow: entitlement → send criteria → compose → idempotency → deliver → history.
 
-Never touches the guarantor's dunning count (R3): the only host hook it may change anything
-through is ``pm_update_contact``, when staff ask to save a corrected address.
+Never touches the guarantor's dunning count (R3): the only host hooks it may change anything
+through are ``pm_update_contact``, when staff ask to save a corrected address, and
+``pm_set_opt_out``, when a provider says the recipient opted out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ondemand_plugin import SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.config import Config
 from ondemand_plugin.criteria import (
     NO_BATCHED_STATEMENT,
+    OptedOut,
     Recipient,
     Scope,
     SendOption,
@@ -35,6 +37,7 @@ from ondemand_plugin.delivery import deliver
 from ondemand_plugin.errors import InvalidRequest, OnDemandError
 from ondemand_plugin.host import Host
 from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
+from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
 from ondemand_plugin.templates import TemplateManager
 
@@ -67,7 +70,9 @@ class SendService:
         templates: TemplateManager,
         channels: Mapping[str, tuple[Channel, ...]],
         notify: Callable[[dict[str, Any], dict[str, Any]], None],
+        opt_outs: OptOuts,
     ) -> None:
+        self.opt_outs = opt_outs
         self.host = host
         self.config = config
         self.store = store
@@ -82,7 +87,7 @@ class SendService:
         practice = self.host.practice(practice_id)
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
         guarantors = scope.eligible_guarantors
-        options = send_options(scope, practice) if guarantors else []
+        options = send_options(scope, practice, self._opted_out(practice_id)) if guarantors else []
         templates = [t for t in self.templates.list(practice_id) if t.active]
         reason = _closed_reason(guarantors, options) or _refusal_text(
             send_window_refusal(self.config.send_window, practice, utc_now())
@@ -140,7 +145,12 @@ class SendService:
         guarantor = choose_guarantor(scope, payload["guarantor_id"])
         send_to = payload["send_to"]
         recipient = choose_recipient(
-            scope, practice, send_to["entity"], send_to["mode"], send_to.get("address")
+            scope,
+            practice,
+            send_to["entity"],
+            send_to["mode"],
+            send_to.get("address"),
+            self._opted_out(practice_id),
         )
         check_send_window(self.config.send_window, practice, utc_now())
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
@@ -155,6 +165,9 @@ class SendService:
         if recipient.corrected and send_to.get("save_contact"):
             self._save_contact(practice_id, recipient, context)
         return self._deliver(record, practice, recipient, composed, context)
+
+    def _opted_out(self, practice_id: str) -> OptedOut:
+        return lambda mode, address: self.store.is_opted_out(practice_id, mode, address)
 
     def _template(self, practice_id: str, template_id: str | None, mode: str) -> Template | None:
         if template_id is None:
@@ -330,6 +343,16 @@ class SendService:
                 result=result,
             ),
         )
+        if outcome.opted_out_through is not None:
+            self.opt_outs.change(
+                practice.id,
+                recipient.mode,
+                recipient.address,
+                True,
+                source="provider",
+                keyword=None,
+                channel=outcome.opted_out_through,
+            )
         self.notify(result, context)
         return result
 

@@ -324,7 +324,8 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     home = tmp_path / "home"
     result = run_ondemand("plugins", "--json", home=home)
     assert result.returncode == 0, result.stderr
-    plugins = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
+    listing = json.loads(result.stdout)
+    plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
 
     entry_point = plugins["ondemand"]
     assert entry_point["version"] == ondemand_plugin.__version__
@@ -335,6 +336,16 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     outbox = plugins["ondemand_plugin.channels.outbox"]
     assert outbox["hooks"] == ["ondemand_delivery_channels"]
     assert outbox["channels"] == ["outbox"]
+    assert outbox["distribution"] == "ondemand-plugin"
+    assert {row["status"] for row in listing["plugins"]} == {"active"}
+    assert {
+        "name": "outbox",
+        "plugin": "ondemand_plugin.channels.outbox",
+        "distribution": "ondemand-plugin",
+        "version": ondemand_plugin.__version__,
+        "modes": ["email", "text", "voice"],
+        "status": "active",
+    } in listing["channels"]
     assert not home.exists()  # no database, no outbox folder
 
     text = run_ondemand("plugins", home=home).stdout
@@ -379,13 +390,26 @@ def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_pa
         "plugins", "--json", home=tmp_path / "home", env={"PYTHONPATH": str(site)}
     )
     assert result.returncode == 0, result.stderr
-    plugins = {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
+    listing = json.loads(result.stdout)
+    plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
     assert plugins["pigeon"] == {
         "name": "pigeon",
+        "distribution": "pigeon-channel",
         "version": "9.9.1",
         "hooks": ["ondemand_delivery_channels"],
         "channels": ["pigeon"],
+        "status": "active",
     }
+    channels = {channel["name"]: channel for channel in listing["channels"]}
+    assert channels["pigeon"] == {
+        "name": "pigeon",
+        "plugin": "pigeon",
+        "distribution": "pigeon-channel",
+        "version": "9.9.1",
+        "modes": ["text"],
+        "status": "active",
+    }
+    assert channels["broken"]["status"].startswith("skipped: channel 'broken' must declare modes")
     assert "ondemand" in plugins
     # The broken channel is named with its distribution, and skipped.
     assert "pigeon (provided by: pigeon-channel 9.9.1)" in result.stderr

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 import hookspecs
-from hookspecs import dashboard, lifecycle, ondemand, platform
+from hookspecs import dashboard, lifecycle, ondemand, platform, web
 from ondemand_plugin.errors import OnDemandError
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 HOOKS = [
     (name, function)
-    for module in (lifecycle, dashboard, platform, ondemand)
+    for module in (lifecycle, dashboard, platform, ondemand, web)
     for name, function in inspect.getmembers(module, inspect.isfunction)
     if name.startswith(("pm_", "ondemand_")) and function.__module__ == module.__name__
 ]
@@ -74,5 +75,13 @@ def test_readme_opens_with_exactly_two_commands() -> None:
     assert first_block
     commands = [line for line in first_block.group(1).splitlines() if line.strip()]
     assert len(commands) == 2
-    assert commands[0].endswith("ondemand demo")
-    assert commands[1].endswith("pytest")
+    assert commands[0].endswith("pip install '.[sandbox]' && ondemand sandbox")
+    assert commands[1].endswith("pip install -e '.[test]' && pytest")
+
+
+def test_readme_keeps_the_terminal_demo_and_shows_a_committed_screenshot() -> None:
+    assert "`ondemand demo`" in README
+    images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", README)
+    assert images, "README.md shows no screenshot"
+    for image in images:
+        assert (ROOT / image).is_file(), f"README.md shows {image}, which is not in the repository"

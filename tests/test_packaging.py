@@ -48,6 +48,29 @@ def test_wheel_ships_both_packages_and_every_schema(wheel: Path) -> None:
     assert "ondemand_plugin/py.typed" in names and "hookspecs/py.typed" in names
 
 
+def test_wheel_ships_the_sandbox_with_its_pages_and_assets(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    package = ROOT / "ondemand_sandbox"
+    files = [
+        path.relative_to(ROOT).as_posix()
+        for path in package.rglob("*")
+        if path.is_file() and path.suffix in {".py", ".html", ".css", ".js", ".typed"}
+    ]
+    assert any(name.endswith(".html") for name in files) and any(n.endswith(".js") for n in files)
+    for name in files:
+        assert name in names
+
+
+def test_the_sandbox_extra_names_its_web_stack() -> None:
+    from importlib.metadata import requires
+
+    extras = [
+        r for r in requires("ondemand-plugin") or [] if "extra == 'sandbox'" in r.replace('"', "'")
+    ]
+    for package in ("starlette", "jinja2", "uvicorn"):
+        assert any(r.startswith(package) for r in extras), package
+
+
 def test_installed_copy_loads_its_schemas_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(

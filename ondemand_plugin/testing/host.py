@@ -112,6 +112,33 @@ class ReferenceHost:
             record["contacts"].append(dict(contact))
         return True
 
+    @hookimpl
+    def pm_set_opt_out(
+        self,
+        practice_id: str,
+        mode: str,
+        address: str,
+        opted_out: bool,
+        context: dict[str, Any],
+    ) -> bool:
+        self.calls.append(
+            (
+                "pm_set_opt_out",
+                {
+                    "practice_id": practice_id,
+                    "mode": mode,
+                    "address": address,
+                    "opted_out": opted_out,
+                    "context": context,
+                },
+            )
+        )
+        # The opt-out belongs to the contact; a guarantor holding it reports the mode opted out.
+        for record in self.guarantors.get(practice_id, {}).values():
+            if any(contact["value"] == address for contact in record["contacts"]):
+                record["opt_out"][mode] = opted_out
+        return True
+
 
 def demo_host(plugin_config: dict[str, Any] | None = None) -> ReferenceHost:
     """A host with the demo practice ``demo``: the Chens and the Parks.

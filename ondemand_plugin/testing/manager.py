@@ -1,16 +1,18 @@
-"""A plugin manager built exactly as a host builds one: specs, host adapter, entry points."""
+"""A plugin manager built exactly as a host builds one: specs, host adapter, entry points (each
+loaded on its own, so that one whose import fails is named and skipped)."""
 
 from __future__ import annotations
 
 import pluggy
 
 import hookspecs
+from ondemand_plugin.extensions import load_plugins
 
 
 def build_plugin_manager(host: object) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     hookspecs.add_hookspecs(pm)
     pm.register(host, name="host")
-    pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+    load_plugins(pm)
     pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm})
     return pm

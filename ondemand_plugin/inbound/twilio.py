@@ -1,0 +1,199 @@
+"""Twilio's requests: status callbacks move a notification's status forward, replies of STOP or
+START change the sender's opt-out. Each is refused (403) unless Twilio signed it with the auth
+token configured for the channel it concerns, and then changes nothing.
+
+Twilio retries a callback that is not answered with a 2xx, so a callback about a message the
+plugin does not know, or a status it does not track, is answered 200 and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ondemand_plugin.addresses import mask, normalize_phone, practice_region
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.host import Host
+from ondemand_plugin.inbound.requests import InboundRequest, answer
+from ondemand_plugin.inbound.twilio_signature import HEADER, is_signed_by
+from ondemand_plugin.opt_outs import OptOuts, keyword_choice
+from ondemand_plugin.stores.base import Store
+
+log = logging.getLogger(__name__)
+
+SMS_CHANNEL = "twilio_sms"
+VOICE_CHANNEL = "twilio_voice"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+# Twilio's statuses → the history's. Others (e.g. "scheduled", "received") are not tracked.
+SMS_STATUSES = {
+    "queued": "sent",
+    "accepted": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+CALL_STATUSES = {
+    "queued": "sent",
+    "initiated": "sent",
+    "ringing": "sent",
+    "in-progress": "sent",
+    "completed": "delivered",
+    "busy": "undelivered",
+    "no-answer": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+OPTED_OUT_ERROR = "21610"
+# What the most common delivery error codes mean, for staff reading the history.
+ERROR_MEANINGS = {
+    OPTED_OUT_ERROR: "the recipient opted out",
+    "30003": "unreachable destination handset",
+    "30004": "message blocked",
+    "30005": "unknown destination handset",
+    "30006": "landline or unreachable carrier",
+    "30007": "filtered by the carrier",
+    "30008": "unknown error",
+}
+
+
+class TwilioRequests:
+    def __init__(
+        self, settings: Mapping[str, Any], store: Store, host: Host, opt_outs: OptOuts
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.host = host
+        self.opt_outs = opt_outs
+
+    def status(self, request: InboundRequest) -> dict[str, Any]:
+        """``POST twilio/status``: a message's (MessageSid) or call's (CallSid) new status."""
+        form = request.form
+        is_call = "CallSid" in form and "MessageSid" not in form
+        channel = VOICE_CHANNEL if is_call else SMS_CHANNEL
+        refusal = self._unsigned(request, channel)
+        if refusal is not None:
+            return refusal
+        sid = form.get("CallSid" if is_call else "MessageSid")
+        reported = form.get("CallStatus" if is_call else "MessageStatus")
+        if not sid or not reported:
+            return answer(
+                400,
+                "A status callback needs MessageSid and MessageStatus, or CallSid and CallStatus.",
+            )
+        status = (CALL_STATUSES if is_call else SMS_STATUSES).get(reported.lower())
+        if status is None:
+            log.info("Twilio status %r of %s is not tracked; ignored", reported, sid)
+            return answer(200)
+        record = self.store.notification_by_provider_id(channel, sid)
+        if record is None:
+            log.warning("Twilio status callback for unknown %s %s; ignored", channel, sid)
+            return answer(200)
+        error_code = form.get("ErrorCode")
+        detail = _detail(reported, error_code)
+        if self.store.advance_status(record.practice_id, record.id, status, detail):
+            log.info("Notification %s is now %s (Twilio: %s)", record.id, status, reported)
+        else:
+            log.info(
+                "Notification %s stays %s (Twilio: %s came late)",
+                record.id,
+                record.status,
+                reported,
+            )
+        if error_code == OPTED_OUT_ERROR:
+            self.opt_outs.change(
+                record.practice_id,
+                record.mode,
+                record.recipient,
+                True,
+                source="provider",
+                keyword=None,
+                channel=channel,
+            )
+        return answer(200)
+
+    def reply(self, request: InboundRequest) -> dict[str, Any]:
+        """``POST twilio/inbound``: a text a recipient sent back; STOP and START are acted on."""
+        refusal = self._unsigned(request, SMS_CHANNEL)
+        if refusal is not None:
+            return refusal
+        sender, number, body = (request.form.get(name) for name in ("From", "To", "Body"))
+        if not sender or not number:
+            return answer(400, "A reply needs From and To.")
+        keyword = (body or "").strip().upper()
+        # With Advanced Opt-Out, Twilio names the meaning of the practice's own keywords too.
+        opted_out = keyword_choice(keyword)
+        if opted_out is None:
+            opted_out = keyword_choice(request.form.get("OptOutType", ""))
+        if opted_out is not None:
+            practices = self._practices_texting(sender, number)
+            if not practices:
+                log.info("Reply from %s to a number no practice texted them from", mask(sender))
+            for practice_id in practices:
+                self.opt_outs.change(
+                    practice_id,
+                    "text",
+                    sender,
+                    opted_out,
+                    source="reply",
+                    keyword=keyword,
+                    channel=SMS_CHANNEL,
+                )
+        # Empty TwiML: Twilio itself answers STOP and START, the plugin sends nothing back.
+        return answer(200, EMPTY_TWIML, "text/xml")
+
+    def _unsigned(self, request: InboundRequest, channel: str) -> dict[str, Any] | None:
+        """A 403 answer unless Twilio signed the request; None when it did."""
+        token = self._auth_token(channel)
+        if token is None:
+            log.warning(
+                "A Twilio request to %s was refused: %s.auth_token is not configured, so its "
+                "signature cannot be checked. Set it in the plugin configuration.",
+                request.path,
+                channel,
+            )
+        elif is_signed_by(request.url, request.form, request.header(HEADER), token):
+            return None
+        else:
+            log.warning("A request to %s without a valid %s was refused", request.path, HEADER)
+        return answer(403, f"The request's {HEADER} is missing or does not match.")
+
+    def _auth_token(self, channel: str) -> str | None:
+        settings = self.settings.get(channel)
+        token = settings.get("auth_token") if isinstance(settings, Mapping) else None
+        return token if isinstance(token, str) and token else None
+
+    def _practices_texting(self, sender: str, number: str) -> list[str]:
+        """The practices that texted ``sender`` from ``number``: where a reply to it belongs."""
+        practices = []
+        for practice_id in self.store.practices_that_notified("text", sender):
+            try:
+                practice = self.host.practice(practice_id)
+            except OnDemandError:
+                continue  # a practice the host no longer knows cannot text anyone
+            if practice.text_from and _same_number(
+                practice.text_from, number, practice_region(practice.phone)
+            ):
+                practices.append(practice_id)
+        return practices
+
+
+def _same_number(recorded: str, reported: str, region: str) -> bool:
+    try:
+        return normalize_phone(recorded, region, for_text=False) == normalize_phone(
+            reported, region, for_text=False
+        )
+    except OnDemandError:
+        return recorded == reported
+
+
+def _detail(reported: str, error_code: str | None) -> str:
+    if not error_code:
+        return f"Twilio: {reported}."
+    meaning = ERROR_MEANINGS.get(error_code)
+    return f"Twilio: {reported}, error {error_code}" + (f" ({meaning})." if meaning else ".")

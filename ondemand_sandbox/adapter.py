@@ -1,0 +1,71 @@
+"""The sandbox's host adapter: the platform hooks (``pm_*``), answered from its own database.
+
+This is the part of a host that a real platform writes once: each hook reads or writes the
+platform's records and answers in the shape of ``contracts/*.json``. Nothing here knows how the
+plugin works inside.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from hookspecs import hookimpl
+from ondemand_sandbox.database import Database
+
+
+class SandboxHost:
+    """Answers the platform hooks for every practice of the sandbox database."""
+
+    def __init__(self, database: Database, home: Path, base_url: str) -> None:
+        self.database = database
+        self.home = home
+        self.base_url = base_url.rstrip("/")
+
+    @property
+    def plugin_database_url(self) -> str:
+        return "sqlite:///" + str((self.home / "ondemand.db").resolve())
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+    @hookimpl
+    def pm_plugin_config(self, plugin_name: str) -> dict[str, Any] | None:
+        if plugin_name != "ondemand":
+            return None
+        # Everything lives in the sandbox's home folder. The sandbox sends to its own outbox only,
+        # so it lets a visitor try it at any hour: the send window is off.
+        return {
+            "database_url": self.plugin_database_url,
+            "outbox_dir": str(self.outbox_dir),
+            "send_window": None,
+        }
+
+    @hookimpl
+    def pm_practice(self, practice_id: str) -> dict[str, Any] | None:
+        return self.database.practice(practice_id)
+
+    @hookimpl
+    def pm_patient(self, practice_id: str, patient_id: str) -> dict[str, Any] | None:
+        return self.database.patient(practice_id, patient_id)
+
+    @hookimpl
+    def pm_guarantor(self, practice_id: str, guarantor_id: str) -> dict[str, Any] | None:
+        return self.database.guarantor(practice_id, guarantor_id)
+
+    @hookimpl
+    def pm_quickpay_link(self, practice_id: str, guarantor_id: str, amount: Decimal) -> str:
+        return f"{self.base_url}/pay/{quote(practice_id)}/{quote(guarantor_id)}?amount={amount}"
+
+    @hookimpl
+    def pm_update_contact(
+        self,
+        practice_id: str,
+        entity: dict[str, Any],
+        contact: dict[str, Any],
+        context: dict[str, Any],
+    ) -> bool:
+        return self.database.save_contact(practice_id, entity, contact)

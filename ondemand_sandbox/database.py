@@ -1,0 +1,377 @@
+"""The sandbox's own practice-management data: a small SQLite file the platform hooks answer from.
+
+A real platform has its own database; this one holds just what the hooks need: practices,
+patients, guarantors and their links, contacts, opt-outs, balances (in cents), batched statements
+with the dunning count they raise, and QuickPay payments.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE practice (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT NOT NULL, timezone TEXT NOT NULL,
+    sender_email TEXT, text_from TEXT
+);
+CREATE TABLE person (
+    practice_id TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('patient', 'guarantor')),
+    id TEXT NOT NULL, first_name TEXT NOT NULL, last_name TEXT NOT NULL,
+    PRIMARY KEY (practice_id, kind, id)
+);
+CREATE TABLE guarantor_account (
+    practice_id TEXT NOT NULL, guarantor_id TEXT NOT NULL, balance_cents INTEGER NOT NULL,
+    dunning_count INTEGER NOT NULL DEFAULT 0,
+    opt_out_email INTEGER NOT NULL DEFAULT 0, opt_out_text INTEGER NOT NULL DEFAULT 0,
+    opt_out_voice INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (practice_id, guarantor_id)
+);
+CREATE TABLE responsibility (
+    practice_id TEXT NOT NULL, patient_id TEXT NOT NULL, guarantor_id TEXT NOT NULL,
+    position INTEGER NOT NULL, PRIMARY KEY (practice_id, patient_id, guarantor_id)
+);
+CREATE TABLE contact (
+    practice_id TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL,
+    kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (practice_id, entity_type, entity_id, kind)
+);
+CREATE TABLE statement (
+    id INTEGER PRIMARY KEY, practice_id TEXT NOT NULL, guarantor_id TEXT NOT NULL,
+    issued_at TEXT NOT NULL, balance_cents INTEGER NOT NULL, dunning_count INTEGER NOT NULL
+);
+CREATE TABLE payment (
+    id INTEGER PRIMARY KEY, practice_id TEXT NOT NULL, guarantor_id TEXT NOT NULL,
+    paid_at TEXT NOT NULL, amount_cents INTEGER NOT NULL
+);
+CREATE INDEX statement_by_guarantor ON statement (practice_id, guarantor_id, issued_at);
+CREATE INDEX payment_by_guarantor ON payment (practice_id, guarantor_id, paid_at);
+"""
+
+
+def cents(amount: Decimal | str) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def money(amount_cents: int) -> str:
+    """Cents as the contracts' money string: ``"120.50"``, ``"-35.00"``."""
+    return str((Decimal(amount_cents) / 100).quantize(Decimal("0.01")))
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with a Z, as the plugin's history entries write their times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class PaymentRefused(Exception):
+    """No payment can be made: the balance is $0.00 or a credit."""
+
+
+class Database:
+    """One SQLite file; a connection per thread, as uvicorn serves sync routes from a pool."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, check_same_thread=False)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db as connection:
+            yield connection
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+    def is_empty(self) -> bool:
+        found = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'practice'"
+        ).fetchone()
+        return found is None
+
+    def create(self) -> None:
+        with self.transaction() as connection:
+            connection.executescript(SCHEMA)
+
+    # Reading, in the shapes of contracts/*.json
+
+    def practice_ids(self) -> list[str]:
+        return [row["id"] for row in self.db.execute("SELECT id FROM practice ORDER BY name")]
+
+    def practice(self, practice_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM practice WHERE id = ?", (practice_id,)).fetchone()
+        return dict(row) if row else None
+
+    def contacts(self, practice_id: str, entity_type: str, entity_id: str) -> list[dict[str, str]]:
+        rows = self.db.execute(
+            "SELECT kind, value FROM contact WHERE practice_id = ? AND entity_type = ? "
+            "AND entity_id = ? ORDER BY kind",
+            (practice_id, entity_type, entity_id),
+        )
+        return [{"kind": row["kind"], "value": row["value"]} for row in rows]
+
+    def _person(self, practice_id: str, kind: str, person_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM person WHERE practice_id = ? AND kind = ? AND id = ?",
+            (practice_id, kind, person_id),
+        ).fetchone()
+        return row
+
+    def patient(self, practice_id: str, patient_id: str) -> dict[str, Any] | None:
+        row = self._person(practice_id, "patient", patient_id)
+        if row is None:
+            return None
+        guarantor_ids = [
+            link["guarantor_id"]
+            for link in self.db.execute(
+                "SELECT guarantor_id FROM responsibility WHERE practice_id = ? AND patient_id = ? "
+                "ORDER BY position",
+                (practice_id, patient_id),
+            )
+        ]
+        return {
+            "id": row["id"],
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "guarantor_ids": guarantor_ids,
+            "contacts": self.contacts(practice_id, "patient", patient_id),
+        }
+
+    def guarantor(self, practice_id: str, guarantor_id: str) -> dict[str, Any] | None:
+        row = self._person(practice_id, "guarantor", guarantor_id)
+        account = self.db.execute(
+            "SELECT * FROM guarantor_account WHERE practice_id = ? AND guarantor_id = ?",
+            (practice_id, guarantor_id),
+        ).fetchone()
+        if row is None or account is None:
+            return None
+        patient_ids = [
+            link["patient_id"]
+            for link in self.db.execute(
+                "SELECT patient_id FROM responsibility WHERE practice_id = ? AND guarantor_id = ? "
+                "ORDER BY patient_id",
+                (practice_id, guarantor_id),
+            )
+        ]
+        return {
+            "id": row["id"],
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "pops_balance": money(account["balance_cents"]),
+            "dunning_count": account["dunning_count"],
+            "batched_statement_count": self.statement_count(practice_id, guarantor_id),
+            "patient_ids": patient_ids,
+            "contacts": self.contacts(practice_id, "guarantor", guarantor_id),
+            "opt_out": {
+                "email": bool(account["opt_out_email"]),
+                "text": bool(account["opt_out_text"]),
+                "voice": bool(account["opt_out_voice"]),
+            },
+        }
+
+    def statement_count(self, practice_id: str, guarantor_id: str) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM statement WHERE practice_id = ? AND guarantor_id = ?",
+            (practice_id, guarantor_id),
+        ).fetchone()
+        return int(row[0])
+
+    def patients(self, practice_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id FROM person WHERE practice_id = ? AND kind = 'patient' "
+            "ORDER BY last_name, first_name",
+            (practice_id,),
+        ).fetchall()
+        return [p for row in rows if (p := self.patient(practice_id, row["id"])) is not None]
+
+    def history(
+        self, practice_id: str, guarantor_id: str, before: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Statements and payments, newest first, older than the key ``before``.
+
+        The key is ``"<time>|<kind>:<id>"``, so that a page continues exactly where the last ended.
+        """
+        rows = self.db.execute(
+            """
+            SELECT * FROM (
+                SELECT 'statement' AS kind, id, issued_at AS at, balance_cents AS cents,
+                       dunning_count FROM statement WHERE practice_id = ? AND guarantor_id = ?
+                UNION ALL
+                SELECT 'payment', id, paid_at, amount_cents, NULL
+                FROM payment WHERE practice_id = ? AND guarantor_id = ?
+            ) WHERE ? IS NULL OR at || '|' || kind || ':' || printf('%012d', id) < ?
+            ORDER BY at DESC, kind DESC, id DESC LIMIT ?
+            """,
+            (practice_id, guarantor_id, practice_id, guarantor_id, before, before, limit),
+        )
+        return [
+            {
+                "kind": row["kind"],
+                "occurred_at": row["at"],
+                "amount": money(row["cents"]),
+                "dunning_count": row["dunning_count"],
+                "key": f"{row['at']}|{row['kind']}:{row['id']:012d}",
+            }
+            for row in rows
+        ]
+
+    # Changing
+
+    def save_contact(
+        self, practice_id: str, entity: dict[str, Any], contact: dict[str, Any]
+    ) -> bool:
+        if self._person(practice_id, entity["type"], entity["id"]) is None:
+            return False
+        with self.transaction() as connection:
+            connection.execute(
+                "INSERT INTO contact VALUES (?, ?, ?, ?, ?) ON CONFLICT "
+                "(practice_id, entity_type, entity_id, kind) DO UPDATE SET value = excluded.value",
+                (practice_id, entity["type"], entity["id"], contact["kind"], contact["value"]),
+            )
+        return True
+
+    def pay(self, practice_id: str, guarantor_id: str, now: datetime) -> int:
+        """A test payment of the whole balance; returns the cents paid."""
+        with self.transaction() as connection:
+            row = connection.execute(
+                "SELECT balance_cents FROM guarantor_account WHERE practice_id = ? "
+                "AND guarantor_id = ?",
+                (practice_id, guarantor_id),
+            ).fetchone()
+            if row is None or row["balance_cents"] <= 0:
+                raise PaymentRefused
+            amount = int(row["balance_cents"])
+            connection.execute(
+                "UPDATE guarantor_account SET balance_cents = 0, dunning_count = 0 "
+                "WHERE practice_id = ? AND guarantor_id = ?",
+                (practice_id, guarantor_id),
+            )
+            connection.execute(
+                "INSERT INTO payment (practice_id, guarantor_id, paid_at, amount_cents) "
+                "VALUES (?, ?, ?, ?)",
+                (practice_id, guarantor_id, timestamp(now), amount),
+            )
+        return amount
+
+    def run_statement_batch(self, practice_id: str, now: datetime) -> int:
+        """A statement to every guarantor who owes money, each raising the dunning count by one."""
+        with self.transaction() as connection:
+            owing = connection.execute(
+                "SELECT guarantor_id, balance_cents, dunning_count FROM guarantor_account "
+                "WHERE practice_id = ? AND balance_cents > 0 ORDER BY guarantor_id",
+                (practice_id,),
+            ).fetchall()
+            for account in owing:
+                connection.execute(
+                    "UPDATE guarantor_account SET dunning_count = dunning_count + 1 "
+                    "WHERE practice_id = ? AND guarantor_id = ?",
+                    (practice_id, account["guarantor_id"]),
+                )
+                connection.execute(
+                    "INSERT INTO statement (practice_id, guarantor_id, issued_at, balance_cents, "
+                    "dunning_count) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        practice_id,
+                        account["guarantor_id"],
+                        timestamp(now),
+                        account["balance_cents"],
+                        account["dunning_count"] + 1,
+                    ),
+                )
+        return len(owing)
+
+    # The demo data
+
+    def add_practice(self, practice: dict[str, Any]) -> None:
+        with self.transaction() as connection:
+            connection.execute(
+                "INSERT INTO practice VALUES (:id, :name, :phone, :timezone, :sender_email, "
+                ":text_from)",
+                practice,
+            )
+
+    def add_person(
+        self,
+        practice_id: str,
+        kind: str,
+        person_id: str,
+        name: tuple[str, str],
+        contacts: dict[str, str] | None = None,
+    ) -> None:
+        with self.transaction() as connection:
+            connection.execute(
+                "INSERT INTO person VALUES (?, ?, ?, ?, ?)", (practice_id, kind, person_id, *name)
+            )
+            for contact_kind, value in (contacts or {}).items():
+                connection.execute(
+                    "INSERT INTO contact VALUES (?, ?, ?, ?, ?)",
+                    (practice_id, kind, person_id, contact_kind, value),
+                )
+
+    def add_guarantor(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        name: tuple[str, str],
+        balance: str,
+        *,
+        contacts: dict[str, str],
+        patients: tuple[str, ...],
+        statements: int = 0,
+        opt_out: tuple[str, ...] = (),
+        now: datetime,
+    ) -> None:
+        self.add_person(practice_id, "guarantor", guarantor_id, name, contacts)
+        with self.transaction() as connection:
+            connection.execute(
+                "INSERT INTO guarantor_account VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    practice_id,
+                    guarantor_id,
+                    cents(balance),
+                    statements if cents(balance) > 0 else 0,
+                    *(int(mode in opt_out) for mode in ("email", "text", "voice")),
+                ),
+            )
+            for patient_id in patients:
+                position = connection.execute(
+                    "SELECT count(*) FROM responsibility WHERE practice_id = ? AND patient_id = ?",
+                    (practice_id, patient_id),
+                ).fetchone()[0]
+                connection.execute(
+                    "INSERT INTO responsibility VALUES (?, ?, ?, ?)",
+                    (practice_id, patient_id, guarantor_id, position),
+                )
+            for number in range(statements):
+                connection.execute(
+                    "INSERT INTO statement (practice_id, guarantor_id, issued_at, balance_cents, "
+                    "dunning_count) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        practice_id,
+                        guarantor_id,
+                        timestamp(now - timedelta(days=30 * (statements - number))),
+                        cents(balance),
+                        number + 1,
+                    ),
+                )

@@ -1,0 +1,160 @@
+"""The host: its plugin manager, wired exactly as the README says, and what its pages ask of it.
+
+Everything the pages show of the feature comes from a hook's answer; the host adds only its own
+records (balances, statements, payments) and never looks inside the plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+import hookspecs
+from ondemand_sandbox import accounts, seed
+from ondemand_sandbox.adapter import SandboxHost
+from ondemand_sandbox.database import Database
+
+MANAGE_ACTION_ID = "ondemand.manage_templates"
+HISTORY_PAGE = 10
+USER = {"id": "u-amy", "name": "Amy Front"}
+
+
+def refusal(error: BaseException) -> dict[str, Any] | None:
+    """A plugin's refusal as ``contracts/error.json``, or None for any other exception.
+
+    Refusals are recognised by their stable ``code``, as a host in another language would.
+    """
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    if not isinstance(code, str) or not isinstance(message, str):
+        return None
+    return {"code": code, "message": message, "field": getattr(error, "field", None)}
+
+
+class Sandbox:
+    """One sandbox home folder: the platform's database, the plugin's files, the plugin manager."""
+
+    def __init__(self, home: Path, base_url: str) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.home = home.resolve()
+        self.database = Database(self.home / "sandbox.db")
+        fresh = self.database.is_empty()
+        if fresh:
+            self.database.create()
+            seed.add_demo_data(self.database, datetime.now(UTC))
+        self.adapter = SandboxHost(self.database, self.home, base_url)
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        hookspecs.add_hookspecs(self.pm)
+        self.pm.register(self.adapter, name="sandbox.host")
+        self.pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+        self.pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": self.pm})
+        if fresh:
+            self.switch_addon(seed.PRACTICE_ID, True, seed.SETUP_BY, seed.SETUP_REASON)
+            for template in seed.TEMPLATES:
+                self.manage(seed.PRACTICE_ID, {"op": "create", "template": template})
+
+    def close(self) -> None:
+        self.pm.hook.pm_unconfigure(plugin_manager=self.pm)
+        self.database.close()
+
+    @staticmethod
+    def context(practice_id: str) -> dict[str, Any]:
+        return {"practice_id": practice_id, "user": dict(USER)}
+
+    # The feature's hooks
+
+    def actions(self, practice_id: str, dashboard: str, subject_id: str) -> list[dict[str, Any]]:
+        """The actions every plugin puts on a dashboard (pluggy gathers one list per plugin)."""
+        per_plugin = self.pm.hook.pm_dashboard_actions(
+            dashboard=dashboard,
+            subject={"type": dashboard, "id": subject_id},
+            context=self.context(practice_id),
+        )
+        return [action for actions in per_plugin for action in actions]
+
+    def open_action(
+        self, practice_id: str, action_id: str, subject: dict[str, str]
+    ) -> dict[str, Any]:
+        form: dict[str, Any] = self.pm.hook.pm_dashboard_action(
+            action_id=action_id,
+            step="open",
+            subject=subject,
+            payload={},
+            context=self.context(practice_id),
+        )
+        return form
+
+    def submit_action(
+        self, practice_id: str, action_id: str, subject: dict[str, str], payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.pm.hook.pm_dashboard_action(
+            action_id=action_id,
+            step="submit",
+            subject=subject,
+            payload=payload,
+            context=self.context(practice_id),
+        )
+        return result
+
+    def manage(self, practice_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self.submit_action(
+            practice_id, MANAGE_ACTION_ID, {"type": "practice", "id": practice_id}, payload
+        )
+
+    def history(
+        self, practice_id: str, guarantor_id: str, page: dict[str, str | None]
+    ) -> tuple[list[dict[str, Any]], dict[str, str | None] | None]:
+        """One page of the Statement/Notification History: the host's records and the plugins'.
+
+        Both sources are newest first; a page takes the newest of each source's next entries and
+        remembers where it stopped in each (``own`` key, plugin ``cursor``), so pages never skip
+        or repeat an entry however the two interleave.
+        """
+        own = self.database.history(practice_id, guarantor_id, page.get("own"), HISTORY_PAGE)
+        plugin_pages = self.pm.hook.pm_history_entries(
+            guarantor_id=guarantor_id,
+            context=self.context(practice_id),
+            before=page.get("cursor"),
+            limit=HISTORY_PAGE,
+        )
+        theirs = [entry for entries in plugin_pages for entry in entries]
+        merged = sorted(
+            [("own", entry) for entry in own] + [("plugin", entry) for entry in theirs],
+            key=lambda item: datetime.fromisoformat(str(item[1]["occurred_at"])),
+            reverse=True,
+        )
+        shown = merged[:HISTORY_PAGE]
+        next_page = dict(page)
+        for source, entry in shown:
+            if source == "own":
+                next_page["own"] = entry["key"]
+            else:
+                next_page["cursor"] = entry["cursor"]
+        more = len(merged) > HISTORY_PAGE
+        return [entry for _, entry in shown], next_page if more else None
+
+    # The host's own business
+
+    def run_statement_batch(self, practice_id: str) -> int:
+        return self.database.run_statement_batch(practice_id, datetime.now(UTC))
+
+    def pay(self, practice_id: str, guarantor_id: str) -> int:
+        return self.database.pay(practice_id, guarantor_id, datetime.now(UTC))
+
+    def switch_addon(self, practice_id: str, enabled: bool, by: str, reason: str) -> str:
+        return accounts.switch_addon(
+            self.adapter.plugin_database_url, practice_id, enabled, by, reason
+        )
+
+    def addon_log(self, practice_id: str) -> list[dict[str, Any]]:
+        return accounts.addon_log(self.adapter.plugin_database_url, practice_id)
+
+    def outbox(self, practice_id: str) -> list[dict[str, Any]]:
+        """What the outbox channel delivered for the practice, newest first."""
+        folder = self.adapter.outbox_dir / practice_id
+        messages = [json.loads(path.read_text("utf-8")) for path in sorted(folder.glob("*.json"))]
+        return sorted(messages, key=lambda message: str(message["delivered_at"]), reverse=True)

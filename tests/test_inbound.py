@@ -1,0 +1,659 @@
+"""Provider requests through pm_inbound_request: Twilio's signature, status callbacks that move a
+notification's status forward only, and STOP/START replies that change opt-outs."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+import pluggy
+import pytest
+from conftest import CONTEXT, Build, assert_valid, send_to_mei
+from peers.twilio_signature import sign
+
+from hookspecs import DeliveryReceipt, OutboundMessage, hookimpl
+from ondemand_plugin import SEND_ACTION_ID
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.inbound.twilio_signature import expected_signature
+from ondemand_plugin.testing import ReferenceHost
+
+SMS_TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
+VOICE_TOKEN = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+BASE = "https://pm.example.com/plugins/ondemand/"
+MEI = "+15035550123"
+PRACTICE_NUMBER = "+15035550101"
+
+
+def twilio_settings(token: str) -> dict[str, Any]:
+    return {
+        "base_url": "http://127.0.0.1:9/",
+        "account_sid": "AC" + "0" * 32,
+        "auth_token": token,
+        "from": PRACTICE_NUMBER,
+        "status_callback_url": BASE + "twilio/status",
+        "timeout_seconds": 5,
+    }
+
+
+class TwilioStandIn:
+    """Channels named as the Twilio ones, answering with Twilio-like ids, sending nothing."""
+
+    def __init__(self) -> None:
+        self.numbers = itertools.count(1)
+
+    @hookimpl
+    def ondemand_delivery_channels(self, config: dict[str, Any]) -> list[Any]:
+        return [
+            StandIn("twilio_sms", "text", "SM", self),
+            StandIn("twilio_voice", "voice", "CA", self),
+        ]
+
+
+class StandIn:
+    def __init__(self, name: str, mode: str, prefix: str, owner: TwilioStandIn) -> None:
+        self.name = name
+        self.modes = frozenset({mode})
+        self.prefix = prefix
+        self.owner = owner
+
+    def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
+        return DeliveryReceipt(
+            status="queued", provider_message_id=f"{self.prefix}{next(self.owner.numbers):032x}"
+        )
+
+
+@pytest.fixture
+def twilio_host(build: Build) -> tuple[pluggy.PluginManager, ReferenceHost]:
+    return build(
+        named={"twilio-stand-in": TwilioStandIn()},
+        channels={"text": "twilio_sms", "voice": "twilio_voice"},
+        twilio_sms=twilio_settings(SMS_TOKEN),
+        twilio_voice=twilio_settings(VOICE_TOKEN),
+    )
+
+
+@pytest.fixture
+def pm(twilio_host: tuple[pluggy.PluginManager, ReferenceHost]) -> pluggy.PluginManager:
+    return twilio_host[0]
+
+
+@pytest.fixture
+def host(twilio_host: tuple[pluggy.PluginManager, ReferenceHost]) -> ReferenceHost:
+    return twilio_host[1]
+
+
+def request(
+    pm: pluggy.PluginManager,
+    path: str,
+    form: dict[str, str],
+    *,
+    token: str = SMS_TOKEN,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+    url: str | None = None,
+) -> dict[str, Any]:
+    """A request as Twilio sends it: signed over the URL it calls and its form, unless
+    ``headers`` says otherwise."""
+    url = url or BASE + path
+    if headers is None:
+        headers = {"X-Twilio-Signature": sign(url, form, token)}
+    answer: dict[str, Any] = pm.hook.pm_inbound_request(
+        plugin_name="ondemand",
+        method=method,
+        path=path,
+        url=url,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+        form=form,
+        body="&".join(f"{name}={value}" for name, value in form.items()),
+    )
+    assert_valid("inbound-response", answer)
+    return answer
+
+
+def record(pm: pluggy.PluginManager, notification_id: str) -> Any:
+    store = pm.get_plugin("ondemand.instance").store
+    [found] = [r for r in store.history("demo", "g-mei", None, 100) if r.id == notification_id]
+    return found
+
+
+def sent_text(pm: pluggy.PluginManager) -> Any:
+    return record(pm, send_to_mei(pm)["notification_id"])
+
+
+def sent_call(pm: pluggy.PluginManager) -> Any:
+    return record(
+        pm, send_to_mei(pm, mode="voice", body="You owe {{BalanceDue}}")["notification_id"]
+    )
+
+
+def sms_status(pm: pluggy.PluginManager, sid: str, status: str, **extra: str) -> dict[str, Any]:
+    form = {
+        "AccountSid": "AC" + "0" * 32,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": status,
+    }
+    return request(pm, "twilio/status", {**form, **extra})
+
+
+def call_status(pm: pluggy.PluginManager, sid: str, status: str) -> dict[str, Any]:
+    form = {"AccountSid": "AC" + "0" * 32, "CallSid": sid, "CallStatus": status}
+    return request(pm, "twilio/status", form, token=VOICE_TOKEN)
+
+
+def reply(pm: pluggy.PluginManager, body: str, **form: str) -> dict[str, Any]:
+    return request(pm, "twilio/inbound", {"From": MEI, "To": PRACTICE_NUMBER, "Body": body, **form})
+
+
+# The signature
+
+
+TWILIO_DOCS_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+TWILIO_DOCS_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+12349013030",
+    "Digits": "1234",
+    "From": "+12349013030",
+    "To": "+18005551212",
+}
+
+
+def test_the_signature_matches_the_example_in_twilios_documentation() -> None:
+    # Twilio's "Webhooks security" guide: auth token 12345, this URL and these parameters.
+    assert expected_signature(TWILIO_DOCS_URL, TWILIO_DOCS_PARAMS, "12345") == (
+        "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    )
+    assert sign(TWILIO_DOCS_URL, TWILIO_DOCS_PARAMS, "12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+
+# Status callbacks
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "status"),
+    [
+        ("queued", "sent"),
+        ("accepted", "sent"),
+        ("sending", "sent"),
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("read", "delivered"),
+        ("undelivered", "undelivered"),
+        ("failed", "failed"),
+        ("canceled", "failed"),
+    ],
+)
+def test_a_text_status_callback_sets_the_notifications_status(
+    pm: pluggy.PluginManager, twilio_status: str, status: str
+) -> None:
+    text = sent_text(pm)
+    assert text.channel == "twilio_sms" and text.status == "sent"
+    answer = sms_status(pm, text.provider_message_id, twilio_status)
+    assert answer["status"] == 200
+    after = record(pm, text.id)
+    assert after.status == status
+    if status != "sent":  # already sent: such a callback is no news, and changes nothing
+        assert twilio_status in after.detail
+        assert after.status_changed_at > text.status_changed_at
+    else:
+        assert after == text
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "status"),
+    [
+        ("queued", "sent"),
+        ("initiated", "sent"),
+        ("ringing", "sent"),
+        ("in-progress", "sent"),
+        ("completed", "delivered"),
+        ("busy", "undelivered"),
+        ("no-answer", "undelivered"),
+        ("failed", "failed"),
+        ("canceled", "failed"),
+    ],
+)
+def test_a_call_status_callback_sets_the_notifications_status(
+    pm: pluggy.PluginManager, twilio_status: str, status: str
+) -> None:
+    call = sent_call(pm)
+    assert call.channel == "twilio_voice"
+    assert call_status(pm, call.provider_message_id, twilio_status)["status"] == 200
+    assert record(pm, call.id).status == status
+
+
+def test_a_status_never_moves_back_and_a_repeated_callback_changes_nothing(
+    pm: pluggy.PluginManager,
+) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "delivered")
+    delivered = record(pm, text.id)
+    assert delivered.status == "delivered"
+
+    assert sms_status(pm, text.provider_message_id, "sent")["status"] == 200  # late
+    assert sms_status(pm, text.provider_message_id, "delivered")["status"] == 200  # again
+    assert sms_status(pm, text.provider_message_id, "undelivered")["status"] == 200  # settled
+    assert record(pm, text.id) == delivered
+
+
+def test_the_error_code_is_kept_in_the_detail(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "undelivered", ErrorCode="30003")
+    after = record(pm, text.id)
+    assert after.status == "undelivered"
+    assert "30003" in after.detail and "unreachable" in after.detail
+
+
+def test_a_callback_saying_the_recipient_opted_out_records_the_opt_out(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "failed", ErrorCode="21610")
+    assert record(pm, text.id).status == "failed"
+    assert "21610 (the recipient opted out)" in record(pm, text.id).detail
+    [told] = host.calls_to("pm_set_opt_out")
+    assert (told["practice_id"], told["mode"], told["address"], told["opted_out"]) == (
+        "demo",
+        "text",
+        MEI,
+        True,
+    )
+    assert told["context"]["source"] == "provider"
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+
+
+def test_a_callback_about_an_unknown_message_is_answered_200_and_logged(
+    pm: pluggy.PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = sent_text(pm)
+    with caplog.at_level(logging.WARNING):
+        assert sms_status(pm, "SM" + "f" * 32, "delivered")["status"] == 200
+    assert "unknown twilio_sms SM" + "f" * 32 in caplog.text
+    assert record(pm, text.id) == text
+
+
+def test_a_callback_for_a_call_id_does_not_touch_a_text_with_that_id(
+    pm: pluggy.PluginManager,
+) -> None:
+    text = sent_text(pm)
+    call_status(pm, text.provider_message_id, "completed")  # same id, other channel
+    assert record(pm, text.id) == text
+
+
+def test_a_status_twilio_has_but_the_history_does_not_track_is_ignored(
+    pm: pluggy.PluginManager,
+) -> None:
+    text = sent_text(pm)
+    assert sms_status(pm, text.provider_message_id, "scheduled")["status"] == 200
+    assert record(pm, text.id) == text
+
+
+def test_a_status_callback_without_its_id_is_a_bad_request(pm: pluggy.PluginManager) -> None:
+    assert request(pm, "twilio/status", {"MessageStatus": "delivered"})["status"] == 400
+
+
+# Refused requests change nothing
+
+
+SIGNATURES = {
+    "no signature": lambda form, url: {},
+    "an empty signature": lambda form, url: {"X-Twilio-Signature": ""},
+    "another token": lambda form, url: {"X-Twilio-Signature": sign(url, form, VOICE_TOKEN)},
+    "another URL": lambda form, url: {
+        "X-Twilio-Signature": sign(url.replace("pm.", "evil."), form, SMS_TOKEN)
+    },
+    "a changed parameter": lambda form, url: {
+        "X-Twilio-Signature": sign(url, {**form, "MessageStatus": "failed"}, SMS_TOKEN)
+    },
+    "a parameter more": lambda form, url: {
+        "X-Twilio-Signature": sign(url, {**form, "ErrorCode": "30003"}, SMS_TOKEN)
+    },
+    "a truncated signature": lambda form, url: {
+        "X-Twilio-Signature": sign(url, form, SMS_TOKEN)[:-2]
+    },
+}
+
+
+@pytest.mark.parametrize("how", list(SIGNATURES))
+def test_a_status_callback_not_signed_by_twilio_is_refused_and_changes_nothing(
+    pm: pluggy.PluginManager, how: str
+) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    url = BASE + "twilio/status"
+    answer = request(pm, "twilio/status", form, headers=SIGNATURES[how](form, url))
+    assert answer["status"] == 403
+    assert record(pm, text.id) == text
+
+
+@pytest.mark.parametrize("how", list(SIGNATURES))
+def test_a_stop_not_signed_by_twilio_is_refused_and_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost, how: str
+) -> None:
+    send_to_mei(pm)
+    form = {"From": MEI, "To": PRACTICE_NUMBER, "Body": "STOP", "MessageStatus": "received"}
+    url = BASE + "twilio/inbound"
+    answer = request(pm, "twilio/inbound", form, headers=SIGNATURES[how](form, url))
+    assert answer["status"] == 403
+    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+    assert host.calls_to("pm_set_opt_out") == []
+
+
+def test_the_signature_header_is_found_whatever_its_case(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    signature = sign(BASE + "twilio/status", form, SMS_TOKEN)
+    answer = request(pm, "twilio/status", form, headers={"x-twilio-signature": signature})
+    assert answer["status"] == 200
+    assert record(pm, text.id).status == "delivered"
+
+
+def test_a_call_callback_signed_with_the_text_token_is_refused(pm: pluggy.PluginManager) -> None:
+    call = sent_call(pm)
+    form = {"CallSid": call.provider_message_id, "CallStatus": "completed"}
+    assert request(pm, "twilio/status", form, token=SMS_TOKEN)["status"] == 403
+    assert record(pm, call.id) == call
+
+
+@pytest.mark.parametrize("settings", [{}, {"auth_token": ""}])
+def test_without_an_auth_token_every_callback_is_refused(
+    build: Build, caplog: pytest.LogCaptureFixture, settings: dict[str, Any]
+) -> None:
+    pm, _ = build(
+        named={"twilio-stand-in": TwilioStandIn()},
+        channels={"text": "twilio_sms"},
+        twilio_sms={k: v for k, v in twilio_settings("").items() if k != "auth_token"} | settings,
+    )
+    text = sent_text(pm)
+    with caplog.at_level(logging.WARNING):
+        # Signed with an empty key, which an unconfigured plugin must not accept either.
+        assert sms_status(pm, text.provider_message_id, "delivered")["status"] == 403
+    assert "twilio_sms.auth_token is not configured" in caplog.text
+    assert record(pm, text.id) == text
+
+
+# Routing
+
+
+def test_other_paths_are_404_and_other_methods_405(pm: pluggy.PluginManager) -> None:
+    assert request(pm, "twilio/elsewhere", {})["status"] == 404
+    assert request(pm, "", {})["status"] == 404
+    refused = request(pm, "twilio/status", {}, method="GET")
+    assert refused["status"] == 405
+    assert refused["headers"]["Allow"] == "POST"
+    # A leading or trailing slash is the host's way of writing the same path.
+    assert (
+        request(
+            pm,
+            "/twilio/inbound/",
+            {"From": MEI, "To": PRACTICE_NUMBER, "Body": "hi"},
+            url=BASE + "twilio/inbound",
+        )["status"]
+        == 200
+    )
+
+
+def test_a_request_for_another_plugin_is_left_to_it(pm: pluggy.PluginManager) -> None:
+    answer = pm.hook.pm_inbound_request(
+        plugin_name="billing",
+        method="POST",
+        path="twilio/status",
+        url=BASE,
+        headers={},
+        form={},
+        body="",
+    )
+    assert answer is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("headers", [("X-Twilio-Signature", "x")]),
+        ("form", {"Body": 1}),
+        ("url", "pm.example.com"),
+        ("method", ""),
+        ("body", None),
+    ],
+)
+def test_a_malformed_request_from_the_host_is_an_invalid_request(
+    pm: pluggy.PluginManager, name: str, value: Any
+) -> None:
+    arguments = {
+        "plugin_name": "ondemand",
+        "method": "POST",
+        "path": "twilio/status",
+        "url": BASE + "twilio/status",
+        "headers": {},
+        "form": {},
+        "body": "",
+    }
+    with pytest.raises(OnDemandError) as refused:
+        pm.hook.pm_inbound_request(**{**arguments, name: value})
+    assert refused.value.code == "invalid_request"
+    assert (refused.value.field or "").startswith(name)
+
+
+# Replies: STOP and START
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "STOP",
+        "stop",
+        "  Stop \n",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPTOUT",
+        "CANCEL",
+    ],
+)
+def test_a_stop_reply_opts_the_number_out_of_texts_and_tells_the_host(
+    pm: pluggy.PluginManager, host: ReferenceHost, body: str
+) -> None:
+    send_to_mei(pm)
+    answer = reply(pm, body)
+    assert answer["status"] == 200
+    assert answer["headers"]["Content-Type"] == "text/xml"
+    assert answer["body"].endswith("<Response/>")
+
+    store = pm.get_plugin("ondemand.instance").store
+    assert store.is_opted_out("demo", "text", MEI)
+    assert not store.is_opted_out("demo", "voice", MEI)
+    [told] = host.calls_to("pm_set_opt_out")
+    assert {k: told[k] for k in ("practice_id", "mode", "address", "opted_out")} == {
+        "practice_id": "demo",
+        "mode": "text",
+        "address": MEI,
+        "opted_out": True,
+    }
+    assert_valid("opt-out-context", told["context"])
+    assert told["context"]["source"] == "reply"
+    assert told["context"]["keyword"] == body.strip().upper()
+    assert host.guarantors["demo"]["g-mei"]["opt_out"]["text"] is True
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+
+
+@pytest.mark.parametrize("body", ["START", "unstop"])
+def test_a_start_reply_opts_the_number_back_in(
+    pm: pluggy.PluginManager, host: ReferenceHost, body: str
+) -> None:
+    send_to_mei(pm)
+    reply(pm, "STOP")
+    reply(pm, body)
+    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, False]
+    assert host.guarantors["demo"]["g-mei"]["opt_out"]["text"] is False
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+@pytest.mark.parametrize("body", ["Thanks!", "stop texting me please", "", "HELP"])
+def test_any_other_reply_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost, body: str
+) -> None:
+    send_to_mei(pm)
+    assert reply(pm, body)["status"] == 200
+    assert host.calls_to("pm_set_opt_out") == []
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+def test_a_stop_to_a_number_the_practice_does_not_text_from_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    assert reply(pm, "STOP", To="+15035550199")["status"] == 200
+    assert host.calls_to("pm_set_opt_out") == []
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+def test_a_stop_from_someone_never_texted_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    assert reply(pm, "STOP")["status"] == 200  # nothing was sent to Mei yet
+    assert host.calls_to("pm_set_opt_out") == []
+
+
+def test_the_plugin_honours_a_stop_before_the_host_catches_up(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    reply(pm, "STOP")
+    host.guarantors["demo"]["g-mei"]["opt_out"]["text"] = False  # a host that lost the change
+
+    form = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="open",
+        subject={"type": "patient", "id": "p-lily"},
+        payload={},
+        context=CONTEXT,
+    )
+    [text] = [o for o in form["send_to"] if o["mode"] == "text" and o["address"] == MEI]
+    assert text["allowed"] is False
+    assert "opted out" in text["reason"]
+    [voice] = [o for o in form["send_to"] if o["mode"] == "voice" and o["address"] == MEI]
+    assert voice["allowed"] is True
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+    assert send_to_mei(pm, mode="voice", body="You owe {{BalanceDue}}")["status"] == "sent"
+
+
+def test_a_host_whose_opt_out_hook_raises_does_not_undo_the_stop(
+    pm: pluggy.PluginManager, host: ReferenceHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenOptOuts:
+        @hookimpl(tryfirst=True)
+        def pm_set_opt_out(self, **_: Any) -> bool:
+            raise RuntimeError("the contacts table is locked")
+
+    pm.register(BrokenOptOuts(), name="broken-opt-outs")
+    send_to_mei(pm)
+    with caplog.at_level(logging.ERROR):
+        assert reply(pm, "STOP")["status"] == 200
+    assert "pm_set_opt_out" in caplog.text and MEI not in caplog.text
+    with pytest.raises(OnDemandError):
+        send_to_mei(pm)
+
+
+# The history shows the latest status and when it changed
+
+
+def history(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    [entries] = pm.hook.pm_history_entries(
+        guarantor_id="g-mei", context=CONTEXT, before=None, limit=10
+    )
+    for entry in entries:
+        assert_valid("history-entry", entry)
+    return list(entries)
+
+
+def test_history_shows_the_status_a_callback_brought_and_when(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    [before] = history(pm)
+    assert before["status"] == "sent"
+    assert before["status_changed_at"] >= before["occurred_at"]
+    assert "Status: sent, not yet confirmed delivered" in before["display"]["summary"]
+
+    sms_status(pm, text.provider_message_id, "delivered")
+    [after] = history(pm)
+    assert after["status"] == "delivered"
+    assert after["status_changed_at"] > before["status_changed_at"]
+    assert after["occurred_at"] == before["occurred_at"]
+    assert "Status: delivered, as of " in after["display"]["summary"]
+    assert after["display"]["summary"].endswith(
+        f"{after['status_changed_at'][:10]} {after['status_changed_at'][11:16]} UTC."
+    )
+
+
+def test_history_says_why_a_text_was_not_delivered(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "undelivered", ErrorCode="30003")
+    [entry] = history(pm)
+    assert entry["status"] == "undelivered"
+    summary = entry["display"]["summary"]
+    assert "Status: not delivered" in summary
+    assert "error 30003 (unreachable destination handset)" in summary
+
+
+def test_history_says_when_the_outcome_of_a_send_is_unknown(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    store = pm.get_plugin("ondemand.instance").store
+    # As recovery marks a send whose worker died mid-delivery, before it could be completed.
+    with store._transaction() as connection:
+        connection.execute("UPDATE notifications SET status = 'sending' WHERE id = ?", (text.id,))
+    assert store.advance_status("demo", text.id, "unknown", "The worker stopped mid-delivery.")
+    [entry] = history(pm)
+    assert entry["status"] == "unknown"
+    assert "Status: outcome unknown" in entry["display"]["summary"]
+
+
+def test_a_keyword_twilio_names_as_an_opt_out_counts_too(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    reply(pm, "ARRET", OptOutType="STOP")  # a practice's own keyword, with Advanced Opt-Out
+    [told] = host.calls_to("pm_set_opt_out")
+    assert told["opted_out"] is True and told["context"]["keyword"] == "ARRET"
+    reply(pm, "HELP", OptOutType="HELP")
+    assert len(host.calls_to("pm_set_opt_out")) == 1
+
+
+def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    # Another practice with its own number texts the same person.
+    host.add_practice({**host.practices["demo"], "id": "north", "text_from": "+15035550102"})
+    host.add_patient("north", {**host.patients["demo"]["p-lily"], "guarantor_ids": []})
+    host.add_guarantor(
+        "north",
+        {
+            **host.guarantors["demo"]["g-mei"],
+            "patient_ids": [],
+            "opt_out": {"email": False, "text": False, "voice": False},
+        },
+    )
+    host.link("north", "p-lily", "g-mei")
+    north = {**CONTEXT, "practice_id": "north"}
+    pm.get_plugin("ondemand.instance").entitlement.switch("north", True, "QA", "test")
+    send_to_mei(pm)
+    send_to_mei(pm, context=north)
+
+    reply(pm, "STOP")  # to demo's number
+    store = pm.get_plugin("ondemand.instance").store
+    assert store.is_opted_out("demo", "text", MEI)
+    assert not store.is_opted_out("north", "text", MEI)
+    assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["demo"]
+    assert send_to_mei(pm, context=north)["status"] == "sent"
+
+    host.practices["north"]["text_from"] = "(503) 555-0102"  # as a host might keep it
+    reply(pm, "stop", To="+15035550102")
+    assert store.is_opted_out("north", "text", MEI)

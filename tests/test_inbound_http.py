@@ -1,0 +1,105 @@
+"""The README's Flask wiring of pm_inbound_request, served on loopback, called as Twilio calls it:
+signed form posts over real HTTP."""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import pytest
+from conftest import Build, send_to_mei
+from peers.twilio_signature import sign
+from test_inbound import SMS_TOKEN, TwilioStandIn, twilio_settings
+from werkzeug.serving import make_server
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def flask_example() -> str:
+    match = re.search(r"With \[Flask\].*?```python\n(.*?)```", README, re.DOTALL)
+    assert match, "README.md has no Flask example"
+    return match.group(1)
+
+
+@pytest.fixture
+def pm(build: Build) -> pluggy.PluginManager:
+    pm, _ = build(
+        named={"twilio-stand-in": TwilioStandIn()},
+        channels={"text": "twilio_sms"},
+        twilio_sms=twilio_settings(SMS_TOKEN),
+    )
+    return pm
+
+
+@pytest.fixture
+def base_url(pm: pluggy.PluginManager) -> Iterator[str]:
+    namespace: dict[str, Any] = {"pm": pm, "__name__": "host_app"}
+    exec(compile(flask_example(), "README.md (Flask example)", "exec"), namespace)
+    server = make_server("127.0.0.1", 0, namespace["app"], threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/plugins/"
+    server.shutdown()
+    thread.join()
+
+
+def post(url: str, form: dict[str, str], signature: str | None) -> tuple[int, str, str]:
+    headers = {"X-Twilio-Signature": signature} if signature else {}
+    data = urllib.parse.urlencode(form).encode()
+    call = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(call, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def status_of(pm: pluggy.PluginManager, notification_id: str) -> str:
+    store = pm.get_plugin("ondemand.instance").store
+    [record] = [r for r in store.history("demo", "g-mei", None, 10) if r.id == notification_id]
+    return str(record.status)
+
+
+def test_a_signed_status_callback_over_http_marks_the_text_delivered(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    sent = send_to_mei(pm)
+    [record] = pm.get_plugin("ondemand.instance").store.history("demo", "g-mei", None, 1)
+    sid = record.provider_message_id
+    url = base_url + "ondemand/twilio/status"
+    form = {"MessageSid": sid, "MessageStatus": "delivered", "To": "+15035550123"}
+
+    assert post(url, form, None)[0] == 403
+    assert post(url, form, sign(url.replace("http:", "https:"), form, SMS_TOKEN))[0] == 403
+    assert status_of(pm, sent["notification_id"]) == "sent"
+
+    assert post(url, form, sign(url, form, SMS_TOKEN))[0] == 200
+    assert status_of(pm, sent["notification_id"]) == "delivered"
+
+
+def test_a_stop_over_http_is_answered_with_empty_twiml(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    send_to_mei(pm)
+    url = base_url + "ondemand/twilio/inbound"
+    form = {"From": "+15035550123", "To": "+15035550101", "Body": "STOP"}
+    status, content_type, body = post(url, form, sign(url, form, SMS_TOKEN))
+    assert (status, content_type) == (200, "text/xml")
+    assert body.endswith("<Response/>")
+    assert pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", "+15035550123")
+
+
+def test_paths_of_other_plugins_and_unknown_paths_are_404(base_url: str) -> None:
+    assert post(base_url + "billing/twilio/status", {}, None)[0] == 404
+    assert post(base_url + "ondemand/twilio/nowhere", {}, None)[0] == 404
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(base_url + "ondemand/twilio/status", timeout=10)
+    assert refused.value.code == 405
+    assert refused.value.headers["Allow"] == "POST"

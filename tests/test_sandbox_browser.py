@@ -1,0 +1,264 @@
+"""The sandbox end to end, in Debian's Chromium driven by Playwright, against a real uvicorn server.
+
+Screenshots of the main screens land in ``test-artifacts/screenshots/`` to inspect a run.
+Without ``/usr/bin/chromium`` the tests are skipped, except in CI (``CI`` set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from ondemand_sandbox import build_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+MEI_TEXT = "Mei Chen (guarantor) · Text · +15035550123"
+TOM = "Tom Chen · $0.00 · no payment can be made"
+TOM_EMAIL = "Tom Chen (guarantor) · E-mail · tom.chen@example.com"
+
+if not CHROMIUM.exists():
+    reason = f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def base_url(tmp_path: Path) -> Iterator[str]:
+    """A sandbox served for real by uvicorn on a free loopback port, in a thread."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(tmp_path / "home", url), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1200, "height": 820})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def snap(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+
+
+def open_send_dialog(page: Page) -> None:
+    page.get_by_role("button", name="Send Balance Notification").click()
+    expect(page.get_by_role("dialog", name="Send Balance Notification")).to_be_visible()
+
+
+def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="Chen, Lily").click()
+    expect(page.get_by_role("heading", name="Lily Chen")).to_be_visible()
+    snap(page, "1-patient-dashboard")
+
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Guarantor").select_option(label="Mei Chen · $120.50")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Template").select_option(label="Balance by text")
+    expect(dialog.get_by_label("Message")).to_have_value(re.compile(r"\{\{QuickPayLink\}\}"))
+    dialog.get_by_label("Message").press("End")
+    dialog.get_by_label("Message").type(" Thank you!")
+    snap(page, "2-send-dialog")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
+    snap(page, "3-sent")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    page.get_by_role("link", name="Mei Chen").click()
+    history = page.locator("#history")
+    expect(history).to_contain_text("On-Demand")
+    expect(page.locator("#dunning-count")).to_have_text("2")
+
+    page.get_by_role("link", name="Outbox").click()
+    bubble = page.locator(".bubble").first
+    expect(bubble).to_contain_text("Your balance is $120.50")
+    expect(bubble).to_contain_text("Thank you!")
+    snap(page, "4-outbox")
+
+    bubble.get_by_role("link").click()
+    expect(page.locator("#pay-balance")).to_have_text("$120.50")
+    page.get_by_role("button", name="Pay $120.50 (test payment)").click()
+    expect(page.get_by_role("status")).to_contain_text("Thank you: $120.50 was paid")
+    expect(page.locator("#pay-balance")).to_have_text("$0.00")
+    snap(page, "5-paid")
+
+    page.goto("/practices/demo/guarantors/g-mei")
+    expect(page.locator("#guarantor-balance")).to_have_text("$0.00")
+    rows = page.locator("#history tbody tr")
+    expect(rows.nth(0)).to_contain_text("QuickPay payment")
+    expect(rows.nth(1)).to_contain_text("On-Demand")
+    snap(page, "6-guarantor-dashboard")
+
+
+def test_the_history_panel_updates_without_a_reload(page: Page) -> None:
+    page.goto("/practices/demo/guarantors/g-mei")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("#history")).not_to_contain_text("On-Demand")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Message").fill("Your balance is {{BalanceDue}}: {{QuickPayLink}}")
+    dialog.get_by_role("button", name="Send Now (F2)").click()
+    expect(page.locator("#history")).to_contain_text("On-Demand")
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_zero_balance_is_sent_without_a_way_to_pay(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    notice = dialog.locator("#od-payment-notice")
+    expect(notice).to_be_hidden()
+    dialog.get_by_label("Guarantor").select_option(
+        label="Tom Chen · $0.00 · no payment can be made"
+    )
+    expect(notice).to_be_visible()
+    dialog.get_by_label("Send To").select_option(
+        label="Tom Chen (guarantor) · E-mail · tom.chen@example.com"
+    )
+    dialog.get_by_label("Template").select_option(label="Balance by e-mail")
+    expect(dialog.get_by_label("Subject")).to_have_value("Your balance at {{PracticeName}}")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to tom.chen@example.com")
+
+    page.goto("/practices/demo/outbox")
+    email = page.locator(".email").first
+    expect(email.locator(".subject")).to_have_text("Your balance at Maple Street Pediatrics")
+    expect(email.locator(".email-body")).to_contain_text("No payment is due at this time.")
+    expect(email.locator(".email-body a")).to_have_count(0)
+    snap(page, "7-outbox-email-zero-balance")
+
+    page.goto("/pay/demo/g-tom")
+    expect(page.get_by_role("status")).to_have_text("No payment is due at this time.")
+    expect(page.get_by_role("button")).to_have_count(0)
+
+
+def test_a_refused_send_shows_its_reason_and_sends_nothing(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_role("button", name="Modify").click()
+    dialog.get_by_label("Corrected address or number").fill("555")
+    dialog.get_by_label("Save to the record").check()
+    dialog.get_by_label("Message").fill("Your balance is {{BalanceDue}}")
+    page.keyboard.press("F2")
+    alert = dialog.locator("#od-error")
+    expect(alert).to_have_attribute("data-code", "invalid_address")
+    expect(alert).to_contain_text("not a valid number")
+    expect(alert).to_be_focused()
+    snap(page, "8-refused")
+    page.goto("/practices/demo/outbox")
+    expect(page.locator(".message")).to_have_count(0)
+
+
+def test_with_the_addon_switched_off_no_link_is_shown_anywhere(page: Page) -> None:
+    page.goto("/practices/demo/account")
+    page.get_by_label("Your name").fill("Ann Manager")
+    page.get_by_label("Reason").fill("Trial ended")
+    page.get_by_role("button", name="Switch off").click()
+    expect(page.get_by_role("status")).to_contain_text("now OFF for practice demo")
+    expect(page.locator("tbody tr").first).to_contain_text("Ann Manager")
+    snap(page, "9-account-manager")
+
+    for url in ("/practices/demo/patients/p-lily", "/practices/demo/guarantors/g-mei"):
+        deadline = time.monotonic() + 15
+        page.goto(url)
+        # Running hosts see a switch within the plugin's refresh interval.
+        while page.get_by_role("button", name="Send Balance Notification").count():
+            assert time.monotonic() < deadline, f"{url} still shows the action"
+            page.wait_for_timeout(500)
+            page.reload()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
+def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    send_dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    send_dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    send_dialog.get_by_label("Template").select_option(label="-MANAGE-")
+    manager = page.get_by_role("dialog", name="On-Demand templates")
+    expect(manager).to_be_visible()
+    manager.get_by_role("button", name="Add template").click()
+    manager.get_by_label("Label").fill("Quick note")
+    manager.get_by_label("Message").fill("Please pay {{BalanceDue}}: ")
+    manager.get_by_label("Insert a field").select_option("{{QuickPayLink}}")
+    manager.get_by_role("button", name="Insert").click()
+    page.keyboard.press("F2")
+    expect(manager.get_by_role("row", name=re.compile("Quick note"))).to_be_visible()
+    manager.get_by_role("button", name="Copy Quick note").click()
+    expect(manager.get_by_role("row", name=re.compile("Copy of Quick note"))).to_be_visible()
+    manager.get_by_role("button", name="Deactivate Copy of Quick note").click()
+    expect(manager.get_by_role("button", name="Activate Copy of Quick note")).to_be_visible()
+    manager.get_by_role("button", name="Edit Copy of Quick note").click()
+    manager.get_by_label("Label").fill("Old note")
+    page.keyboard.press("F2")
+    expect(manager.get_by_role("row", name=re.compile("Old note"))).to_be_visible()
+    page.once("dialog", lambda confirm: confirm.accept())
+    manager.get_by_role("button", name="Delete Old note").click()
+    expect(manager.get_by_role("row", name=re.compile("Old note"))).to_have_count(0)
+    snap(page, "10-template-manager")
+    page.keyboard.press("Escape")
+    expect(manager).to_be_hidden()
+    expect(send_dialog).to_be_visible()
+
+    template = send_dialog.get_by_label("Template")
+    expect(template.locator("option", has_text="Quick note")).to_have_count(1)
+    template.select_option(label="Quick note")
+    expect(send_dialog.get_by_label("Message")).to_have_value(
+        "Please pay {{BalanceDue}}: {{QuickPayLink}}"
+    )
+    page.keyboard.press("F2")
+    expect(send_dialog.get_by_role("status")).to_contain_text("Sent to +15035550123")

@@ -1,0 +1,70 @@
+"""``ondemand sandbox``: serves the sandbox, and says what to install when its extra is missing."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ondemand_plugin.cli import cli
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_it_prints_the_address_and_serves_the_demo_practice(tmp_path: Path) -> None:
+    port = free_port()
+    home = tmp_path / "home"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ondemand_plugin", "sandbox", "--port", str(port), "--home", home],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first_line = server.stdout.readline()
+        assert f"open http://127.0.0.1:{port}/ in your browser" in first_line
+        page = ""
+        for _attempt in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    page = response.read().decode()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise AssertionError(server.stderr.read() if server.stderr else "") from None
+                time.sleep(0.25)
+        assert "Maple Street Pediatrics" in page
+        assert (home / "sandbox.db").is_file() and (home / "ondemand.db").is_file()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_without_its_extra_it_says_what_to_install() -> None:
+    # A None entry in sys.modules makes the import fail, as when the extra is not installed.
+    probe = (
+        "import sys; sys.modules['starlette'] = None; "
+        "from ondemand_plugin.cli import main; sys.argv = ['ondemand', 'sandbox']; main()"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "starlette is missing" in done.stderr
+    assert "pip install 'ondemand-plugin[sandbox]'" in done.stderr
+
+
+def test_its_help_names_its_options() -> None:
+    result = CliRunner().invoke(cli, ["sandbox", "--help"])
+    assert result.exit_code == 0
+    for option in ("--host", "--port", "--home"):
+        assert option in result.output

@@ -1,0 +1,326 @@
+"""The sandbox's pages, through Starlette's test client: a host built on the public contract."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+import ondemand_sandbox
+from ondemand_sandbox import build_app
+
+SEND_URL = "/practices/demo/send?type=patient&id=p-lily&action=ondemand.send_balance_notification"
+TO_MEI_BY_TEXT = {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(build_app(tmp_path / "home", "http://testserver")) as test_client:
+        yield test_client
+
+
+def send(client: TestClient, payload: dict[str, Any], url: str = SEND_URL) -> Any:
+    response = client.post(url, json=payload)
+    return response.status_code, response.json()
+
+
+def send_to_mei(client: TestClient, key: str = "k1") -> dict[str, Any]:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-mei",
+            "send_to": TO_MEI_BY_TEXT,
+            "body": "Hi {{GuarantorFirstName}}, you owe {{BalanceDue}}: {{QuickPayLink}}",
+            "idempotency_key": key,
+        },
+    )
+    assert status == 200, answer
+    result: dict[str, Any] = answer["result"]
+    return result
+
+
+def outbox_files(client: TestClient) -> list[Path]:
+    home: Path = client.app.state.sandbox.home  # type: ignore[attr-defined]
+    return sorted((home / "outbox" / "demo").glob("*.json"))
+
+
+def action_buttons(html: str) -> list[str]:
+    return re.findall(r"<button[^>]*data-open-action[^>]*>[^<]*</button>", html)
+
+
+def history_times(html: str) -> list[str]:
+    panel = html[html.index('class="grid history"') :]
+    return re.findall(r'<time datetime="([^"]+)"', panel)
+
+
+def test_the_sandbox_imports_the_contract_never_the_plugins_modules() -> None:
+    allowed = {"ondemand_plugin.errors"}
+    for path in Path(ondemand_sandbox.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] != "ondemand_plugin" or name in allowed, (
+                    f"{path.name} imports {name}: a host uses hookspecs and the hooks only"
+                )
+
+
+def test_the_patient_dashboard_shows_the_action_on_its_balance_panel(client: TestClient) -> None:
+    html = client.get("/practices/demo/patients/p-lily").text
+    balance_panel = html[html.index('id="balance-title"') : html.index('id="contact-title"')]
+    (button,) = action_buttons(balance_panel)
+    assert "Send Balance Notification" in button and "disabled" not in button
+    assert "$120.50" in balance_panel and "$0.00" in balance_panel
+
+
+def test_without_a_batched_statement_the_action_is_disabled_until_a_batch_runs(
+    client: TestClient,
+) -> None:
+    html = client.get("/practices/demo/patients/p-noah").text
+    (button,) = action_buttons(html)
+    assert "disabled" in button
+    assert "batched statement" in html[html.index(button) :]
+
+    done = client.post("/practices/demo/statement-batch")
+    assert "statements issued" in done.text
+
+    (button,) = action_buttons(client.get("/practices/demo/patients/p-noah").text)
+    assert "disabled" not in button
+    grace = client.get("/practices/demo/guarantors/g-grace").text
+    assert re.search(r'id="dunning-count">1<', grace)
+    assert "Batched statement" in grace
+
+
+def test_the_guarantor_dashboard_puts_the_action_on_its_history_panel(client: TestClient) -> None:
+    html = client.get("/practices/demo/guarantors/g-mei").text
+    history_panel = html[html.index('id="history-title"') :]
+    (button,) = action_buttons(history_panel)
+    assert "type=guarantor" in button and "id=g-mei" in button
+    assert re.search(r'id="dunning-count">2<', html)
+
+
+def test_the_dialog_is_drawn_from_the_open_step(client: TestClient) -> None:
+    html = client.get(SEND_URL).text
+    assert "Mei Chen · $120.50" in html
+    assert "Tom Chen · $0.00 · no payment can be made" in html
+    assert 'data-mode="text" data-address="+15035550123"' in html
+    assert "Balance by text" in html and "Balance by e-mail" in html
+    assert ">-MANAGE-</option>" in html
+    assert '<option value="{{QuickPayLink}}">QuickPayLink</option>' in html
+    assert "Send Now (F2)" in html and 'aria-keyshortcuts="F2"' in html
+    texts = json.loads(re.search(r'id="od-templates">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert any("{{QuickPayLink}}" in text["body"] for text in texts.values())
+
+
+def test_a_send_reaches_the_outbox_and_the_history_but_not_the_dunning_count(
+    client: TestClient,
+) -> None:
+    result = send_to_mei(client)
+    assert result["status"] == "sent" and result["to"] == "+15035550123"
+    (delivered,) = outbox_files(client)
+    message = json.loads(delivered.read_text("utf-8"))
+    assert message["body"] == result["body"] and message["delivered_at"]
+
+    html = client.get("/practices/demo/guarantors/g-mei").text
+    assert "On-Demand" in html and "+15035550123" in html
+    assert re.search(r'id="dunning-count">2<', html)
+
+    outbox = client.get("/practices/demo/outbox").text
+    assert 'class="bubble"' in outbox
+    assert '<a href="http://testserver/pay/demo/g-mei?amount=120.50">' in outbox
+
+
+def test_a_refused_send_answers_the_receptionists_sentence_and_sends_nothing(
+    client: TestClient,
+) -> None:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-ada",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-ada"}, "mode": "text"},
+            "body": "You owe {{BalanceDue}}",
+        },
+        url=SEND_URL.replace("p-lily", "p-sam"),
+    )
+    assert status == 409
+    assert answer["error"]["code"] == "opted_out"
+    assert "opted out" in answer["error"]["message"]
+    assert outbox_files(client) == []
+
+
+def test_a_modified_number_saved_to_the_record_changes_the_hosts_database(
+    client: TestClient,
+) -> None:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-mei",
+            "send_to": {**TO_MEI_BY_TEXT, "address": "(503) 555-0199", "save_contact": True},
+            "body": "You owe {{BalanceDue}}",
+        },
+    )
+    assert status == 200 and answer["result"]["to"] == "+15035550199"
+    assert "+15035550199" in client.get("/practices/demo/guarantors/g-mei").text
+
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-mei",
+            "send_to": {**TO_MEI_BY_TEXT, "address": "555", "save_contact": True},
+            "body": "You owe {{BalanceDue}}",
+        },
+    )
+    assert status == 409 and answer["error"]["code"] == "invalid_address"
+    assert len(outbox_files(client)) == 1
+
+
+def test_quickpay_takes_a_test_payment_once_and_the_history_shows_it(client: TestClient) -> None:
+    result = send_to_mei(client)
+    link = re.search(r"http://testserver(/pay/\S+)", result["body"]).group(1)  # type: ignore[union-attr]
+    page = client.get(link).text
+    assert "$120.50" in page and "Pay $120.50 (test payment)" in page
+
+    paid = client.post(link)
+    assert paid.status_code == 200
+    assert "Thank you: $120.50 was paid" in paid.text
+    assert 'id="pay-balance">$0.00<' in paid.text
+
+    again = client.post(link)
+    assert again.status_code == 409 and "No payment is due" in again.text
+
+    dashboard = client.get("/practices/demo/guarantors/g-mei").text
+    assert 'id="guarantor-balance">$0.00<' in dashboard
+    assert "QuickPay payment" in dashboard and "$120.50 paid" in dashboard
+
+
+def test_a_credit_says_no_payment_is_due_and_refuses_one(client: TestClient) -> None:
+    page = client.get("/pay/demo/g-ruth").text
+    assert "$35.00 credit" in page and "No payment is due at this time." in page
+    assert "test payment)</button>" not in page
+    refused = client.post("/pay/demo/g-ruth")
+    assert refused.status_code == 409 and 'id="pay-balance">$35.00 credit<' in refused.text
+
+
+def test_the_account_manager_switches_the_addon_with_an_audit_trail(client: TestClient) -> None:
+    missing = client.post("/practices/demo/account", data={"by": "Ann", "enabled": "off"})
+    assert missing.status_code == 400 and "Give your name and the reason" in missing.text
+
+    done = client.post(
+        "/practices/demo/account",
+        data={"by": "Ann Manager", "reason": "Trial ended", "enabled": "off"},
+    )
+    assert done.status_code == 200
+    assert "now OFF for practice demo" in done.text
+    trail = done.text[done.text.index("Audit trail") :]
+    assert trail.index("Ann Manager") < trail.index("Sandbox setup")
+    assert "Trial ended" in trail
+
+    # Running hosts see a switch within the plugin's refresh interval.
+    deadline = time.monotonic() + 15
+    while action_buttons(client.get("/practices/demo/patients/p-lily").text):
+        assert time.monotonic() < deadline, "the action is still shown after the switch"
+        time.sleep(0.5)
+    assert not action_buttons(client.get("/practices/demo/guarantors/g-mei").text)
+    refused = client.get(SEND_URL)
+    assert refused.status_code == 409 and 'data-code="not_entitled"' in refused.text
+
+
+def test_a_practice_without_the_addon_shows_no_action(client: TestClient) -> None:
+    assert not action_buttons(client.get("/practices/oak/patients/p-omar").text)
+    assert "OFF" in client.get("/practices/oak/account").text
+
+
+def test_the_template_manager_adds_copies_deactivates_and_deletes(client: TestClient) -> None:
+    def manage(payload: dict[str, Any]) -> dict[str, Any]:
+        response = client.post("/practices/demo/templates", json=payload)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    created = manage(
+        {
+            "op": "create",
+            "template": {"label": "Short", "mode": "text", "body": "Due: {{BalanceDue}}"},
+        }
+    )["template"]
+    copied = manage({"op": "copy", "template_id": created["id"]})["template"]
+    manage({"op": "update", "template_id": copied["id"], "template": {"active": False}})
+    manage({"op": "delete", "template_id": created["id"]})
+
+    page = client.get("/practices/demo/templates").text
+    assert "Copy of Short" in page and 'aria-label="Activate Copy of Short"' in page
+    assert '<th scope="row">Short</th>' not in page
+    dialog = client.get(SEND_URL).text
+    assert "Copy of Short" not in dialog  # inactive templates are not offered
+
+    bad = client.post(
+        "/practices/demo/templates",
+        json={"op": "create", "template": {"label": "X", "mode": "text", "body": "{{Nope}}"}},
+    )
+    assert bad.status_code == 409 and bad.json()["error"]["code"] == "unknown_field"
+
+
+def test_history_pages_merge_both_sources_newest_first_without_gaps(client: TestClient) -> None:
+    for number in range(7):
+        send_to_mei(client, key=f"k{number}")
+        client.post("/practices/demo/statement-batch")
+    seen: list[str] = []
+    url: str | None = "/practices/demo/guarantors/g-mei"
+    pages = 0
+    while url:
+        html = client.get(url).text
+        seen.extend(history_times(html))
+        older = re.search(r'<a href="http://testserver([^"#]+)#history-title">Older', html)
+        url = older.group(1).replace("&amp;", "&") if older else None
+        pages += 1
+    # Two seeded statements, seven sends and seven batches.
+    assert len(seen) == 16 and len(set(seen)) == 16
+    assert seen == sorted(seen, reverse=True)
+    assert pages == 2
+
+
+def test_history_refresh_is_the_panel_alone(client: TestClient) -> None:
+    send_to_mei(client)
+    fragment = client.get("/practices/demo/guarantors/g-mei/history").text
+    assert fragment.lstrip().startswith('<table class="grid history">')
+    assert "On-Demand" in fragment
+
+
+def test_unknown_records_are_not_found(client: TestClient) -> None:
+    assert client.get("/practices/nowhere").status_code == 404
+    assert client.get("/practices/demo/patients/p-nobody").status_code == 404
+    assert client.get("/pay/demo/g-nobody").status_code == 404
+
+
+def test_a_call_shows_in_the_outbox_as_a_transcript(client: TestClient) -> None:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-ruth",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-ruth"}, "mode": "voice"},
+            "body": "Hello {{GuarantorFirstName}}, your balance is {{BalanceDue}}.",
+        },
+        url=SEND_URL.replace("p-lily", "p-ruth"),
+    )
+    assert status == 200, answer
+    outbox = client.get("/practices/demo/outbox").text
+    transcript = outbox[outbox.index('class="call"') :]
+    assert "Call from +15035550101: transcript" in transcript
+    assert "Hello Ruth, your balance is $35.00 credit." in transcript
+
+
+def test_a_body_that_is_not_json_is_refused_in_json(client: TestClient) -> None:
+    response = client.post(SEND_URL, content=b"{oops", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "The request body must be JSON."

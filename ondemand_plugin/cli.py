@@ -88,7 +88,8 @@ def utc_text(moment: datetime) -> str:
 @click.option(
     "--database-url",
     metavar="URL",
-    help="sqlite:////absolute/path.db; default: $ONDEMAND_DATABASE_URL, else "
+    help="sqlite:////absolute/path.db or postgresql://user@host:5432/database; "
+    "default: $ONDEMAND_DATABASE_URL, else "
     "$ONDEMAND_HOME/ondemand.db ($ONDEMAND_HOME defaults to ~/.local/share/ondemand).",
 )
 @click.version_option(__version__, prog_name="ondemand")

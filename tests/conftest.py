@@ -3,11 +3,15 @@ from the plugin's own pytest plugin (``ondemand_plugin.testing``), loaded throug
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pluggy
+import psycopg
 import pytest
 from jsonschema.exceptions import best_match
 
@@ -105,3 +109,101 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
     yield make
     for pm in managers:
         pm.hook.pm_unconfigure(plugin_manager=pm)
+
+
+# The backends. SQLite needs nothing; PostgreSQL needs a server named by ONDEMAND_TEST_POSTGRES_URL,
+# in which each test run works in a schema of its own.
+
+POSTGRES_URL_VARIABLE = "ONDEMAND_TEST_POSTGRES_URL"
+HOW_TO_RUN_POSTGRES_TESTS = (
+    "To run the PostgreSQL tests, point ONDEMAND_TEST_POSTGRES_URL at a server where the user may "
+    "create schemas, e.g. ONDEMAND_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test "
+    "pytest (as .ci/run does)."
+)
+
+
+def with_schema(server_url: str, schema: str) -> str:
+    """The URL of one schema of the server's database: libpq sets search_path from options."""
+    return f"{server_url}{'&' if '?' in server_url else '?'}options=-csearch_path%3D{schema}"
+
+
+def _postgres_unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} Under CI the PostgreSQL tests must run. {HOW_TO_RUN_POSTGRES_TESTS}")
+    pytest.skip(f"{reason} {HOW_TO_RUN_POSTGRES_TESTS}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The test server's URL; the test is skipped without one (fails under CI)."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        _postgres_unavailable(f"{POSTGRES_URL_VARIABLE} is not set.")
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        _postgres_unavailable(f"The server {POSTGRES_URL_VARIABLE} names does not answer: {error}")
+    return url
+
+
+@contextmanager
+def fresh_schema(server_url: str) -> Iterator[str]:
+    """A new, empty schema, dropped with all it holds afterwards; yields its URL."""
+    name = f"ondemand_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{name}"'.encode())
+    try:
+        yield with_schema(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{name}" CASCADE'.encode())
+
+
+@pytest.fixture(scope="session")
+def postgres_run_url(postgres_server: str) -> Iterator[str]:
+    """This test run's own schema: created when first needed, dropped at the end of the run."""
+    with fresh_schema(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_run_url: str) -> str:
+    """This run's schema, emptied of what earlier tests left (its migrations stay applied)."""
+    with psycopg.connect(postgres_run_url, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'schema_version'"
+            )
+        ]
+        if tables:
+            names = ", ".join(f'"{table}"' for table in tables)
+            connection.execute(f"TRUNCATE {names} RESTART IDENTITY".encode())
+    return postgres_run_url
+
+
+BACKENDS = ("sqlite", "postgresql")
+# For a module whose ``backend`` fixture is SQLite only: run this test on each backend.
+on_each_backend = pytest.mark.parametrize("backend", BACKENDS)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn; ``@pytest.mark.parametrize("backend", ["sqlite"])`` picks one."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of the backend."""
+    if backend == "sqlite":
+        return "sqlite:///" + str(tmp_path / "ondemand.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def host_on(database_url: str, directory: Path) -> ReferenceHost:
+    """The demo host, its plugin configured for ``database_url`` and an outbox in ``directory``."""
+    return demo_host({**ondemand_test_config(directory), "database_url": database_url})

@@ -16,10 +16,11 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei
+from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backend, send_to_mei
 
 import ondemand_plugin
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.testing import ReferenceHost
 
 ONDEMAND = Path(sys.executable).parent / "ondemand"
 SWITCH_SECONDS = 5.0
@@ -41,9 +42,15 @@ def run_ondemand(
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The SQLite file the ``ondemand_pm`` fixture's plugin uses, so both see the same data."""
-    return "sqlite:///" + str(tmp_path / "ondemand.db")
+def backend() -> str:
+    """SQLite; the tests of what the command shares with running hosts run on each backend."""
+    return "sqlite"
+
+
+@pytest.fixture
+def ondemand_host(database_url: str, tmp_path: Path) -> ReferenceHost:
+    """The running host, on the database the command is pointed at."""
+    return host_on(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -88,6 +95,7 @@ def actions(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
 # R1: the add-on switch and its audit trail
 
 
+@on_each_backend
 def test_addon_switches_keep_who_switched_it_when_and_why(ondemand: Run) -> None:
     ondemand("addon", "enable", "--practice", "demo", "--by", "Sam Rivera", "--reason", "Signed")
     ondemand("addon", "disable", "--practice", "demo", "--by", "Kim Lee")
@@ -115,6 +123,7 @@ def test_addon_status_says_whether_the_practice_has_it_and_its_last_switch(ondem
     assert ondemand("addon", "status", "--practice", "demo").stdout.startswith("ON for practice")
 
 
+@on_each_backend
 def test_an_addon_switch_reaches_a_running_host_within_5_seconds(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:
@@ -159,6 +168,7 @@ def template_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return template
 
 
+@on_each_backend
 def test_templates_can_be_added_listed_shown_edited_copied_and_deleted(ondemand: Run) -> None:
     practice = ("--practice", "demo", "--json")
     added = template_json(
@@ -227,6 +237,7 @@ def test_a_template_with_an_unknown_field_is_refused_and_nothing_is_saved(
     assert kept == good
 
 
+@on_each_backend
 def test_templates_added_on_the_command_line_are_offered_in_the_dialog(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:
@@ -247,6 +258,7 @@ def test_templates_added_on_the_command_line_are_offered_in_the_dialog(
     assert form["templates"] == [{"id": added["id"], "label": "From the CLI", "mode": "text"}]
 
 
+@on_each_backend
 def test_templates_made_in_the_dialog_are_listed_on_the_command_line(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:
@@ -266,6 +278,7 @@ def test_templates_made_in_the_dialog_are_listed_on_the_command_line(
 # R4: history
 
 
+@on_each_backend
 def test_history_lists_the_guarantors_notifications_newest_first(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:

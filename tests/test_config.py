@@ -143,7 +143,8 @@ def test_host_settings_are_taken_as_given(env: pytest.MonkeyPatch) -> None:
         ({"deadline_seconds": "10"}, "deadline_seconds"),
         ({"channels": {"fax": "outbox"}}, "channels"),
         ({"channels": {"text": []}}, "channels.text"),
-        ({"database_url": "postgres://db.example.com/ondemand"}, "database_url"),
+        ({"database_url": "mysql://db.example.com/ondemand"}, "database_url"),
+        ({"database_url": "postgresql:/db.example.com/ondemand"}, "database_url"),
     ],
 )
 def test_an_invalid_setting_is_invalid_config_naming_the_field(

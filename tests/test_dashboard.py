@@ -4,11 +4,12 @@ cost of the actions hook, which the host calls on every dashboard render."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, trace_sql
+from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backend, trace_sql
 
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, addon
 from ondemand_plugin.errors import OnDemandError
@@ -16,6 +17,17 @@ from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_ho
 
 DASHBOARDS = [("patient", "p-lily"), ("guarantor", "g-mei")]
 SWITCH_SECONDS = 5  # the promise: a switch made anywhere takes effect within 5 seconds
+
+
+@pytest.fixture
+def backend() -> str:
+    """SQLite (the tests trace its SQL); tests of sharing with other processes run on each."""
+    return "sqlite"
+
+
+@pytest.fixture
+def ondemand_host(database_url: str, tmp_path: Path) -> ReferenceHost:
+    return host_on(database_url, tmp_path)
 
 
 def actions(
@@ -89,10 +101,11 @@ def test_switching_the_addon_off_and_on_is_reflected_at_once(
     assert len(actions(ondemand_pm, "patient", "p-lily")) == 1
 
 
+@on_each_backend
 def test_a_switch_made_by_another_process_is_seen_within_five_seconds(
     ondemand_pm: pluggy.PluginManager, ondemand_host: ReferenceHost
 ) -> None:
-    # A second manager on the same SQLite file stands for another host process, or the CLI.
+    # A second manager on the same database stands for another host process, or the CLI.
     other = build_plugin_manager(demo_host(ondemand_host.plugin_config))
     try:
         assert actions(ondemand_pm, "patient", "p-lily") == []  # the add-on state is now cached

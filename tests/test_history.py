@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei, trace_sql
+from conftest import CONTEXT, assert_valid, enable_addon, host_on, send_to_mei, trace_sql
 
 from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, guarantor
 
 BILLING = {"practice_id": "demo", "user": {"id": "u7", "name": "Bea Billing"}}
+
+
+@pytest.fixture
+def ondemand_host(database_url: str, tmp_path: Path) -> ReferenceHost:
+    """The demo host, with the plugin on each backend in turn."""
+    return host_on(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -169,6 +176,7 @@ def test_history_never_shows_another_practices_notifications(
     assert history(pm, context=north, before=demo_cursor) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL's plan: test_postgres_store.py
 def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManager) -> None:
     for number in range(3):
         send_to_mei(pm, body=f"Message {number}")

@@ -47,9 +47,11 @@ def twilio_settings(gateway: TwilioPeer) -> dict[str, Any]:
 
 @pytest.fixture
 def twilio_host(
-    build: Build, sms_gateway: TwilioPeer, voice_gateway: TwilioPeer
+    build: Build, database_url: str, sms_gateway: TwilioPeer, voice_gateway: TwilioPeer
 ) -> tuple[pluggy.PluginManager, ReferenceHost]:
+    """On each backend: callbacks find and advance notifications through the store."""
     return build(
+        database_url=database_url,
         channels={"text": "twilio_sms", "voice": "twilio_voice"},
         twilio_sms=twilio_settings(sms_gateway),
         twilio_voice=twilio_settings(voice_gateway),
@@ -582,6 +584,7 @@ def test_history_says_why_a_text_was_not_delivered(pm: pluggy.PluginManager) -> 
     assert "error 30003 (unreachable destination handset)" in summary
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # it sets a status with the SQLite store's SQL
 def test_history_says_when_the_outcome_of_a_send_is_unknown(pm: pluggy.PluginManager) -> None:
     text = sent_text(pm)
     store = pm.get_plugin("ondemand.instance").store

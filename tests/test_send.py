@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon
+from conftest import CONTEXT, assert_valid, enable_addon, host_on
 
 from hookspecs import hookimpl, platform
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, compose
@@ -28,6 +28,12 @@ LILY = {"type": "patient", "id": "p-lily"}
 RUTH = {"type": "patient", "id": "p-ruth"}
 MEI_LINK = "https://pay.example.com/q/demo/g-mei?amount=120.50"
 READ_ONLY_HOST_HOOKS = {"pm_practice", "pm_patient", "pm_guarantor", "pm_quickpay_link"}
+
+
+@pytest.fixture
+def ondemand_host(database_url: str, tmp_path: Path) -> ReferenceHost:
+    """The demo host, with the plugin on each backend in turn."""
+    return host_on(database_url, tmp_path)
 
 
 @pytest.fixture

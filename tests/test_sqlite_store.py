@@ -1,8 +1,7 @@
-"""The embedded SQLite store: schema versions, and connections under a host's thread pools."""
+"""The embedded SQLite store: its connections under a host's thread pools, and its URL."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,17 +9,6 @@ import pytest
 
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.stores import SQLiteStore, open_store
-from ondemand_plugin.stores.sqlite import MIGRATIONS
-
-
-def test_the_schema_version_is_recorded_and_reopening_migrates_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "ondemand.db"
-    SQLiteStore(path).close()
-    store = SQLiteStore(path)
-    assert store.schema_version() == len(MIGRATIONS)
-    rows = sqlite3.connect(path).execute("SELECT count(*) FROM schema_version").fetchone()
-    assert rows == (1,)
-    store.close()
 
 
 def test_connections_of_threads_that_ended_are_closed(tmp_path: Path) -> None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ondemand_plugin.stores import NotificationRecord, OptOut, Store, open_store
-from ondemand_plugin.stores.base import Completion, utc_now
+from hookspecs.types import Template
+from ondemand_plugin.stores import AddonChange, NotificationRecord, OptOut, Store, open_store
+from ondemand_plugin.stores.base import Completion, format_timestamp, utc_now
 
 
-@pytest.fixture(params=["sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'ondemand.db'}")
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = open_store(database_url)
     yield opened
     opened.close()
 
@@ -112,3 +112,147 @@ def test_an_opt_out_holds_per_practice_mode_and_address_until_revoked(store: Sto
     assert not store.is_opted_out("pr2", "text", address)
     store.set_opt_out(OptOut("pr1", "text", address, False, "reply START", utc_now()))
     assert not store.is_opted_out("pr1", "text", address)
+
+
+def test_the_addon_log_keeps_every_switch_in_order_and_the_state_follows_the_last(
+    store: Store,
+) -> None:
+    first = AddonChange("pr1", True, "Ann Manager", "signed up", utc_now())
+    second = AddonChange("pr1", False, "Bob Support", None, utc_now())
+    for change in (first, second, AddonChange("pr2", True, "Ann Manager", None, utc_now())):
+        store.record_addon_change(change)
+    assert store.addon_log("pr1") == [first, second]
+    assert store.enabled_practices() == frozenset({"pr2"})
+    store.record_addon_change(AddonChange("pr1", True, "Bob Support", "renewed", utc_now()))
+    assert store.enabled_practices() == frozenset({"pr1", "pr2"})
+    assert [change.practice_id for change in store.addon_log("pr2")] == ["pr2"]
+    assert store.addon_log("pr3") == []
+
+
+def template(template_id: str, label: str, **changes: object) -> Template:
+    fields: dict[str, object] = {
+        "id": template_id,
+        "label": label,
+        "mode": "email",
+        "active": True,
+        "sender_email": "billing@maple.example.com",
+        "subject": "Your balance",
+        "body": "Pay {{BalanceDue}} at {{QuickPayLink}}",
+    }
+    fields.update(changes)
+    return Template(**fields)  # type: ignore[arg-type]
+
+
+def test_templates_are_saved_listed_by_label_replaced_and_deleted(store: Store) -> None:
+    reminder = template("t2", "Reminder")
+    store.save_template("pr1", reminder)
+    store.save_template("pr1", template("t1", "Balance due", mode="text", sender_email=None))
+    store.save_template("pr1", template("t3", "balance, lower case", active=False, subject=None))
+    # Byte order, as SQLite's default collation sorts: capitals first.
+    assert [found.label for found in store.list_templates("pr1")] == [
+        "Balance due",
+        "Reminder",
+        "balance, lower case",
+    ]
+    assert store.get_template("pr1", "t2") == reminder
+    edited = template("t2", "Reminder", body="Edited {{BalanceDue}}", active=False)
+    store.save_template("pr1", edited)
+    assert store.get_template("pr1", "t2") == edited
+    assert store.delete_template("pr1", "t2")
+    assert not store.delete_template("pr1", "t2")
+    assert store.get_template("pr1", "t2") is None
+    assert [found.id for found in store.list_templates("pr1")] == ["t1", "t3"]
+
+
+def test_a_template_belongs_to_its_practice_only(store: Store) -> None:
+    store.save_template("pr1", template("t1", "Mine"))
+    store.save_template("pr2", template("t1", "Theirs"))
+    assert [found.label for found in store.list_templates("pr2")] == ["Theirs"]
+    assert store.get_template("pr3", "t1") is None
+    assert store.list_templates("pr3") == []
+    assert not store.delete_template("pr3", "t1")
+    assert store.delete_template("pr2", "t1")
+    found = store.get_template("pr1", "t1")
+    assert found is not None and found.label == "Mine"
+
+
+def test_a_claimed_record_reads_back_whole_and_is_completed_with_its_result(
+    store: Store,
+) -> None:
+    claimed = record(1, template_label="Reminder", payment_allowed=False)
+    store.claim_notification(claimed)
+    assert store.notification_by_key("pr1", "key-1") == claimed
+    result = {"notification_id": "n1", "status": "sent", "nested": {"list": [1, "two", None]}}
+    completion = Completion("sent", "Accepted by the gateway.", "twilio_sms", "SM1", result)
+    store.complete_notification("pr1", "n1", completion)
+    done = store.notification_by_key("pr1", "key-1")
+    assert done is not None
+    assert (done.status, done.detail, done.channel, done.provider_message_id) == (
+        "sent",
+        "Accepted by the gateway.",
+        "twilio_sms",
+        "SM1",
+    )
+    assert done.result == result
+    assert done.status_changed_at >= claimed.status_changed_at
+    assert (done.occurred_at, done.recipient, done.payment_allowed) == (
+        claimed.occurred_at,
+        claimed.recipient,
+        False,
+    )
+
+
+def test_completing_another_practices_notification_changes_nothing(store: Store) -> None:
+    store.claim_notification(record(1))
+    store.complete_notification("pr2", "n1", Completion("sent", "", "outbox", None, {}))
+    found = store.notification_by_key("pr1", "key-1")
+    assert found is not None and (found.status, found.result) == ("sending", None)
+    assert store.notification_by_key("pr2", "key-1") is None
+
+
+def test_history_pages_newest_first_without_gap_or_overlap_even_at_one_instant(
+    store: Store,
+) -> None:
+    start = utc_now() - timedelta(hours=1)
+    # Five pairs that share an instant: the id orders them.
+    for number in range(10):
+        store.claim_notification(record(number, occurred_at=start + timedelta(seconds=number // 2)))
+    store.claim_notification(record(20, guarantor_id="g2"))
+    store.claim_notification(record(21, practice_id="pr2"))
+
+    pages: list[list[str]] = []
+    before: tuple[str, str] | None = None
+    while page := store.history("pr1", "g1", before, limit=3):
+        pages.append([found.id for found in page])
+        before = (format_timestamp(page[-1].occurred_at), page[-1].id)
+
+    assert pages == [["n9", "n8", "n7"], ["n6", "n5", "n4"], ["n3", "n2", "n1"], ["n0"]]
+    assert [found.id for found in store.history("pr1", "g2", None, 10)] == ["n20"]
+    assert [found.id for found in store.history("pr2", "g1", None, 10)] == ["n21"]
+    assert store.history("pr3", "g1", None, 10) == []
+
+
+def test_timestamps_keep_their_microseconds(store: Store) -> None:
+    moment = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
+    store.claim_notification(record(1, occurred_at=moment, status_changed_at=moment))
+    found = store.notification_by_key("pr1", "key-1")
+    assert found is not None and found.occurred_at == moment == found.status_changed_at
+    change = AddonChange("pr1", True, "Ann", None, moment)
+    store.record_addon_change(change)
+    assert store.addon_log("pr1") == [change]
+
+
+def test_no_read_by_practice_returns_another_practices_rows(store: Store) -> None:
+    store.claim_notification(record(1))
+    complete(store, record(1))
+    store.record_addon_change(AddonChange("pr1", True, "Ann", None, utc_now()))
+    store.save_template("pr1", template("t1", "Mine"))
+    store.set_opt_out(OptOut("pr1", "text", "+15035550123", True, "reply STOP", utc_now()))
+
+    assert store.notification_by_key("pr2", "key-1") is None
+    assert store.history("pr2", "g1", None, 100) == []
+    assert not store.advance_status("pr2", "n1", "delivered", "")
+    assert store.addon_log("pr2") == []
+    assert store.list_templates("pr2") == []
+    assert store.get_template("pr2", "t1") is None
+    assert not store.is_opted_out("pr2", "text", "+15035550123")

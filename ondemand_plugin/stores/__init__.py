@@ -25,12 +25,31 @@ __all__ = [
 ]
 
 
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
 def open_store(database_url: str) -> Store:
-    """Open (and migrate) the store a URL names: ``sqlite:////absolute/path.db``."""
+    """Open (and migrate) the store a URL names: ``sqlite:////absolute/path.db``, or
+    ``postgresql://user@host:5432/database`` (``postgres://`` too), any libpq URL."""
     if database_url.startswith("sqlite:///"):
         return SQLiteStore(Path(database_url.removeprefix("sqlite:///")))
+    if database_url.startswith(POSTGRESQL_SCHEMES):
+        return _postgres_store(database_url)
     raise ConfigError(
         f"The database URL scheme of {database_url.split(':', 1)[0]!r} is not supported; "
-        "use sqlite:////absolute/path.db.",
+        "use sqlite:////absolute/path.db or postgresql://user@host:5432/database.",
         field="database_url",
     )
+
+
+def _postgres_store(database_url: str) -> Store:
+    # Imported here: SQLite-only installs do not have psycopg, and need not.
+    try:
+        from ondemand_plugin.stores.postgres import PostgresStore
+    except ImportError:
+        raise ConfigError(
+            "The database_url names a PostgreSQL database, but psycopg is not installed. "
+            "Install the PostgreSQL extra: pip install 'ondemand-plugin[postgresql]'.",
+            field="database_url",
+        ) from None
+    return PostgresStore(database_url)

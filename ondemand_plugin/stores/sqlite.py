@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hookspecs.types import Template
+from ondemand_plugin.errors import ConfigError
 from ondemand_plugin.stores.base import (
     STATUS_RANK,
     AddonChange,
@@ -160,6 +161,12 @@ class SQLiteStore:
             connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
             row = connection.execute("SELECT version FROM schema_version").fetchone()
             applied = row["version"] if row else 0
+            if applied > len(MIGRATIONS):
+                raise ConfigError(
+                    f"The database {self.path} has schema version {applied}, newer than this "
+                    f"plugin's {len(MIGRATIONS)}. Upgrade the plugin on this worker.",
+                    field="database_url",
+                )
             for script in MIGRATIONS[applied:]:
                 for statement in script.split(";"):
                     if statement.strip():

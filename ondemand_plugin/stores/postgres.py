@@ -1,0 +1,526 @@
+"""The shared store for many workers on many machines: PostgreSQL through a connection pool.
+
+Same semantics as the SQLite store: the database itself enforces the idempotency key
+(``INSERT ... ON CONFLICT DO NOTHING``), statuses move forward in one ``UPDATE``, and history is
+read newest first through one index. Timestamps are ``timestamptz`` (microseconds, like the
+SQLite text); text that is ordered or compared as a key uses the "C" collation so that every
+backend orders it byte for byte alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Json
+from psycopg_pool import ConnectionPool
+
+from hookspecs.types import Template
+from ondemand_plugin.errors import ConfigError
+from ondemand_plugin.stores.base import (
+    STATUS_RANK,
+    AddonChange,
+    Completion,
+    NotificationRecord,
+    OptOut,
+    parse_timestamp,
+    utc_now,
+)
+
+# Applied in order, each once; the number of those applied is the schema version.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE addon_changes (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        practice_id text COLLATE "C" NOT NULL,
+        enabled boolean NOT NULL,
+        changed_by text NOT NULL,
+        reason text,
+        changed_at timestamptz NOT NULL
+    );
+    CREATE INDEX addon_changes_practice ON addon_changes (practice_id, seq);
+    CREATE TABLE addon_state (
+        practice_id text COLLATE "C" PRIMARY KEY,
+        enabled boolean NOT NULL
+    );
+    CREATE TABLE templates (
+        practice_id text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        label text COLLATE "C" NOT NULL,
+        mode text NOT NULL,
+        active boolean NOT NULL,
+        sender_email text,
+        subject text,
+        body text NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (practice_id, id)
+    );
+    CREATE TABLE notifications (
+        id text COLLATE "C" PRIMARY KEY,
+        practice_id text COLLATE "C" NOT NULL,
+        guarantor_id text COLLATE "C" NOT NULL,
+        idempotency_key text COLLATE "C" NOT NULL,
+        request_hash text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        mode text NOT NULL,
+        recipient text NOT NULL,
+        sent_to_type text NOT NULL,
+        sent_to_id text NOT NULL,
+        sent_to_name text NOT NULL,
+        sent_by_id text NOT NULL,
+        sent_by_name text NOT NULL,
+        status text NOT NULL,
+        status_changed_at timestamptz NOT NULL,
+        balance text NOT NULL,
+        payment_allowed boolean NOT NULL,
+        template_label text,
+        channel text,
+        provider_message_id text,
+        detail text NOT NULL,
+        result json
+    );
+    CREATE UNIQUE INDEX notifications_idempotency ON notifications (practice_id, idempotency_key);
+    CREATE INDEX notifications_history
+        ON notifications (practice_id, guarantor_id, occurred_at DESC, id DESC);
+    """,
+    """
+    CREATE INDEX notifications_provider ON notifications (channel, provider_message_id);
+    CREATE INDEX notifications_recipient ON notifications (recipient, mode);
+    CREATE INDEX notifications_unsettled ON notifications (occurred_at, id)
+        WHERE status IN ('sending', 'unknown');
+    CREATE TABLE opt_outs (
+        practice_id text COLLATE "C" NOT NULL,
+        mode text NOT NULL,
+        address text NOT NULL,
+        opted_out boolean NOT NULL,
+        source text NOT NULL,
+        changed_at timestamptz NOT NULL,
+        PRIMARY KEY (practice_id, mode, address)
+    );
+    """,
+)
+
+POOL_MAX_SIZE = 10
+CONNECT_TIMEOUT_SECONDS = 10
+# Waiting longer for a pooled connection than SQLite waits for its write lock would only hide an
+# exhausted pool.
+POOL_TIMEOUT_SECONDS = 30.0
+
+_NOTIFICATION_COLUMNS = (
+    "id, practice_id, guarantor_id, idempotency_key, request_hash, occurred_at, mode, recipient, "
+    "sent_to_type, sent_to_id, sent_to_name, sent_by_id, sent_by_name, status, status_changed_at, "
+    "balance, payment_allowed, template_label, channel, provider_message_id, detail, result"
+)
+_NOTIFICATION_VALUES = ", ".join(["%s"] * 22)
+
+
+def history_query(paged: bool) -> str:
+    """The history page's query: newest first, read off ``notifications_history`` in order."""
+    after = " AND (occurred_at, id) < (%s, %s)" if paged else ""
+    return (
+        f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+        f"WHERE practice_id = %s AND guarantor_id = %s{after} "
+        "ORDER BY occurred_at DESC, id DESC LIMIT %s"
+    )
+
+
+class PostgresStore:
+    """``Store`` on a PostgreSQL database (or a schema of one). Safe for threads and processes."""
+
+    def __init__(self, url: str) -> None:
+        self._where = _server_description(url)
+        with _connect(url, self._where) as connection:
+            _migrate(connection, self._where)
+        self._pool: ConnectionPool[psycopg.Connection[DictRow]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_MAX_SIZE,
+            timeout=POOL_TIMEOUT_SECONDS,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            # A connection the server closed while idle (a restart, a failover, an idle timeout)
+            # is replaced before use instead of failing a send: one empty round trip per use.
+            check=ConnectionPool.check_connection,
+            open=True,
+            name="ondemand",
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"
+
+    # Connections and transactions
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[DictRow]]:
+        with self._pool.connection() as connection:
+            yield connection
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[DictRow]]:
+        with self._connection() as connection, connection.transaction():
+            yield connection
+
+    def _one(self, query: str, parameters: tuple[Any, ...]) -> DictRow | None:
+        with self._connection() as connection:
+            return connection.execute(query, parameters).fetchone()
+
+    def _all(self, query: str, parameters: tuple[Any, ...]) -> list[DictRow]:
+        with self._connection() as connection:
+            return connection.execute(query, parameters).fetchall()
+
+    def schema_version(self) -> int:
+        row = self._one("SELECT version FROM schema_version", ())
+        assert row is not None
+        return int(row["version"])
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # The add-on switch
+
+    def enabled_practices(self) -> frozenset[str]:
+        rows = self._all("SELECT practice_id FROM addon_state WHERE enabled", ())
+        return frozenset(row["practice_id"] for row in rows)
+
+    def record_addon_change(self, change: AddonChange) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO addon_changes (practice_id, enabled, changed_by, reason, changed_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (
+                    change.practice_id,
+                    change.enabled,
+                    change.changed_by,
+                    change.reason,
+                    change.changed_at,
+                ),
+            )
+            connection.execute(
+                "INSERT INTO addon_state (practice_id, enabled) VALUES (%s, %s) "
+                "ON CONFLICT (practice_id) DO UPDATE SET enabled = excluded.enabled",
+                (change.practice_id, change.enabled),
+            )
+
+    def addon_log(self, practice_id: str) -> list[AddonChange]:
+        rows = self._all(
+            "SELECT * FROM addon_changes WHERE practice_id = %s ORDER BY seq", (practice_id,)
+        )
+        return [
+            AddonChange(
+                practice_id=row["practice_id"],
+                enabled=row["enabled"],
+                changed_by=row["changed_by"],
+                reason=row["reason"],
+                changed_at=_utc(row["changed_at"]),
+            )
+            for row in rows
+        ]
+
+    # Templates
+
+    def list_templates(self, practice_id: str) -> list[Template]:
+        rows = self._all(
+            "SELECT * FROM templates WHERE practice_id = %s ORDER BY label, id", (practice_id,)
+        )
+        return [_template(row) for row in rows]
+
+    def get_template(self, practice_id: str, template_id: str) -> Template | None:
+        row = self._one(
+            "SELECT * FROM templates WHERE practice_id = %s AND id = %s",
+            (practice_id, template_id),
+        )
+        return _template(row) if row else None
+
+    def save_template(self, practice_id: str, template: Template) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO templates (practice_id, id, label, mode, active, sender_email, "
+                "subject, body, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (practice_id, id) DO UPDATE SET label = excluded.label, "
+                "mode = excluded.mode, active = excluded.active, "
+                "sender_email = excluded.sender_email, subject = excluded.subject, "
+                "body = excluded.body, updated_at = excluded.updated_at",
+                (
+                    practice_id,
+                    template.id,
+                    template.label,
+                    template.mode,
+                    template.active,
+                    template.sender_email,
+                    template.subject,
+                    template.body,
+                    utc_now(),
+                ),
+            )
+
+    def delete_template(self, practice_id: str, template_id: str) -> bool:
+        with self._connection() as connection:
+            cursor = connection.execute(
+                "DELETE FROM templates WHERE practice_id = %s AND id = %s",
+                (practice_id, template_id),
+            )
+            return cursor.rowcount > 0
+
+    # Notifications
+
+    def claim_notification(self, record: NotificationRecord) -> NotificationRecord | None:
+        with self._connection() as connection:
+            # A concurrent claim of the same key makes this INSERT wait for it to commit, then do
+            # nothing; the SELECT, a statement of its own, then sees the winner's row. Each
+            # statement commits on its own: a claim is one round trip when it wins.
+            cursor = connection.execute(
+                f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
+                f"VALUES ({_NOTIFICATION_VALUES}) "
+                "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
+                _notification_row(record),
+            )
+            if cursor.rowcount == 1:
+                return None
+            row = connection.execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                "WHERE practice_id = %s AND idempotency_key = %s",
+                (record.practice_id, record.idempotency_key),
+            ).fetchone()
+        assert row is not None, "the row that holds the key cannot vanish: nothing deletes one"
+        return _notification(row)
+
+    def complete_notification(
+        self, practice_id: str, notification_id: str, completion: Completion
+    ) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "UPDATE notifications SET status = %s, status_changed_at = %s, detail = %s, "
+                "channel = %s, provider_message_id = %s, result = %s "
+                "WHERE practice_id = %s AND id = %s",
+                (
+                    completion.status,
+                    utc_now(),
+                    completion.detail,
+                    completion.channel,
+                    completion.provider_message_id,
+                    Json(completion.result),
+                    practice_id,
+                    notification_id,
+                ),
+            )
+
+    def notification_by_key(
+        self, practice_id: str, idempotency_key: str
+    ) -> NotificationRecord | None:
+        row = self._one(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE practice_id = %s AND idempotency_key = %s",
+            (practice_id, idempotency_key),
+        )
+        return _notification(row) if row else None
+
+    def notification_by_provider_id(
+        self, channel: str, provider_message_id: str
+    ) -> NotificationRecord | None:
+        row = self._one(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE channel = %s AND provider_message_id = %s",
+            (channel, provider_message_id),
+        )
+        return _notification(row) if row else None
+
+    def advance_status(
+        self, practice_id: str, notification_id: str, status: str, detail: str
+    ) -> bool:
+        lower = [known for known, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+        with self._connection() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET status = %s, status_changed_at = %s, detail = %s "
+                "WHERE practice_id = %s AND id = %s AND status = ANY(%s)",
+                (status, utc_now(), detail, practice_id, notification_id, lower),
+            )
+            return cursor.rowcount == 1
+
+    def unsettled_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status IN ('sending', 'unknown') AND occurred_at < %s "
+            "ORDER BY occurred_at, id LIMIT %s",
+            (occurred_before, limit),
+        )
+        return [_notification(row) for row in rows]
+
+    def practices_that_notified(self, mode: str, address: str) -> list[str]:
+        rows = self._all(
+            "SELECT DISTINCT practice_id FROM notifications "
+            "WHERE recipient = %s AND mode = %s ORDER BY practice_id",
+            (address, mode),
+        )
+        return [row["practice_id"] for row in rows]
+
+    def set_opt_out(self, opt_out: OptOut) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO opt_outs (practice_id, mode, address, opted_out, source, changed_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (practice_id, mode, address) "
+                "DO UPDATE SET opted_out = excluded.opted_out, source = excluded.source, "
+                "changed_at = excluded.changed_at",
+                (
+                    opt_out.practice_id,
+                    opt_out.mode,
+                    opt_out.address,
+                    opt_out.opted_out,
+                    opt_out.source,
+                    opt_out.changed_at,
+                ),
+            )
+
+    def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool:
+        row = self._one(
+            "SELECT opted_out FROM opt_outs WHERE practice_id = %s AND mode = %s AND address = %s",
+            (practice_id, mode, address),
+        )
+        return bool(row and row["opted_out"])
+
+    def history(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        before: tuple[str, str] | None,
+        limit: int,
+    ) -> list[NotificationRecord]:
+        parameters: tuple[Any, ...] = (practice_id, guarantor_id)
+        if before is not None:
+            occurred_at, notification_id = before
+            parameters += (parse_timestamp(occurred_at), notification_id)
+        rows = self._all(history_query(before is not None), (*parameters, limit))
+        return [_notification(row) for row in rows]
+
+
+def _server_description(url: str) -> str:
+    """Where the URL points, without its password: for errors and repr."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ConfigError(
+            "The database_url is not a PostgreSQL URL libpq can read; use "
+            "postgresql://user@host:5432/database.",
+            field="database_url",
+        ) from None
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+def _connect(url: str, where: str) -> psycopg.Connection[DictRow]:
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, row_factory=dict_row)
+    except psycopg.OperationalError as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(
+            f"The On-Demand plugin cannot connect to the PostgreSQL database at {where} "
+            f"({reason}). Check database_url and that the server accepts connections.",
+            field="database_url",
+        ) from None
+
+
+def _migrate(connection: psycopg.Connection[DictRow], where: str) -> None:
+    """Bring the schema up to date, once, even when many workers start at the same moment."""
+    with connection.transaction():
+        schema = connection.execute("SELECT current_schema() AS name").fetchone()
+        if schema is None or schema["name"] is None:
+            raise ConfigError(
+                f"The schema that database_url's search_path names does not exist in {where}. "
+                "Create it (CREATE SCHEMA ...) or name an existing one.",
+                field="database_url",
+            )
+        # Held until this transaction ends: workers that start together migrate one at a time,
+        # and each one after the first finds the work done.
+        connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('ondemand_plugin migrations ' || %s))",
+            (schema["name"],),
+        )
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        row = connection.execute("SELECT version FROM schema_version").fetchone()
+        applied = row["version"] if row else 0
+        if applied > len(MIGRATIONS):
+            raise ConfigError(
+                f"The database at {where} has schema version {applied}, newer than this "
+                f"plugin's {len(MIGRATIONS)}. Upgrade the plugin on this worker.",
+                field="database_url",
+            )
+        for script in MIGRATIONS[applied:]:
+            connection.execute(script)
+        if row is None:
+            connection.execute("INSERT INTO schema_version VALUES (%s)", (len(MIGRATIONS),))
+        else:
+            connection.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS),))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _template(row: DictRow) -> Template:
+    return Template(
+        id=row["id"],
+        label=row["label"],
+        mode=row["mode"],
+        active=row["active"],
+        sender_email=row["sender_email"],
+        subject=row["subject"],
+        body=row["body"],
+    )
+
+
+def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.practice_id,
+        record.guarantor_id,
+        record.idempotency_key,
+        record.request_hash,
+        record.occurred_at,
+        record.mode,
+        record.recipient,
+        record.sent_to_type,
+        record.sent_to_id,
+        record.sent_to_name,
+        record.sent_by_id,
+        record.sent_by_name,
+        record.status,
+        record.status_changed_at,
+        record.balance,
+        record.payment_allowed,
+        record.template_label,
+        record.channel,
+        record.provider_message_id,
+        record.detail,
+        Json(record.result) if record.result is not None else None,
+    )
+
+
+def _notification(row: DictRow) -> NotificationRecord:
+    return NotificationRecord(
+        id=row["id"],
+        practice_id=row["practice_id"],
+        guarantor_id=row["guarantor_id"],
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+        occurred_at=_utc(row["occurred_at"]),
+        mode=row["mode"],
+        recipient=row["recipient"],
+        sent_to_type=row["sent_to_type"],
+        sent_to_id=row["sent_to_id"],
+        sent_to_name=row["sent_to_name"],
+        sent_by_id=row["sent_by_id"],
+        sent_by_name=row["sent_by_name"],
+        status=row["status"],
+        status_changed_at=_utc(row["status_changed_at"]),
+        balance=row["balance"],
+        payment_allowed=row["payment_allowed"],
+        template_label=row["template_label"],
+        channel=row["channel"],
+        provider_message_id=row["provider_message_id"],
+        detail=row["detail"],
+        result=row["result"],
+    )

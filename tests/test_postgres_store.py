@@ -1,0 +1,109 @@
+"""The PostgreSQL store's own concerns: its URL, its errors, and its history index."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.stores import open_store
+from ondemand_plugin.stores.base import format_timestamp, utc_now
+from ondemand_plugin.stores.postgres import PostgresStore, history_query
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[PostgresStore]:
+    opened = open_store(postgres_url + "&application_name=ondemand-store-test")
+    assert isinstance(opened, PostgresStore)
+    yield opened
+    opened.close()
+
+
+def refusal_of(url: str) -> OnDemandError:
+    with pytest.raises(OnDemandError) as refusal:
+        open_store(url)
+    assert (refusal.value.code, refusal.value.field) == ("invalid_config", "database_url")
+    return refusal.value
+
+
+def test_postgres_is_accepted_as_the_scheme_too(postgres_url: str) -> None:
+    store = open_store(postgres_url.replace("postgresql://", "postgres://", 1))
+    assert isinstance(store, PostgresStore)
+    store.close()
+
+
+def test_without_psycopg_a_postgresql_url_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An install without the extra: the driver cannot be imported.
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgres", raising=False)
+    refusal = refusal_of("postgresql://db.example.com/ondemand")
+    assert "pip install 'ondemand-plugin[postgresql]'" in refusal.message
+
+
+def test_a_schema_that_does_not_exist_is_named_as_the_problem(postgres_server: str) -> None:
+    refusal = refusal_of(f"{postgres_server}?options=-csearch_path%3Dondemand_no_such_schema")
+    assert "CREATE SCHEMA" in refusal.message
+
+
+def test_a_server_that_does_not_answer_is_refused_without_the_password() -> None:
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    refusal = refusal_of("postgresql://ondemand:s3cret-pass@127.0.0.1:1/ondemand")
+    assert "127.0.0.1:1/ondemand" in refusal.message
+    assert "s3cret-pass" not in refusal.message
+
+
+def test_the_repr_names_the_server_but_not_the_password(store: PostgresStore) -> None:
+    assert "127.0.0.1" in repr(store) or "localhost" in repr(store)
+    assert "password" not in repr(store)
+
+
+def test_history_pages_are_read_off_the_history_index_without_sorting(
+    store: PostgresStore, postgres_url: str
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        # A guarantor with many entries among others': where a sort would cost, as it must not.
+        connection.execute(
+            "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, "
+            "request_hash, occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, "
+            "sent_by_id, sent_by_name, status, status_changed_at, balance, payment_allowed, "
+            "detail) SELECT 'n' || n, 'pr' || (n % 2), 'g' || (n % 4), 'key-' || n, 'h', "
+            "now() - n * interval '1 second', 'text', '+15035550123', 'guarantor', 'g', 'Mei', "
+            "'u1', 'Amy', 'sent', now(), '1.00', true, '' FROM generate_series(1, 20000) AS n"
+        )
+        connection.execute("ANALYZE notifications")
+        before = (utc_now(), "n100")
+        plans = [
+            connection.execute(b"EXPLAIN " + history_query(False).encode(), ("pr1", "g1", 20)),
+            connection.execute(
+                b"EXPLAIN " + history_query(True).encode(), ("pr1", "g1", *before, 20)
+            ),
+        ]
+        for plan in plans:
+            text = "\n".join(row[0] for row in plan)
+            assert "Index Scan using notifications_history" in text, text
+            assert "Sort" not in text, text
+
+    # And the store reads through that very query.
+    page = store.history("pr1", "g1", None, 3)
+    assert len(page) == 3
+    older = store.history("pr1", "g1", (format_timestamp(page[-1].occurred_at), page[-1].id), 3)
+    assert older[0].occurred_at < page[-1].occurred_at
+
+
+def test_connections_the_server_closed_are_replaced_without_failing_a_call(
+    store: PostgresStore, postgres_server: str
+) -> None:
+    store.enabled_practices()
+    # What a server restart or failover does to the pool's idle connections.
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'ondemand-store-test'"
+        ).fetchall()
+    assert ended
+    assert store.enabled_practices() == frozenset()

@@ -7,6 +7,7 @@ plugin works inside.
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import quote
 
 from hookspecs import hookimpl
 from ondemand_sandbox.database import Database
+from ondemand_sandbox.phone import SANDBOX_ACCOUNT_SID
 
 
 class SandboxHost:
@@ -23,6 +25,9 @@ class SandboxHost:
         self.database = database
         self.home = home
         self.base_url = base_url.rstrip("/")
+        # Twilio's auth token for the account, which signs every request Twilio makes. The sandbox
+        # plays Twilio for the replies typed in its outbox, so it makes one up each time it starts.
+        self.twilio_auth_token = secrets.token_urlsafe(24)
 
     @property
     def plugin_database_url(self) -> str:
@@ -36,12 +41,20 @@ class SandboxHost:
     def pm_plugin_config(self, plugin_name: str) -> dict[str, Any] | None:
         if plugin_name != "ondemand":
             return None
-        # Everything lives in the sandbox's home folder. The sandbox sends to its own outbox only,
-        # so it lets a visitor try it at any hour: the send window is off.
+        # Everything lives in the sandbox's home folder. The sandbox sends to its own outbox only
+        # (each mode named, so that the Twilio settings below never make the plugin text for
+        # real), so it lets a visitor try it at any hour: the send window is off.
         return {
             "database_url": self.plugin_database_url,
             "outbox_dir": str(self.outbox_dir),
+            "channels": {"email": "outbox", "text": "outbox", "voice": "outbox"},
             "send_window": None,
+            # The plugin checks the signature of Twilio's requests (replies, status callbacks)
+            # with this token; the account is the sandbox's own stand-in for a provider's.
+            "twilio_sms": {
+                "account_sid": SANDBOX_ACCOUNT_SID,
+                "auth_token": self.twilio_auth_token,
+            },
         }
 
     @hookimpl
@@ -69,3 +82,14 @@ class SandboxHost:
         context: dict[str, Any],
     ) -> bool:
         return self.database.save_contact(practice_id, entity, contact)
+
+    @hookimpl
+    def pm_set_opt_out(
+        self,
+        practice_id: str,
+        mode: str,
+        address: str,
+        opted_out: bool,
+        context: dict[str, Any],
+    ) -> bool:
+        return self.database.set_contact_opt_out(practice_id, mode, address, opted_out, context)

@@ -20,11 +20,12 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ondemand_sandbox import phone
 from ondemand_sandbox.accounts import SwitchRefused
 from ondemand_sandbox.database import PaymentRefused, money
 from ondemand_sandbox.host import MANAGE_ACTION_ID, USER, Sandbox, refusal
@@ -172,6 +173,7 @@ def guarantor_dashboard(request: Request) -> Response:
         guarantor=guarantor,
         patients=[p for p in patients if p],
         actions=panel_actions(sandbox, practice["id"], "guarantor", guarantor["id"]),
+        contact_opt_outs=sandbox.database.contact_opt_outs(practice["id"], guarantor["contacts"]),
         history_url=request.url_for(
             "history", practice_id=practice["id"], guarantor_id=guarantor["id"]
         ),
@@ -318,12 +320,70 @@ async def statement_batch(request: Request) -> Response:
 
 def outbox(request: Request) -> Response:
     practice = practice_of(request)
+    sandbox = sandbox_of(request)
+    messages = sandbox.outbox(practice["id"])
+    for message in messages:
+        message["opt_out"] = sandbox.database.opt_out_of(
+            practice["id"], message["mode"], message["to"]
+        )
     return page(
         request,
         "outbox.html",
         practice=practice,
-        messages=sandbox_of(request).outbox(practice["id"]),
+        messages=messages,
+        replied=request.query_params.get("replied"),
+        replied_from=request.query_params.get("from"),
+        answered=request.query_params.get("answered"),
     )
+
+
+async def reply(request: Request) -> Response:
+    """A reply typed as the recipient: Twilio's signed webhook, POSTed to the host's own route."""
+    practice = practice_of(request)
+    form = await request.form()
+    sender = str(form.get("from", "")).strip()
+    text = str(form.get("body", "")).strip()
+    if not sender or not text:
+        raise HTTPException(400, "Type a reply (STOP, START or any text) from a number texted.")
+    if not practice["text_from"]:
+        raise HTTPException(400, "This practice has no text number to reply to.")
+    url = str(request.url_for("plugin_request", plugin_name="ondemand", path="twilio/inbound"))
+    params = phone.reply_params(sender, practice["text_from"], text)
+    token = sandbox_of(request).adapter.twilio_auth_token
+    try:
+        answered = await run_in_threadpool(phone.relay_reply, url, params, token)
+    except phone.ReplyNotRelayed as failed:
+        raise HTTPException(502, str(failed)) from None
+    target = request.url_for("outbox", practice_id=practice["id"]).include_query_params(
+        replied=text, answered=answered, **{"from": sender}
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+async def plugin_request(request: Request) -> Response:
+    """The host's mount of the plugins (``/plugins/<plugin>/<rest>``), like the README's Flask
+    route: providers' callbacks and replies reach the plugin named in the path this way."""
+    body = await request.body()
+    form = await request.form()
+    try:
+        answer = await run_in_threadpool(
+            sandbox_of(request).inbound,
+            request.path_params["plugin_name"],
+            request.method,
+            request.path_params["path"],
+            str(request.url),
+            dict(request.headers),
+            {name: value for name, value in form.items() if isinstance(value, str)},
+            body.decode("utf-8", "replace"),
+        )
+    except Exception as error:
+        found = refusal(error)
+        if found is None:
+            raise
+        return PlainTextResponse(found["message"], status_code=400)
+    if answer is None:
+        return PlainTextResponse("No plugin answers this address.", status_code=404)
+    return Response(answer["body"], status_code=answer["status"], headers=answer["headers"])
 
 
 async def account(request: Request) -> Response:
@@ -427,6 +487,13 @@ def create_app(sandbox: Sandbox) -> Starlette:
                 name="statement_batch",
             ),
             Route(practice + "/outbox", outbox, name="outbox"),
+            Route(practice + "/outbox/reply", reply, methods=["POST"], name="reply"),
+            Route(
+                "/plugins/{plugin_name}/{path:path}",
+                plugin_request,
+                methods=["GET", "POST"],
+                name="plugin_request",
+            ),
             Route(practice + "/account", account, methods=["GET", "POST"], name="account"),
         ],
         exception_handlers={HTTPException: http_error},

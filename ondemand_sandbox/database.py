@@ -3,6 +3,10 @@
 A real platform has its own database; this one holds just what the hooks need: practices,
 patients, guarantors and their links, contacts, opt-outs, balances (in cents), batched statements
 with the dunning count they raise, and QuickPay payments.
+
+Opt-outs come two ways: a guarantor's own wish, kept by the office on the account
+(``guarantor_account.opt_out_*``), and a recipient's STOP or START reply, which the plugin reports
+through ``pm_set_opt_out`` and which marks every contact with that address (``contact_opt_out``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,16 @@ CREATE TABLE payment (
 CREATE INDEX statement_by_guarantor ON statement (practice_id, guarantor_id, issued_at);
 CREATE INDEX payment_by_guarantor ON payment (practice_id, guarantor_id, paid_at);
 """
+# Added after the first sandboxes were made: created on opening when missing.
+LATER_TABLES = """
+CREATE TABLE IF NOT EXISTS contact_opt_out (
+    practice_id TEXT NOT NULL, mode TEXT NOT NULL, address TEXT NOT NULL,
+    changed_at TEXT NOT NULL, source TEXT NOT NULL, keyword TEXT,
+    PRIMARY KEY (practice_id, mode, address)
+);
+"""
+# The contact kinds each mode reaches (contracts/contact.json).
+MODE_KINDS = {"email": ("email",), "text": ("mobile",), "voice": ("mobile", "home", "work")}
 
 
 def cents(amount: Decimal | str) -> int:
@@ -114,6 +128,10 @@ class Database:
         with self.transaction() as connection:
             connection.executescript(SCHEMA)
 
+    def add_later_tables(self) -> None:
+        with self.transaction() as connection:
+            connection.executescript(LATER_TABLES)
+
     # Reading, in the shapes of contracts/*.json
 
     def practice_ids(self) -> list[str]:
@@ -130,6 +148,28 @@ class Database:
             (practice_id, entity_type, entity_id),
         )
         return [{"kind": row["kind"], "value": row["value"]} for row in rows]
+
+    def contact_opt_outs(
+        self, practice_id: str, contacts: list[dict[str, str]]
+    ) -> list[dict[str, Any]]:
+        """The replies that opted these contacts out, one per contact and mode it reaches."""
+        found = []
+        for contact in contacts:
+            for mode, kinds in MODE_KINDS.items():
+                if contact["kind"] not in kinds:
+                    continue
+                opt_out = self.opt_out_of(practice_id, mode, contact["value"])
+                if opt_out is not None:
+                    found.append({**contact, **opt_out})
+        return found
+
+    def opt_out_of(self, practice_id: str, mode: str, address: str) -> dict[str, Any] | None:
+        """The reply that opted ``address`` out of ``mode`` messages, or None."""
+        row = self.db.execute(
+            "SELECT * FROM contact_opt_out WHERE practice_id = ? AND mode = ? AND address = ?",
+            (practice_id, mode, address),
+        ).fetchone()
+        return dict(row) if row else None
 
     def _person(self, practice_id: str, kind: str, person_id: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.db.execute(
@@ -166,6 +206,8 @@ class Database:
         ).fetchone()
         if row is None or account is None:
             return None
+        contacts = self.contacts(practice_id, "guarantor", guarantor_id)
+        replied = {opt_out["mode"] for opt_out in self.contact_opt_outs(practice_id, contacts)}
         patient_ids = [
             link["patient_id"]
             for link in self.db.execute(
@@ -182,11 +224,9 @@ class Database:
             "dunning_count": account["dunning_count"],
             "batched_statement_count": self.statement_count(practice_id, guarantor_id),
             "patient_ids": patient_ids,
-            "contacts": self.contacts(practice_id, "guarantor", guarantor_id),
+            "contacts": contacts,
             "opt_out": {
-                "email": bool(account["opt_out_email"]),
-                "text": bool(account["opt_out_text"]),
-                "voice": bool(account["opt_out_voice"]),
+                mode: bool(account[f"opt_out_{mode}"]) or mode in replied for mode in MODE_KINDS
             },
         }
 
@@ -249,6 +289,35 @@ class Database:
                 "(practice_id, entity_type, entity_id, kind) DO UPDATE SET value = excluded.value",
                 (practice_id, entity["type"], entity["id"], contact["kind"], contact["value"]),
             )
+        return True
+
+    def set_contact_opt_out(
+        self, practice_id: str, mode: str, address: str, opted_out: bool, context: dict[str, Any]
+    ) -> bool:
+        """Mark (or clear) every contact of the practice at ``address`` as opted out of ``mode``."""
+        if self.practice(practice_id) is None:
+            return False
+        with self.transaction() as connection:
+            if opted_out:
+                connection.execute(
+                    "INSERT INTO contact_opt_out VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT "
+                    "(practice_id, mode, address) DO UPDATE SET changed_at = excluded.changed_at, "
+                    "source = excluded.source, keyword = excluded.keyword",
+                    (
+                        practice_id,
+                        mode,
+                        address,
+                        context["changed_at"],
+                        context["source"],
+                        context["keyword"],
+                    ),
+                )
+            else:
+                connection.execute(
+                    "DELETE FROM contact_opt_out WHERE practice_id = ? AND mode = ? "
+                    "AND address = ?",
+                    (practice_id, mode, address),
+                )
         return True
 
     def pay(self, practice_id: str, guarantor_id: str, now: datetime) -> int:

@@ -46,6 +46,7 @@ class Sandbox:
         if fresh:
             self.database.create()
             seed.add_demo_data(self.database, datetime.now(UTC))
+        self.database.add_later_tables()
         self.adapter = SandboxHost(self.database, self.home, base_url)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         hookspecs.add_hookspecs(self.pm)
@@ -136,6 +137,28 @@ class Sandbox:
                 next_page["cursor"] = entry["cursor"]
         more = len(merged) > HISTORY_PAGE
         return [entry for _, entry in shown], next_page if more else None
+
+    def inbound(
+        self,
+        plugin_name: str,
+        method: str,
+        path: str,
+        url: str,
+        headers: dict[str, str],
+        form: dict[str, str],
+        body: str,
+    ) -> dict[str, Any] | None:
+        """A request under the host's ``/plugins/`` prefix, for the plugin it names."""
+        answer: dict[str, Any] | None = self.pm.hook.pm_inbound_request(
+            plugin_name=plugin_name,
+            method=method,
+            path=path,
+            url=url,
+            headers=headers,
+            form=form,
+            body=body,
+        )
+        return answer
 
     # The host's own business
 

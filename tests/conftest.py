@@ -4,6 +4,9 @@ from the plugin's own pytest plugin (``ondemand_plugin.testing``), loaded throug
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -207,3 +210,28 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 def host_on(database_url: str, directory: Path) -> ReferenceHost:
     """The demo host, its plugin configured for ``database_url`` and an outbox in ``directory``."""
     return demo_host({**ondemand_test_config(directory), "database_url": database_url})
+
+
+@contextmanager
+def serving_sandbox(home: Path) -> Iterator[str]:
+    """A sandbox served for real by uvicorn on a free loopback port, in a thread; yields its URL."""
+    import uvicorn
+
+    from ondemand_sandbox import build_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(build_app(home, url), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

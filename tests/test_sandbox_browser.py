@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-
-from ondemand_sandbox import build_app
+from conftest import serving_sandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,23 +50,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def base_url(tmp_path: Path) -> Iterator[str]:
-    """A sandbox served for real by uvicorn on a free loopback port, in a thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(tmp_path / "home", url), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving_sandbox(tmp_path / "home") as url:
+        yield url
 
 
 @pytest.fixture
@@ -118,6 +99,8 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     page.get_by_role("link", name="Mei Chen").click()
     history = page.locator("#history")
     expect(history).to_contain_text("On-Demand")
+    expect(history.locator(".notification .badge")).to_have_text("sent")
+    expect(history.locator(".notification .status-changed")).to_be_visible()
     expect(page.locator("#dunning-count")).to_have_text("2")
 
     page.get_by_role("link", name="Outbox").click()
@@ -201,6 +184,58 @@ def test_a_refused_send_shows_its_reason_and_sends_nothing(page: Page) -> None:
     snap(page, "8-refused")
     page.goto("/practices/demo/outbox")
     expect(page.locator(".message")).to_have_count(0)
+
+
+def reply_as_mei(page: Page, text: str) -> None:
+    page.goto("/practices/demo/outbox")
+    page.get_by_label("Reply as +15035550123").first.fill(text)
+    page.get_by_role("button", name="Send reply").first.click()
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Reply “{text}” sent from +15035550123 to +15035550101 through Twilio's webhook: "
+        "the practice's system answered 200."
+    )
+
+
+def test_a_stop_reply_refuses_the_next_text_until_start(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Message").fill("Your balance is {{BalanceDue}}: {{QuickPayLink}}")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
+
+    # Mei replies STOP on her phone while the receptionist still has the dialog open.
+    phone = page.context.new_page()
+    reply_as_mei(phone, "STOP")
+    expect(phone.locator(".opted-out").first).to_contain_text(
+        "+15035550123 opted out of texts from the practice (STOP"
+    )
+    snap(phone, "11-outbox-reply-stop")
+
+    page.bring_to_front()
+    page.keyboard.press("F2")
+    alert = dialog.locator("#od-error")
+    expect(alert).to_have_attribute("data-code", "opted_out")
+    expect(alert).to_contain_text("Mei Chen opted out of text messages.")
+    expect(alert).to_be_focused()
+    snap(page, "12-refused-after-stop")
+    page.keyboard.press("Escape")
+
+    page.goto("/practices/demo/guarantors/g-mei")
+    expect(page.locator("#opted-out-of")).to_have_text("text")
+    expect(page.locator("#contacts")).to_contain_text("opted out of texts (STOP")
+
+    reply_as_mei(phone, "START")
+    expect(phone.locator(".opted-out")).to_have_count(0)
+    phone.close()
+
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Message").fill("Thank you, {{GuarantorFirstName}}.")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
 
 
 def test_with_the_addon_switched_off_no_link_is_shown_anywhere(page: Page) -> None:

@@ -2,7 +2,7 @@
 times over. Afterwards no send is missing from history, none is delivered twice, recovery never
 delivers, and a send whose outcome is unknown shows as such until the channel's lookup settles it.
 
-``database_url`` is parametrized by backend: add a backend's URL to ``DATABASES``.
+Runs on each backend (``database_url`` comes from conftest).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,18 +34,15 @@ from ondemand_plugin.stores.base import utc_now
 WORKER = Path(__file__).with_name("crash_worker.py")
 ROUNDS = 30
 LONGEST_LIFE_SECONDS = 0.3
-DATABASES: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda directory: "sqlite:///" + str(directory / "ondemand.db"),
-}
 
 
-@pytest.fixture(params=list(DATABASES))
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = DATABASES[request.param](tmp_path)
-    store = open_store(url)
+@pytest.fixture
+def entitled(database_url: str) -> str:
+    """The backend's database, with the demo practice's add-on on."""
+    store = open_store(database_url)
     Entitlement(store).switch("demo", True, "Test Account Manager", "crash tests")
     store.close()
-    return url
+    return database_url
 
 
 class BlindChannel:
@@ -131,8 +128,9 @@ def whole_history(pm: pluggy.PluginManager) -> dict[str, dict[str, Any]]:
 
 
 def test_workers_killed_mid_delivery_lose_no_send_and_recovery_never_delivers_again(
-    database_url: str, tmp_path: Path, managers: list[pluggy.PluginManager]
+    entitled: str, tmp_path: Path, managers: list[pluggy.PluginManager]
 ) -> None:
+    database_url = entitled
     outbox, journal = tmp_path / "outbox", tmp_path / "journal"
     seed = random.randrange(2**32)
     print(f"random seed: {seed}")

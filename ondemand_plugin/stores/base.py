@@ -89,6 +89,12 @@ class OptOut:
     changed_at: datetime
 
 
+# Every backend's notifications table has these columns, in this order: the record's fields.
+NOTIFICATION_COLUMNS: tuple[str, ...] = tuple(
+    field.name for field in attrs.fields(NotificationRecord)
+)
+
+
 @attrs.frozen
 class Completion:
     """How a delivery attempt ended."""

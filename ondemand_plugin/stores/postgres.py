@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
@@ -23,6 +24,7 @@ from psycopg_pool import ConnectionPool
 from hookspecs.types import Template
 from ondemand_plugin.errors import ConfigError
 from ondemand_plugin.stores.base import (
+    NOTIFICATION_COLUMNS,
     STATUS_RANK,
     AddonChange,
     Completion,
@@ -111,11 +113,7 @@ CONNECT_TIMEOUT_SECONDS = 10
 # exhausted pool.
 POOL_TIMEOUT_SECONDS = 30.0
 
-_NOTIFICATION_COLUMNS = (
-    "id, practice_id, guarantor_id, idempotency_key, request_hash, occurred_at, mode, recipient, "
-    "sent_to_type, sent_to_id, sent_to_name, sent_by_id, sent_by_name, status, status_changed_at, "
-    "balance, payment_allowed, template_label, channel, provider_message_id, detail, result"
-)
+_NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
 _NOTIFICATION_VALUES = ", ".join(["%s"] * 22)
 
 
@@ -473,54 +471,15 @@ def _template(row: DictRow) -> Template:
 
 
 def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.practice_id,
-        record.guarantor_id,
-        record.idempotency_key,
-        record.request_hash,
-        record.occurred_at,
-        record.mode,
-        record.recipient,
-        record.sent_to_type,
-        record.sent_to_id,
-        record.sent_to_name,
-        record.sent_by_id,
-        record.sent_by_name,
-        record.status,
-        record.status_changed_at,
-        record.balance,
-        record.payment_allowed,
-        record.template_label,
-        record.channel,
-        record.provider_message_id,
-        record.detail,
-        Json(record.result) if record.result is not None else None,
-    )
+    values = attrs.asdict(record, recurse=False)
+    values["result"] = Json(record.result) if record.result is not None else None
+    return tuple(values[column] for column in NOTIFICATION_COLUMNS)
 
 
 def _notification(row: DictRow) -> NotificationRecord:
-    return NotificationRecord(
-        id=row["id"],
-        practice_id=row["practice_id"],
-        guarantor_id=row["guarantor_id"],
-        idempotency_key=row["idempotency_key"],
-        request_hash=row["request_hash"],
+    values = {column: row[column] for column in NOTIFICATION_COLUMNS}
+    values.update(
         occurred_at=_utc(row["occurred_at"]),
-        mode=row["mode"],
-        recipient=row["recipient"],
-        sent_to_type=row["sent_to_type"],
-        sent_to_id=row["sent_to_id"],
-        sent_to_name=row["sent_to_name"],
-        sent_by_id=row["sent_by_id"],
-        sent_by_name=row["sent_by_name"],
-        status=row["status"],
         status_changed_at=_utc(row["status_changed_at"]),
-        balance=row["balance"],
-        payment_allowed=row["payment_allowed"],
-        template_label=row["template_label"],
-        channel=row["channel"],
-        provider_message_id=row["provider_message_id"],
-        detail=row["detail"],
-        result=row["result"],
     )
+    return NotificationRecord(**values)

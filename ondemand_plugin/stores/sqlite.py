@@ -11,9 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from hookspecs.types import Template
 from ondemand_plugin.errors import ConfigError
 from ondemand_plugin.stores.base import (
+    NOTIFICATION_COLUMNS,
     STATUS_RANK,
     AddonChange,
     Completion,
@@ -96,11 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_NOTIFICATION_COLUMNS = (
-    "id, practice_id, guarantor_id, idempotency_key, request_hash, occurred_at, mode, recipient, "
-    "sent_to_type, sent_to_id, sent_to_name, sent_by_id, sent_by_name, status, status_changed_at, "
-    "balance, payment_allowed, template_label, channel, provider_message_id, detail, result"
-)
+_NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
 
 
 class SQLiteStore:
@@ -437,54 +436,22 @@ def _template(row: sqlite3.Row) -> Template:
 
 
 def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.practice_id,
-        record.guarantor_id,
-        record.idempotency_key,
-        record.request_hash,
-        format_timestamp(record.occurred_at),
-        record.mode,
-        record.recipient,
-        record.sent_to_type,
-        record.sent_to_id,
-        record.sent_to_name,
-        record.sent_by_id,
-        record.sent_by_name,
-        record.status,
-        format_timestamp(record.status_changed_at),
-        record.balance,
-        int(record.payment_allowed),
-        record.template_label,
-        record.channel,
-        record.provider_message_id,
-        record.detail,
-        json.dumps(record.result) if record.result is not None else None,
+    values = attrs.asdict(record, recurse=False)
+    values.update(
+        occurred_at=format_timestamp(record.occurred_at),
+        status_changed_at=format_timestamp(record.status_changed_at),
+        payment_allowed=int(record.payment_allowed),
+        result=json.dumps(record.result) if record.result is not None else None,
     )
+    return tuple(values[column] for column in NOTIFICATION_COLUMNS)
 
 
 def _notification(row: sqlite3.Row) -> NotificationRecord:
-    return NotificationRecord(
-        id=row["id"],
-        practice_id=row["practice_id"],
-        guarantor_id=row["guarantor_id"],
-        idempotency_key=row["idempotency_key"],
-        request_hash=row["request_hash"],
+    values = {column: row[column] for column in NOTIFICATION_COLUMNS}
+    values.update(
         occurred_at=parse_timestamp(row["occurred_at"]),
-        mode=row["mode"],
-        recipient=row["recipient"],
-        sent_to_type=row["sent_to_type"],
-        sent_to_id=row["sent_to_id"],
-        sent_to_name=row["sent_to_name"],
-        sent_by_id=row["sent_by_id"],
-        sent_by_name=row["sent_by_name"],
-        status=row["status"],
         status_changed_at=parse_timestamp(row["status_changed_at"]),
-        balance=row["balance"],
         payment_allowed=bool(row["payment_allowed"]),
-        template_label=row["template_label"],
-        channel=row["channel"],
-        provider_message_id=row["provider_message_id"],
-        detail=row["detail"],
         result=json.loads(row["result"]) if row["result"] else None,
     )
+    return NotificationRecord(**values)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import Build, send_to_mei
+from conftest import CONTEXT, Build, send_to_mei
 from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
 from test_inbound import SMS_TOKEN, twilio_settings
@@ -106,3 +106,33 @@ def test_paths_of_other_plugins_and_unknown_paths_are_404(base_url: str) -> None
         urllib.request.urlopen(base_url + "ondemand/twilio/status", timeout=10)
     assert refused.value.code == 405
     assert refused.value.headers["Allow"] == "POST"
+
+
+def test_the_gateways_own_callback_reaches_the_history_through_the_host(
+    build: Build, sms_gateway: TwilioPeer
+) -> None:
+    """End to end: the twilio_sms channel sends to the gateway, which calls the host's route back,
+    signed, as Twilio would; the host hands it to the plugin and the history shows it."""
+    namespace: dict[str, Any] = {"__name__": "host_app"}
+    exec(compile(flask_example(), "README.md (Flask example)", "exec"), namespace)
+    server = make_server("127.0.0.1", 0, namespace["app"], threaded=True)
+    callbacks = f"http://127.0.0.1:{server.server_port}/plugins/ondemand/twilio/status"
+    settings = sms_gateway.settings(**{"from": "+15035550101", "status_callback_url": callbacks})
+    pm, _ = build(channels={"text": "twilio_sms"}, twilio_sms=settings)
+    namespace["pm"] = pm  # the example's route reads the host's plugin manager when called
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        notification_id = send_to_mei(pm)["notification_id"]
+        [sid] = sms_gateway.created
+        assert sms_gateway.status_callback(sid, "delivered").status_code == 200
+        assert sms_gateway.status_callback(sid, "sent").status_code == 200  # late, changes nothing
+        assert sms_gateway.status_callback(sid, "failed", token="forged").status_code == 403
+    finally:
+        server.shutdown()
+        thread.join()
+    assert status_of(pm, notification_id) == "delivered"
+    [entry] = pm.hook.pm_history_entries(
+        guarantor_id="g-mei", context=CONTEXT, before=None, limit=1
+    )[0]
+    assert (entry["status"], entry["channel"]) == ("delivered", "twilio_sms")

@@ -154,8 +154,8 @@ def test_bad_webhook_settings_are_an_invalid_config(
     assert "short" not in refused.value.message
 
 
-def test_repr_shows_the_url_without_its_query() -> None:
+def test_repr_shows_the_url_without_its_password_or_query() -> None:
     channel = WebhookChannel(
-        {"url": "https://host.example.com/hook?token=abc123", "secret": "s" * 16}
+        {"url": "https://pm:hunter22@host.example.com:8443/hook?token=abc123", "secret": "s" * 16}
     )
-    assert repr(channel) == "WebhookChannel('https://host.example.com/hook')"
+    assert repr(channel) == "WebhookChannel('https://host.example.com:8443/hook')"

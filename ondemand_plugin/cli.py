@@ -35,7 +35,7 @@ from ondemand_plugin.extensions import (
     survey_channels,
 )
 from ondemand_plugin.history import MAX_PAGE, history_page
-from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, _channels_by_mode
+from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
 from ondemand_plugin.recovery import MARGIN_SECONDS, Recovery
 from ondemand_plugin.stores import AddonChange, Store, open_store
 from ondemand_plugin.stores.base import format_timestamp
@@ -428,7 +428,7 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
     """
     config = load_config(None)
     pm, _skipped = entry_point_manager()
-    routes = _channels_by_mode(config, collect_channels(pm, config.raw))
+    routes = channels_by_mode(config, collect_channels(pm, config.raw))
     recovery = Recovery(open_database(ctx), routes, config.deadline_seconds)
     rows = [
         {

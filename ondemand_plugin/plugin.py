@@ -86,7 +86,7 @@ class OnDemandPlugin:
             if not plugin_manager.is_registered(module):
                 plugin_manager.register(module, name=module.__name__)
         # A routing error stops the start, rather than a send later.
-        routes = _channels_by_mode(config, collect_channels(plugin_manager, config.raw))
+        routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))
         store = open_store(config.database_url)
         template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
         plugin = cls(plugin_manager, config, store, routes, template_store)
@@ -263,9 +263,11 @@ class OnDemandPlugin:
             pass
 
 
-def _channels_by_mode(
+def channels_by_mode(
     config: Config, channels: dict[str, Channel]
 ) -> dict[str, tuple[Channel, ...]]:
+    """Each mode's channels in the configured order (failover order); the command line's
+    ``recover`` routes the same way."""
     routes: dict[str, tuple[Channel, ...]] = {}
     for mode, names in config.channels.items():
         for name in names:

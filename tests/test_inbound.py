@@ -501,6 +501,25 @@ def test_a_stop_from_someone_never_texted_changes_nothing(
     assert host.calls_to("pm_set_opt_out") == []
 
 
+def test_a_reply_without_its_numbers_is_a_bad_request(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    answer = request(pm, "twilio/inbound", {"From": MEI, "Body": "STOP"})
+    assert (answer["status"], answer["body"]) == (400, "A reply needs From and To.")
+    assert host.calls_to("pm_set_opt_out") == []
+
+
+def test_a_stop_for_a_practice_the_host_no_longer_knows_changes_nothing_there(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    del host.practices["demo"]
+    assert reply(pm, "STOP")["status"] == 200
+    assert host.calls_to("pm_set_opt_out") == []
+    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+
+
 def test_the_plugin_honours_a_stop_before_the_host_catches_up(
     pm: pluggy.PluginManager, host: ReferenceHost
 ) -> None:

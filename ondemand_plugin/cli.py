@@ -22,7 +22,7 @@ import hookspecs
 from hookspecs.types import MODES, Template
 from ondemand_plugin import __version__, demo
 from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
-from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
+from ondemand_plugin.channels import register_built_in_channels
 from ondemand_plugin.config import load_config, ondemand_home
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.extensions import (
@@ -526,9 +526,7 @@ def entry_point_manager() -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     hookspecs.add_hookspecs(pm)
     skipped = load_plugins(pm)
-    for module in BUILT_IN_CHANNEL_PLUGINS:
-        if not pm.is_registered(module):
-            pm.register(module, name=module.__name__)
+    register_built_in_channels(pm)
     return pm, skipped
 
 

@@ -22,7 +22,7 @@ import hookspecs
 from hookspecs.types import MODES, Template
 from ondemand_plugin import __version__, demo
 from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
-from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
+from ondemand_plugin.channels import register_built_in_channels
 from ondemand_plugin.config import load_config, ondemand_home
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.extensions import (
@@ -35,7 +35,7 @@ from ondemand_plugin.extensions import (
     survey_channels,
 )
 from ondemand_plugin.history import MAX_PAGE, history_page
-from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, _channels_by_mode
+from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
 from ondemand_plugin.recovery import MARGIN_SECONDS, Recovery
 from ondemand_plugin.stores import AddonChange, Store, open_store
 from ondemand_plugin.stores.base import format_timestamp
@@ -428,7 +428,7 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
     """
     config = load_config(None)
     pm, _skipped = entry_point_manager()
-    routes = _channels_by_mode(config, collect_channels(pm, config.raw))
+    routes = channels_by_mode(config, collect_channels(pm, config.raw))
     recovery = Recovery(open_database(ctx), routes, config.deadline_seconds)
     rows = [
         {
@@ -526,9 +526,7 @@ def entry_point_manager() -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     hookspecs.add_hookspecs(pm)
     skipped = load_plugins(pm)
-    for module in BUILT_IN_CHANNEL_PLUGINS:
-        if not pm.is_registered(module):
-            pm.register(module, name=module.__name__)
+    register_built_in_channels(pm)
     return pm, skipped
 
 

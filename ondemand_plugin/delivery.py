@@ -43,8 +43,8 @@ class DeliveryOutcome:
     detail: str
     channel: str | None
     provider_message_id: str | None
-    # The channel whose provider said the recipient opted out, if one did.
-    opted_out_through: str | None = None
+    # The provider of ``channel`` refused the message because the recipient opted out.
+    recipient_opted_out: bool = False
 
 
 def deliver(
@@ -70,7 +70,7 @@ def deliver(
                 "messages again unless they opt back in.",
                 channel=channel.name,
                 provider_message_id=None,
-                opted_out_through=channel.name,
+                recipient_opted_out=True,
             )
         except PermanentDeliveryError as error:
             failures.append(f"{channel.name} refused the message: {error}")

@@ -131,15 +131,8 @@ class ChannelSurvey:
 
 def collect_channels(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> dict[str, Channel]:
     """Every valid channel, by name; a channel whose name is taken already is skipped."""
-    return {name: channel for name, (channel, _plugin) in channels_with_owners(pm, config).items()}
-
-
-def channels_with_owners(
-    pm: pluggy.PluginManager, config: Mapping[str, Any]
-) -> dict[str, tuple[Channel, object]]:
-    """Every valid channel by name, with the plugin that provides it."""
     return {
-        name: (offer.channel, offer.plugin)
+        name: offer.channel
         for name, offer in survey_channels(pm, config).active().items()
         if offer.channel is not None
     }

@@ -16,7 +16,7 @@ from hookspecs import hookimpl
 from hookspecs.types import MODES, Channel, TemplateStore
 from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.addon import Entitlement
-from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS
+from ondemand_plugin.channels import register_built_in_channels
 from ondemand_plugin.config import Config, load_config
 from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
@@ -82,11 +82,9 @@ class OnDemandPlugin:
     @classmethod
     def start(cls, plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
         config = load_config(plugin_manager.hook.pm_plugin_config(plugin_name=PLUGIN_NAME))
-        for module in BUILT_IN_CHANNEL_PLUGINS:
-            if not plugin_manager.is_registered(module):
-                plugin_manager.register(module, name=module.__name__)
+        register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
-        routes = _channels_by_mode(config, collect_channels(plugin_manager, config.raw))
+        routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))
         store = open_store(config.database_url)
         template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
         plugin = cls(plugin_manager, config, store, routes, template_store)
@@ -263,9 +261,11 @@ class OnDemandPlugin:
             pass
 
 
-def _channels_by_mode(
+def channels_by_mode(
     config: Config, channels: dict[str, Channel]
 ) -> dict[str, tuple[Channel, ...]]:
+    """Each mode's channels in the configured order (failover order); the command line's
+    ``recover`` routes the same way."""
     routes: dict[str, tuple[Channel, ...]] = {}
     for mode, names in config.channels.items():
         for name in names:

@@ -45,14 +45,6 @@ from ondemand_plugin.templates import TemplateManager
 DUPLICATE_POLL_SECONDS = 0.05
 # How long past the deadline a repeated request waits for the first one's delivery to end.
 DUPLICATE_GRACE_SECONDS = 5.0
-# What a repeated request answers for a send its worker never completed, by history status.
-RESULT_STATUS = {
-    "unknown": "unknown",
-    "sent": "sent",
-    "delivered": "sent",
-    "undelivered": "sent",
-    "failed": "failed",
-}
 
 
 def request_error(path: str, problem: str) -> InvalidRequest:
@@ -357,7 +349,7 @@ class SendService:
                 result=result,
             ),
         )
-        if outcome.opted_out_through is not None:
+        if outcome.recipient_opted_out and outcome.channel is not None:
             self.opt_outs.change(
                 practice.id,
                 recipient.mode,
@@ -365,7 +357,7 @@ class SendService:
                 True,
                 source="provider",
                 keyword=None,
-                channel=outcome.opted_out_through,
+                channel=outcome.channel,
             )
         self.notify(result, context)
         return result
@@ -404,11 +396,12 @@ class SendService:
 
 def _answer(record: NotificationRecord) -> dict[str, Any]:
     """The send result kept for a record; for a send its worker never completed, the claim's
-    provisional result with the status recovery gave it."""
+    provisional result with the status recovery gave it: unknown, or sent or failed once a status
+    lookup settled it (callbacks cannot move it: its provider message id was never recorded)."""
     assert record.result is not None
     if record.result["status"] != "unknown":
         return record.result
-    return {**record.result, "status": RESULT_STATUS[record.status], "detail": record.detail}
+    return {**record.result, "status": record.status, "detail": record.detail}
 
 
 def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:

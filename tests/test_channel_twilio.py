@@ -168,6 +168,13 @@ def test_a_wrong_auth_token_is_permanent_and_never_shown(gateway: TwilioPeer) ->
         assert "wrong-token-s3cret" not in text and AUTH_TOKEN not in text
 
 
+def test_repr_leaves_out_a_password_in_the_gateways_url() -> None:
+    settings = {"account_sid": "AC1", "auth_token": "t", "base_url": "https://gw:pa55@gw.example"}
+    channel = TwilioSmsChannel(settings)
+    assert repr(channel) == "TwilioSmsChannel(TwilioAccount('AC1', base_url='https://gw.example'))"
+    channel.close()
+
+
 def test_the_gateway_signs_its_status_callbacks_as_twilio_does(gateway: TwilioPeer) -> None:
     with HttpPeer(lambda request: Reply(204)) as receiver:
         url = receiver.url + "/ondemand/twilio/status"

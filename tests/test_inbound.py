@@ -38,11 +38,10 @@ def voice_gateway() -> Iterator[TwilioPeer]:
         yield gateway
 
 
-def twilio_settings(gateway: TwilioPeer) -> dict[str, Any]:
-    """The real Twilio channels, pointed at the tests' gateway, with the callbacks coming here."""
-    return gateway.settings(
-        **{"from": PRACTICE_NUMBER, "status_callback_url": BASE + "twilio/status"}
-    )
+def twilio_settings(gateway: TwilioPeer, **extra: str) -> dict[str, Any]:
+    """The real Twilio channels, pointed at the tests' gateway, with the callbacks coming here;
+    texts leave from each practice's own number."""
+    return gateway.settings(status_callback_url=BASE + "twilio/status", **extra)
 
 
 @pytest.fixture
@@ -502,6 +501,25 @@ def test_a_stop_from_someone_never_texted_changes_nothing(
     assert host.calls_to("pm_set_opt_out") == []
 
 
+def test_a_reply_without_its_numbers_is_a_bad_request(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    answer = request(pm, "twilio/inbound", {"From": MEI, "Body": "STOP"})
+    assert (answer["status"], answer["body"]) == (400, "A reply needs From and To.")
+    assert host.calls_to("pm_set_opt_out") == []
+
+
+def test_a_stop_for_a_practice_the_host_no_longer_knows_changes_nothing_there(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    del host.practices["demo"]
+    assert reply(pm, "STOP")["status"] == 200
+    assert host.calls_to("pm_set_opt_out") == []
+    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+
+
 def test_the_plugin_honours_a_stop_before_the_host_catches_up(
     pm: pluggy.PluginManager, host: ReferenceHost
 ) -> None:
@@ -608,11 +626,10 @@ def test_a_keyword_twilio_names_as_an_opt_out_counts_too(
     assert len(host.calls_to("pm_set_opt_out")) == 1
 
 
-def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
-    pm: pluggy.PluginManager, host: ReferenceHost
-) -> None:
-    # Another practice with its own number texts the same person.
-    host.add_practice({**host.practices["demo"], "id": "north", "text_from": "+15035550102"})
+def add_north(pm: pluggy.PluginManager, host: ReferenceHost, text_from: str) -> dict[str, Any]:
+    """A second practice, north, texting from ``text_from``, with Mei as its guarantor too; its
+    context."""
+    host.add_practice({**host.practices["demo"], "id": "north", "text_from": text_from})
     host.add_patient("north", {**host.patients["demo"]["p-lily"], "guarantor_ids": []})
     host.add_guarantor(
         "north",
@@ -623,8 +640,14 @@ def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
         },
     )
     host.link("north", "p-lily", "g-mei")
-    north = {**CONTEXT, "practice_id": "north"}
     pm.get_plugin("ondemand.instance").entitlement.switch("north", True, "QA", "test")
+    return {**CONTEXT, "practice_id": "north"}
+
+
+def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    north = add_north(pm, host, "+15035550102")  # its own number
     send_to_mei(pm)
     send_to_mei(pm, context=north)
 
@@ -638,3 +661,38 @@ def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
     host.practices["north"]["text_from"] = "(503) 555-0102"  # as a host might keep it
     reply(pm, "stop", To="+15035550102")
     assert store.is_opted_out("north", "text", MEI)
+
+
+def test_a_stop_to_the_channels_shared_number_opts_out_of_every_practice_texting_from_it(
+    build: Build, sms_gateway: TwilioPeer
+) -> None:
+    pm, host = build(
+        channels={"text": "twilio_sms"},
+        twilio_sms=twilio_settings(sms_gateway, **{"from": "+15035550199"}),
+    )
+    north = add_north(pm, host, "+15035550102")  # not the number its texts leave from
+    send_to_mei(pm)
+    send_to_mei(pm, context=north)
+
+    reply(pm, "STOP", To="+15035550199")
+    store = pm.get_plugin("ondemand.instance").store
+    assert store.is_opted_out("demo", "text", MEI) and store.is_opted_out("north", "text", MEI)
+    reply(pm, "START", To=PRACTICE_NUMBER)  # the practice's own number sent nothing
+    assert store.is_opted_out("demo", "text", MEI)
+
+
+def test_a_stop_through_the_channels_messaging_service_opts_out_of_the_practices_using_it(
+    build: Build, sms_gateway: TwilioPeer
+) -> None:
+    service = "MG" + "1" * 32
+    pm, _host = build(
+        channels={"text": "twilio_sms"},
+        twilio_sms=twilio_settings(sms_gateway, messaging_service_sid=service),
+    )
+    send_to_mei(pm)
+    store = pm.get_plugin("ondemand.instance").store
+
+    reply(pm, "STOP", To="+15035550177", MessagingServiceSid="MG" + "2" * 32)
+    assert not store.is_opted_out("demo", "text", MEI)  # another service's number
+    reply(pm, "STOP", To="+15035550177", MessagingServiceSid=service)  # a number of its pool
+    assert store.is_opted_out("demo", "text", MEI)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, enable_addon, send_to_mei
+from conftest import CONTEXT, Build, enable_addon, send_to_mei
+from peers.twilio import TwilioPeer
 from test_cli import refused, run_ondemand
+from test_inbound import MEI, SMS_TOKEN, add_north, reply, sms_status, twilio_settings
 
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
@@ -297,3 +299,58 @@ def test_every_command_given_another_practices_ids_finds_nothing_and_writes_noth
     assert json.loads(ondemand("history", "--practice", "demo", "--guarantor", "g-olga",
                                "--json").stdout) == []  # fmt: skip
     assert snapshot(pm, ondemand_host) == before
+
+
+# Provider requests (pm_inbound_request). Twilio signs with the auth token of the plugin's
+# configuration, which every practice shares: a signature cannot tell practices apart. What ties a
+# request to one practice is the message id it names, or the practice's number a reply went to.
+
+DEMO_NUMBER = "+15035550101"
+NORTH_NUMBER = "+15035550102"
+
+
+@pytest.fixture
+def texting(build: Build) -> Iterator[tuple[pluggy.PluginManager, ReferenceHost]]:
+    """Demo and north texting Mei through Twilio, each from its own number."""
+    with TwilioPeer(auth_token=SMS_TOKEN) as gateway:
+        pm, host = build(channels={"text": "twilio_sms"}, twilio_sms=twilio_settings(gateway))
+        yield pm, host
+
+
+def notification(pm: pluggy.PluginManager, practice_id: str, notification_id: str) -> Any:
+    store = pm.get_plugin("ondemand.instance").store
+    [found] = [r for r in store.history(practice_id, "g-mei", None, 10) if r.id == notification_id]
+    return found
+
+
+def test_a_stop_to_one_practices_number_from_someone_only_another_texted_changes_nothing(
+    texting: tuple[pluggy.PluginManager, ReferenceHost],
+) -> None:
+    pm, host = texting
+    north = add_north(pm, host, NORTH_NUMBER)
+    send_to_mei(pm, context=north)  # demo never texted Mei
+
+    reply(pm, "STOP", To=DEMO_NUMBER)
+    store = pm.get_plugin("ondemand.instance").store
+    assert not store.is_opted_out("demo", "text", MEI)
+    assert not store.is_opted_out("north", "text", MEI)
+    assert host.calls_to("pm_set_opt_out") == []
+    reply(pm, "STOP", To=NORTH_NUMBER)
+    assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["north"]
+
+
+def test_a_status_callback_changes_only_the_practice_whose_message_it_names(
+    texting: tuple[pluggy.PluginManager, ReferenceHost],
+) -> None:
+    pm, host = texting
+    north = add_north(pm, host, NORTH_NUMBER)
+    ours = notification(pm, "demo", send_to_mei(pm)["notification_id"])
+    theirs = notification(pm, "north", send_to_mei(pm, context=north)["notification_id"])
+
+    sms_status(pm, theirs.provider_message_id, "undelivered", ErrorCode="21610")
+    assert notification(pm, "north", theirs.id).status == "undelivered"
+    assert notification(pm, "demo", ours.id) == ours
+    store = pm.get_plugin("ondemand.instance").store
+    assert store.is_opted_out("north", "text", MEI)
+    assert not store.is_opted_out("demo", "text", MEI)
+    assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["north"]

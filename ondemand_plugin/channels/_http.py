@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -30,6 +31,15 @@ def client(
         limits=_LIMITS,
         headers={"User-Agent": "ondemand-plugin"},
     )
+
+
+def public_url(url: str) -> str:
+    """``url`` fit for a ``repr``: a host may carry a password in its user part or a token in
+    its query; the scheme, host and path alone say which endpoint it is."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def scrub(text: str, addresses: Iterable[str], secrets: Iterable[str]) -> str:

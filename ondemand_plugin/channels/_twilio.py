@@ -59,7 +59,8 @@ class TwilioAccount:
         )
 
     def __repr__(self) -> str:
-        return f"TwilioAccount({self.account_sid!r}, base_url={str(self._client.base_url)!r})"
+        base_url = _http.public_url(str(self._client.base_url))
+        return f"TwilioAccount({self.account_sid!r}, base_url={base_url!r})"
 
     def sender(self, message: OutboundMessage) -> dict[str, str]:
         """The account's fixed number if set, else the practice's own number."""

@@ -50,8 +50,7 @@ class WebhookChannel:
         )
 
     def __repr__(self) -> str:
-        # A host may carry a token in the URL's query; the address alone says which hook it is.
-        return f"WebhookChannel({self.url.partition('?')[0]!r})"
+        return f"WebhookChannel({_http.public_url(self.url)!r})"
 
     def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
         body = json.dumps(attrs.asdict(message), separators=(",", ":")).encode()

@@ -2,8 +2,9 @@
 START change the sender's opt-out. Each is refused (403) unless Twilio signed it with the auth
 token configured for the channel it concerns, and then changes nothing.
 
-Twilio retries a callback that is not answered with a 2xx, so a callback about a message the
-plugin does not know, or a status it does not track, is answered 200 and logged.
+A callback about a message the plugin does not know, or a status it does not track, is answered
+200 and logged: any other answer is an error in the account's Twilio debugger, and asking again
+would not make the message known (see the README's design notes for the one case it could).
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ class TwilioRequests:
         if opted_out is None:
             opted_out = keyword_choice(request.form.get("OptOutType", ""))
         if opted_out is not None:
-            practices = self._practices_texting(sender, number)
+            practices = self._practices_texting(
+                sender, number, request.form.get("MessagingServiceSid")
+            )
             if not practices:
                 log.info("Reply from %s to a number no practice texted them from", mask(sender))
             for practice_id in practices:
@@ -164,20 +167,33 @@ class TwilioRequests:
         return answer(403, f"The request's {HEADER} is missing or does not match.")
 
     def _auth_token(self, channel: str) -> str | None:
-        settings = self.settings.get(channel)
-        token = settings.get("auth_token") if isinstance(settings, Mapping) else None
+        token = self._settings(channel).get("auth_token")
         return token if isinstance(token, str) and token else None
 
-    def _practices_texting(self, sender: str, number: str) -> list[str]:
-        """The practices that texted ``sender`` from ``number``: where a reply to it belongs."""
+    def _settings(self, channel: str) -> Mapping[str, Any]:
+        settings = self.settings.get(channel)
+        return settings if isinstance(settings, Mapping) else {}
+
+    def _practices_texting(self, sender: str, number: str, service_sid: str | None) -> list[str]:
+        """The practices that texted ``sender`` from ``number``: where a reply to it belongs.
+
+        The number is the one the ``twilio_sms`` channel sends from: with a messaging service,
+        any of the service's (Twilio names the service in the reply); else the channel's
+        ``from``, shared by every practice; else the practice's own text number.
+        """
+        settings = self._settings(SMS_CHANNEL)
+        service = settings.get("messaging_service_sid")
+        if service and service_sid != service:
+            return []
         practices = []
         for practice_id in self.store.practices_that_notified("text", sender):
             try:
                 practice = self.host.practice(practice_id)
             except OnDemandError:
                 continue  # a practice the host no longer knows cannot text anyone
-            if practice.text_from and _same_number(
-                practice.text_from, number, practice_region(practice.phone)
+            sends_from = settings.get("from") or practice.text_from
+            if service or (
+                sends_from and _same_number(sends_from, number, practice_region(practice.phone))
             ):
                 practices.append(practice_id)
         return practices

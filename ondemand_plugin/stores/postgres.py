@@ -114,7 +114,7 @@ CONNECT_TIMEOUT_SECONDS = 10
 POOL_TIMEOUT_SECONDS = 30.0
 
 _NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
-_NOTIFICATION_VALUES = ", ".join(["%s"] * 22)
+_NOTIFICATION_VALUES = ", ".join(["%s"] * len(NOTIFICATION_COLUMNS))
 
 
 def history_query(paged: bool) -> str:

@@ -100,6 +100,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 _NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
+_NOTIFICATION_VALUES = ", ".join(["?"] * len(NOTIFICATION_COLUMNS))
 
 
 class SQLiteStore:
@@ -281,7 +282,7 @@ class SQLiteStore:
         with self._transaction() as connection:
             cursor = connection.execute(
                 f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"VALUES ({_NOTIFICATION_VALUES}) "
                 "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
                 _notification_row(record),
             )

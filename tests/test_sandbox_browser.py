@@ -99,7 +99,7 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     page.get_by_role("link", name="Mei Chen").click()
     history = page.locator("#history")
     expect(history).to_contain_text("On-Demand")
-    expect(history.locator(".notification .badge")).to_have_text("sent")
+    expect(history.locator(".notification .badge")).to_have_text("Sent")
     expect(history.locator(".notification .status-changed")).to_be_visible()
     expect(page.locator("#dunning-count")).to_have_text("2")
 
@@ -135,6 +135,14 @@ def test_the_history_panel_updates_without_a_reload(page: Page) -> None:
     dialog.get_by_role("button", name="Send Now (F2)").click()
     expect(page.locator("#history")).to_contain_text("On-Demand")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_each_contact_on_the_guarantor_dashboard_fits_on_one_line(page: Page) -> None:
+    page.goto("/practices/demo/guarantors/g-mei")
+    contacts = page.locator("#contacts .contact")
+    expect(contacts).to_have_text(["E-mail mei.chen@example.com", "Mobile +15035550123"])
+    for contact in contacts.all():
+        assert contact.evaluate("element => element.getClientRects().length") == 1
 
 
 def test_a_zero_balance_is_sent_without_a_way_to_pay(page: Page) -> None:

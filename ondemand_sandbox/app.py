@@ -103,8 +103,11 @@ def panel_actions(
 
 
 async def home(request: Request) -> Response:
-    first = sandbox_of(request).database.practice_ids()[0]
-    return RedirectResponse(request.url_for("patients", practice_id=first), status_code=303)
+    """The practice the top bar's switch names, or the first one."""
+    known = sandbox_of(request).database.practice_ids()
+    chosen = request.query_params.get("practice")
+    practice_id = chosen if chosen in known else known[0]
+    return RedirectResponse(request.url_for("patients", practice_id=practice_id), status_code=303)
 
 
 def patients(request: Request) -> Response:
@@ -473,7 +476,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
     practice = "/practices/{practice_id}"
     app = Starlette(
         routes=[
-            Route("/", home),
+            Route("/", home, name="home"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
             Route("/pay/{practice_id}/{guarantor_id}", pay, methods=["GET", "POST"]),
             Route(practice, patients, name="patients"),

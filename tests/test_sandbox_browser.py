@@ -137,6 +137,18 @@ def test_the_history_panel_updates_without_a_reload(page: Page) -> None:
     assert page.evaluate("window.notReloaded") is True
 
 
+def test_the_practice_switch_waits_for_open_so_arrow_keys_only_browse(page: Page) -> None:
+    page.goto("/practices/demo")
+    switch = page.get_by_label("Practice", exact=True)
+    switch.focus()
+    page.keyboard.press("ArrowDown")
+    expect(switch).to_have_value("oak")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Maple Street Pediatrics")
+    page.get_by_role("button", name="Open").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Oak Hill Family Medicine")
+    expect(page.get_by_label("Practice", exact=True)).to_have_value("oak")
+
+
 def test_each_contact_on_the_guarantor_dashboard_fits_on_one_line(page: Page) -> None:
     page.goto("/practices/demo/guarantors/g-mei")
     contacts = page.locator("#contacts .contact")

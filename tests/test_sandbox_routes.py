@@ -391,3 +391,10 @@ def test_a_refusal_keeps_the_heading_that_names_its_dialog(
     assert response.status_code == 409
     assert heading in response.text
     assert 'data-code="not_entitled"' in response.text
+
+
+def test_the_practice_switch_opens_the_practice_it_names(client: TestClient) -> None:
+    switched = client.get("/?practice=oak", follow_redirects=False)
+    assert switched.headers["location"] == "http://testserver/practices/oak"
+    unknown = client.get("/?practice=nowhere", follow_redirects=False)
+    assert unknown.headers["location"] == "http://testserver/practices/demo"

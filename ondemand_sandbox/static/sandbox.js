@@ -234,7 +234,6 @@ document.addEventListener("change", (event) => {
   if (id === "od-guarantor" || id === "od-send-to") refreshSendForm();
   else if (id === "od-template") applyTemplate();
   else if (id === "tm-mode") refreshTemplateForm();
-  else if (event.target.hasAttribute("data-navigate")) window.location = event.target.value;
 });
 
 document.addEventListener("submit", (event) => {

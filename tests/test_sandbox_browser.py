@@ -295,6 +295,7 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     expect(manager.get_by_role("row", name=re.compile("Quick note"))).to_be_visible()
     manager.get_by_role("button", name="Copy Quick note").click()
     expect(manager.get_by_role("row", name=re.compile("Copy of Quick note"))).to_be_visible()
+    expect(manager.get_by_role("status")).to_have_text("Copied.")
     manager.get_by_role("button", name="Deactivate Copy of Quick note").click()
     expect(manager.get_by_role("button", name="Activate Copy of Quick note")).to_be_visible()
     manager.get_by_role("button", name="Edit Copy of Quick note").click()
@@ -304,6 +305,7 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     page.once("dialog", lambda confirm: confirm.accept())
     manager.get_by_role("button", name="Delete Old note").click()
     expect(manager.get_by_role("row", name=re.compile("Old note"))).to_have_count(0)
+    expect(manager.get_by_role("status")).to_have_text("Deleted.")
     snap(page, "10-template-manager")
     page.keyboard.press("Escape")
     expect(manager).to_be_hidden()
@@ -317,3 +319,17 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     )
     page.keyboard.press("F2")
     expect(send_dialog.get_by_role("status")).to_contain_text("Sent to +15035550123")
+
+
+def test_cancelling_a_template_edit_gives_focus_back_to_add_template(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    page.get_by_role("dialog", name="Send Balance Notification").get_by_label(
+        "Template"
+    ).select_option(label="-MANAGE-")
+    manager = page.get_by_role("dialog", name="On-Demand templates")
+    manager.get_by_role("button", name="Add template").click()
+    expect(manager.get_by_label("Label")).to_be_focused()
+    manager.get_by_role("button", name="Cancel").click()
+    expect(manager.get_by_label("Label")).to_be_hidden()
+    expect(manager.get_by_role("button", name="Add template")).to_be_focused()

@@ -199,6 +199,8 @@ def test_quickpay_takes_a_test_payment_once_and_the_history_shows_it(client: Tes
     assert paid.status_code == 200
     assert "Thank you: $120.50 was paid" in paid.text
     assert 'id="pay-balance">$0.00<' in paid.text
+    back = '<a href="http://testserver/practices/demo/guarantors/g-mei">Mei Chen\'s Guarantor'
+    assert back in paid.text
 
     again = client.post(link)
     assert again.status_code == 409 and "No payment is due" in again.text

@@ -243,7 +243,7 @@ def test_a_stop_reply_refuses_the_next_text_until_start(page: Page) -> None:
     page.keyboard.press("Escape")
 
     page.goto("/practices/demo/guarantors/g-mei")
-    expect(page.locator("#opted-out-of")).to_have_text("text")
+    expect(page.locator("#opted-out-of")).to_have_text("texts")
     expect(page.locator("#contacts")).to_contain_text("opted out of texts (STOP")
 
     reply_as_mei(phone, "START")

@@ -400,3 +400,10 @@ def test_the_practice_switch_opens_the_practice_it_names(client: TestClient) -> 
     assert switched.headers["location"] == "http://testserver/practices/oak"
     unknown = client.get("/?practice=nowhere", follow_redirects=False)
     assert unknown.headers["location"] == "http://testserver/practices/demo"
+
+
+def test_the_guarantor_dashboard_names_opt_outs_as_the_office_says_them(
+    client: TestClient,
+) -> None:
+    assert 'id="opted-out-of">texts<' in client.get("/practices/demo/guarantors/g-ada").text
+    assert 'id="opted-out-of">nothing<' in client.get("/practices/demo/guarantors/g-mei").text

@@ -32,6 +32,9 @@ from ondemand_sandbox.host import MANAGE_ACTION_ID, USER, Sandbox, refusal
 
 HERE = Path(__file__).parent
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
+# The dialogs' headings (id, text): base.html names each <dialog> by its heading's id.
+SEND_DIALOG_TITLE = ("send-dialog-title", "Send Balance Notification")
+MANAGER_TITLE = ("template-manager-title", "On-Demand templates")
 
 
 def dollars(amount: str | Decimal) -> str:
@@ -100,8 +103,11 @@ def panel_actions(
 
 
 async def home(request: Request) -> Response:
-    first = sandbox_of(request).database.practice_ids()[0]
-    return RedirectResponse(request.url_for("patients", practice_id=first), status_code=303)
+    """The practice the top bar's switch names, or the first one."""
+    known = sandbox_of(request).database.practice_ids()
+    chosen = request.query_params.get("practice")
+    practice_id = chosen if chosen in known else known[0]
+    return RedirectResponse(request.url_for("patients", practice_id=practice_id), status_code=303)
 
 
 def patients(request: Request) -> Response:
@@ -202,8 +208,11 @@ def subject_of(request: Request) -> dict[str, str]:
     return {"type": subject_type, "id": request.query_params.get("id", "")}
 
 
-def refusal_page(request: Request, error: dict[str, Any]) -> Response:
-    return templates.TemplateResponse(request, "refusal.html", {"error": error}, status_code=409)
+def refusal_page(request: Request, error: dict[str, Any], title: tuple[str, str]) -> Response:
+    """A refusal drawn in a dialog, under the dialog's own heading (``title``: id and text),
+    which names the dialog for a screen reader."""
+    context = {"error": error, "title_id": title[0], "title": title[1]}
+    return templates.TemplateResponse(request, "refusal.html", context, status_code=409)
 
 
 def send_dialog(request: Request) -> Response:
@@ -221,7 +230,7 @@ def send_dialog(request: Request) -> Response:
         found = refusal(error)
         if found is None:
             raise
-        return refusal_page(request, found)
+        return refusal_page(request, found, SEND_DIALOG_TITLE)
     if form is None:
         raise HTTPException(404, "No plugin answers this action.")
     active = {t["id"]: t for t in manage["templates"] if t["active"]}
@@ -268,7 +277,7 @@ def template_manager(request: Request) -> Response:
         found = refusal(error)
         if found is None:
             raise
-        return refusal_page(request, found)
+        return refusal_page(request, found, MANAGER_TITLE)
     return templates.TemplateResponse(
         request,
         "template_manager.html",
@@ -467,7 +476,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
     practice = "/practices/{practice_id}"
     app = Starlette(
         routes=[
-            Route("/", home),
+            Route("/", home, name="home"),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
             Route("/pay/{practice_id}/{guarantor_id}", pay, methods=["GET", "POST"]),
             Route(practice, patients, name="patients"),

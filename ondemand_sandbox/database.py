@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS contact_opt_out (
     changed_at TEXT NOT NULL, source TEXT NOT NULL, keyword TEXT,
     PRIMARY KEY (practice_id, mode, address)
 );
+-- One row once the demo practice has the add-on and its templates in the plugin's database.
+CREATE TABLE IF NOT EXISTS sandbox_setup (done_at TEXT NOT NULL);
 """
 # The contact kinds each mode reaches (contracts/contact.json).
 MODE_KINDS = {"email": ("email",), "text": ("mobile",), "voice": ("mobile", "home", "work")}
@@ -131,6 +133,13 @@ class Database:
     def add_later_tables(self) -> None:
         with self.transaction() as connection:
             connection.executescript(LATER_TABLES)
+
+    def set_up(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sandbox_setup").fetchone() is not None
+
+    def mark_set_up(self, now: datetime) -> None:
+        with self.transaction() as connection:
+            connection.execute("INSERT INTO sandbox_setup (done_at) VALUES (?)", (timestamp(now),))
 
     # Reading, in the shapes of contracts/*.json
 

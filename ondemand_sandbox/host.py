@@ -16,7 +16,6 @@ import pluggy
 import hookspecs
 from ondemand_sandbox import accounts, seed
 from ondemand_sandbox.adapter import SandboxHost
-from ondemand_sandbox.database import Database
 
 MANAGE_ACTION_ID = "ondemand.manage_templates"
 HISTORY_PAGE = 10
@@ -41,11 +40,7 @@ class Sandbox:
     def __init__(self, home: Path, base_url: str) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.home = home.resolve()
-        self.database = Database(self.home / "sandbox.db")
-        fresh = self.database.is_empty()
-        if fresh:
-            self.database.create()
-            seed.add_demo_data(self.database, datetime.now(UTC))
+        self.database = seed.open_database(self.home / "sandbox.db", datetime.now(UTC))
         self.database.add_later_tables()
         self.adapter = SandboxHost(self.database, self.home, base_url)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
@@ -53,9 +48,27 @@ class Sandbox:
         self.pm.register(self.adapter, name="sandbox.host")
         self.pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
         self.pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": self.pm})
-        if fresh:
+        if not self.database.set_up():
+            try:
+                self.set_up_the_demo_practice()
+            except BaseException:
+                self.close()
+                raise
+            self.database.mark_set_up(datetime.now(UTC))
+
+    def set_up_the_demo_practice(self) -> None:
+        """Give the demo practice the add-on and its templates, whatever an earlier start left out.
+
+        The plugin's database is set up through the plugin, so it cannot share a transaction with
+        the sandbox's: each step is done only when missing, and the sandbox's database records
+        when all are done. A start that failed half way is finished by the next one.
+        """
+        if not self.addon_log(seed.PRACTICE_ID):
             self.switch_addon(seed.PRACTICE_ID, True, seed.SETUP_BY, seed.SETUP_REASON)
-            for template in seed.TEMPLATES:
+        listed = self.manage(seed.PRACTICE_ID, {"op": "list"})["templates"]
+        labels = {template["label"] for template in listed}
+        for template in seed.TEMPLATES:
+            if template["label"] not in labels:
                 self.manage(seed.PRACTICE_ID, {"op": "create", "template": template})
 
     def close(self) -> None:

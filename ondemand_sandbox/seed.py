@@ -13,7 +13,9 @@ so the account manager's page has something to switch on.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ondemand_sandbox.database import Database
@@ -44,6 +46,30 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
         "{{BalanceDue}}. Please call us at {{PracticePhone}} to pay.",
     },
 )
+
+
+def open_database(path: Path, now: datetime) -> Database:
+    """The sandbox's database, made with the demo data on the first start.
+
+    It is built beside its place and moved in when complete, so a start that fails half way leaves
+    no half-seeded database behind and the next start builds it again.
+    """
+    if path.exists():
+        database = Database(path)
+        if not database.is_empty():
+            return database
+        database.close()
+    partial = path.with_name(path.name + ".partial")
+    for leftover in (partial, *(partial.with_name(partial.name + end) for end in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
+    building = Database(partial)
+    try:
+        building.create()
+        add_demo_data(building, now)
+    finally:
+        building.close()
+    os.replace(partial, path)
+    return Database(path)
 
 
 def add_demo_data(database: Database, now: datetime) -> None:

@@ -99,7 +99,7 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     page.get_by_role("link", name="Mei Chen").click()
     history = page.locator("#history")
     expect(history).to_contain_text("On-Demand")
-    expect(history.locator(".notification .badge")).to_have_text("sent")
+    expect(history.locator(".notification .badge")).to_have_text("Sent")
     expect(history.locator(".notification .status-changed")).to_be_visible()
     expect(page.locator("#dunning-count")).to_have_text("2")
 
@@ -135,6 +135,26 @@ def test_the_history_panel_updates_without_a_reload(page: Page) -> None:
     dialog.get_by_role("button", name="Send Now (F2)").click()
     expect(page.locator("#history")).to_contain_text("On-Demand")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_practice_switch_waits_for_open_so_arrow_keys_only_browse(page: Page) -> None:
+    page.goto("/practices/demo")
+    switch = page.get_by_label("Practice", exact=True)
+    switch.focus()
+    page.keyboard.press("ArrowDown")
+    expect(switch).to_have_value("oak")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Maple Street Pediatrics")
+    page.get_by_role("button", name="Open").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Oak Hill Family Medicine")
+    expect(page.get_by_label("Practice", exact=True)).to_have_value("oak")
+
+
+def test_each_contact_on_the_guarantor_dashboard_fits_on_one_line(page: Page) -> None:
+    page.goto("/practices/demo/guarantors/g-mei")
+    contacts = page.locator("#contacts .contact")
+    expect(contacts).to_have_text(["E-mail mei.chen@example.com", "Mobile +15035550123"])
+    for contact in contacts.all():
+        assert contact.evaluate("element => element.getClientRects().length") == 1
 
 
 def test_a_zero_balance_is_sent_without_a_way_to_pay(page: Page) -> None:
@@ -223,7 +243,7 @@ def test_a_stop_reply_refuses_the_next_text_until_start(page: Page) -> None:
     page.keyboard.press("Escape")
 
     page.goto("/practices/demo/guarantors/g-mei")
-    expect(page.locator("#opted-out-of")).to_have_text("text")
+    expect(page.locator("#opted-out-of")).to_have_text("texts")
     expect(page.locator("#contacts")).to_contain_text("opted out of texts (STOP")
 
     reply_as_mei(phone, "START")
@@ -275,6 +295,7 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     expect(manager.get_by_role("row", name=re.compile("Quick note"))).to_be_visible()
     manager.get_by_role("button", name="Copy Quick note").click()
     expect(manager.get_by_role("row", name=re.compile("Copy of Quick note"))).to_be_visible()
+    expect(manager.get_by_role("status")).to_have_text("Copied.")
     manager.get_by_role("button", name="Deactivate Copy of Quick note").click()
     expect(manager.get_by_role("button", name="Activate Copy of Quick note")).to_be_visible()
     manager.get_by_role("button", name="Edit Copy of Quick note").click()
@@ -284,6 +305,7 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     page.once("dialog", lambda confirm: confirm.accept())
     manager.get_by_role("button", name="Delete Old note").click()
     expect(manager.get_by_role("row", name=re.compile("Old note"))).to_have_count(0)
+    expect(manager.get_by_role("status")).to_have_text("Deleted.")
     snap(page, "10-template-manager")
     page.keyboard.press("Escape")
     expect(manager).to_be_hidden()
@@ -297,3 +319,17 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     )
     page.keyboard.press("F2")
     expect(send_dialog.get_by_role("status")).to_contain_text("Sent to +15035550123")
+
+
+def test_cancelling_a_template_edit_gives_focus_back_to_add_template(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    page.get_by_role("dialog", name="Send Balance Notification").get_by_label(
+        "Template"
+    ).select_option(label="-MANAGE-")
+    manager = page.get_by_role("dialog", name="On-Demand templates")
+    manager.get_by_role("button", name="Add template").click()
+    expect(manager.get_by_label("Label")).to_be_focused()
+    manager.get_by_role("button", name="Cancel").click()
+    expect(manager.get_by_label("Label")).to_be_hidden()
+    expect(manager.get_by_role("button", name="Add template")).to_be_focused()

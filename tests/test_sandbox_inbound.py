@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from ondemand_plugin.inbound.twilio_signature import expected_signature
 from ondemand_sandbox import Sandbox, build_app
+from ondemand_sandbox.app import templates
 from ondemand_sandbox.phone import twilio_signature
 
 INBOUND_URL = "http://testserver/plugins/ondemand/twilio/inbound"
@@ -93,9 +94,10 @@ def test_a_signed_stop_opts_the_number_out_and_the_next_text_is_refused(
 
     assert mei_opts_out_of_texts(client)
     dashboard = client.get("/practices/demo/guarantors/g-mei").text
-    assert re.search(r'id="opted-out-of">text<', dashboard)
+    assert 'id="opted-out-of">texts<' in dashboard
     assert re.search(
-        r"mobile \+15035550123 <span class=\"opted-out\">opted out of texts \(STOP", dashboard
+        r"Mobile \+15035550123</span> <span class=\"opted-out\">opted out of texts \(STOP",
+        dashboard,
     )
 
     status, answer = text_mei(client, "k2")
@@ -245,9 +247,32 @@ def test_the_history_shows_each_notifications_delivery_status_and_when_it_change
     entry = sandbox_of(client).history("demo", "g-mei", {})[0][0]
     panel = client.get("/practices/demo/guarantors/g-mei/history").text
     assert '<th scope="col">Delivery status</th>' in panel
+    assert entry["status"] == "sent"
     badge = (
-        f'<span class="badge status-{entry["status"]}">{entry["status"]}</span> '
+        '<span class="badge status-sent">Sent</span> '
         f'<small class="muted">since <time class="status-changed" '
         f'datetime="{entry["status_changed_at"]}">'
     )
     assert badge in panel
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("sending", "Sending"),
+        ("sent", "Sent"),
+        ("delivered", "Delivered"),
+        ("undelivered", "Not delivered"),
+        ("failed", "Failed"),
+        ("unknown", "Not known"),
+    ],
+)
+def test_each_delivery_status_is_shown_in_the_front_desks_words(
+    client: TestClient, status: str, words: str
+) -> None:
+    assert text_mei(client, "k1")[0] == 200
+    entry = sandbox_of(client).history("demo", "g-mei", {})[0][0]
+    panel = templates.get_template("history_panel.html").render(
+        entries=[{**entry, "status": status}], newest=None, older=None
+    )
+    assert f'<span class="badge status-{status}">{words}</span>' in panel

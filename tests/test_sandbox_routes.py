@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,10 @@ import pytest
 from starlette.testclient import TestClient
 
 import ondemand_sandbox
-from ondemand_sandbox import build_app
+from ondemand_sandbox import Sandbox, build_app
+from ondemand_sandbox.accounts import SwitchRefused
+from ondemand_sandbox.database import Database
+from ondemand_sandbox.seed import TEMPLATES
 
 SEND_URL = "/practices/demo/send?type=patient&id=p-lily&action=ondemand.send_balance_notification"
 TO_MEI_BY_TEXT = {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"}
@@ -195,6 +199,8 @@ def test_quickpay_takes_a_test_payment_once_and_the_history_shows_it(client: Tes
     assert paid.status_code == 200
     assert "Thank you: $120.50 was paid" in paid.text
     assert 'id="pay-balance">$0.00<' in paid.text
+    back = '<a href="http://testserver/practices/demo/guarantors/g-mei">Mei Chen\'s Guarantor'
+    assert back in paid.text
 
     again = client.post(link)
     assert again.status_code == 409 and "No payment is due" in again.text
@@ -324,3 +330,80 @@ def test_a_body_that_is_not_json_is_refused_in_json(client: TestClient) -> None:
     response = client.post(SEND_URL, content=b"{oops", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "The request body must be JSON."
+
+
+def test_a_first_start_that_fails_while_seeding_leaves_no_half_seeded_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Database, "add_guarantor", disk_full)
+        with pytest.raises(sqlite3.OperationalError):
+            Sandbox(home, "http://testserver")
+    assert not (home / "sandbox.db").exists()
+
+    with TestClient(build_app(home, "http://testserver")) as client:
+        page = client.get("/practices/demo/patients/p-lily").text
+        assert "Mei Chen" in page and len(action_buttons(page)) == 1
+
+
+def test_a_first_start_whose_addon_switch_fails_is_finished_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+
+    def refused(*args: Any, **kwargs: Any) -> str:
+        raise SwitchRefused("The plugin's database is locked; try again.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Sandbox, "switch_addon", refused)
+        with pytest.raises(SwitchRefused):
+            Sandbox(home, "http://testserver")
+
+    for _start in range(2):
+        sandbox = Sandbox(home, "http://testserver")
+        try:
+            assert len(sandbox.addon_log("demo")) == 1
+            listed = sandbox.manage("demo", {"op": "list"})["templates"]
+            assert sorted(t["label"] for t in listed) == sorted(t["label"] for t in TEMPLATES)
+            assert sandbox.actions("demo", "patient", "p-lily")
+        finally:
+            sandbox.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "heading"),
+    [
+        (
+            "/practices/oak/send?type=patient&id=p-omar&action=ondemand.send_balance_notification",
+            '<h2 id="send-dialog-title">Send Balance Notification</h2>',
+        ),
+        ("/practices/oak/templates", '<h2 id="template-manager-title">On-Demand templates</h2>'),
+    ],
+)
+def test_a_refusal_keeps_the_heading_that_names_its_dialog(
+    client: TestClient, url: str, heading: str
+) -> None:
+    # base.html names each <dialog> by its heading's id: a refusal drawn in it keeps that name.
+    response = client.get(url)
+    assert response.status_code == 409
+    assert heading in response.text
+    assert 'data-code="not_entitled"' in response.text
+
+
+def test_the_practice_switch_opens_the_practice_it_names(client: TestClient) -> None:
+    switched = client.get("/?practice=oak", follow_redirects=False)
+    assert switched.headers["location"] == "http://testserver/practices/oak"
+    unknown = client.get("/?practice=nowhere", follow_redirects=False)
+    assert unknown.headers["location"] == "http://testserver/practices/demo"
+
+
+def test_the_guarantor_dashboard_names_opt_outs_as_the_office_says_them(
+    client: TestClient,
+) -> None:
+    assert 'id="opted-out-of">texts<' in client.get("/practices/demo/guarantors/g-ada").text
+    assert 'id="opted-out-of">nothing<' in client.get("/practices/demo/guarantors/g-mei").text

@@ -147,6 +147,8 @@ async function refreshHistory() {
 
 // The template manager
 
+const DONE = { create: "Saved.", update: "Saved.", copy: "Copied.", delete: "Deleted." };
+
 function editTemplate(template) {
   byId("tm-form").hidden = false;
   byId("tm-form-title").textContent = template ? `Edit “${template.label}”` : "New template";
@@ -175,7 +177,7 @@ async function manage(payload) {
   }
   const url = root.closest("dialog").dataset.url;
   await openFragment(managerDialog(), url);
-  byId("tm-status").textContent = "Saved.";
+  byId("tm-status").textContent = DONE[payload.op];
 }
 
 async function saveTemplate() {
@@ -216,7 +218,11 @@ document.addEventListener("click", (event) => {
     if (!box.hidden) byId("od-address").focus();
   } else if (target.dataset.insertInto) insertField(target);
   else if (target.id === "tm-add") editTemplate(null);
-  else if (target.id === "tm-cancel") byId("tm-form").hidden = true;
+  else if (target.id === "tm-cancel") {
+    // Focus would be lost with the hidden form: it goes back to where a new edit starts.
+    byId("tm-form").hidden = true;
+    byId("tm-add").focus();
+  }
   else if (target.dataset.tmEdit) {
     const all = JSON.parse(byId("tm-templates").textContent);
     editTemplate(all.find((t) => t.id === target.dataset.tmEdit));
@@ -234,7 +240,6 @@ document.addEventListener("change", (event) => {
   if (id === "od-guarantor" || id === "od-send-to") refreshSendForm();
   else if (id === "od-template") applyTemplate();
   else if (id === "tm-mode") refreshTemplateForm();
-  else if (event.target.hasAttribute("data-navigate")) window.location = event.target.value;
 });
 
 document.addEventListener("submit", (event) => {

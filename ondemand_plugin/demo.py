@@ -133,6 +133,8 @@ class Story:
         for guarantor in form["guarantors"]:
             payment = "can pay" if guarantor["payment_allowed"] else "no payment can be made"
             self.say(f"  {guarantor['name']:<10} {money(guarantor['balance']):>8}  {payment}")
+            if guarantor["notice"]:
+                self.wrapped(guarantor["notice"], "    ", "    ")
         self.say("Send To (the contact picked sets how it is sent):")
         for option in form["send_to"]:
             entity = option["entity"]
@@ -145,7 +147,8 @@ class Story:
         listed = {option["entity"]["id"] for option in form["send_to"]}
         if LILY["id"] not in listed:
             self.say("  (Lily has no contact information of her own, so she is not listed.)")
-        self.say("Notices:")
+        if form["notices"]:
+            self.say("Notices:")
         for notice in form["notices"]:
             self.wrapped(notice, "  - ", "    ")
 

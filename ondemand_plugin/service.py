@@ -105,6 +105,7 @@ class SendService:
                     "name": guarantor.name,
                     "balance": str(guarantor.balance),
                     "payment_allowed": guarantor.payment_allowed,
+                    "notice": _guarantor_notice(guarantor),
                 }
                 for guarantor in guarantors
             ],
@@ -435,16 +436,21 @@ def _closed_reason(guarantors: tuple[Guarantor, ...], options: list[SendOption])
     return None
 
 
+def _guarantor_notice(guarantor: Guarantor) -> str | None:
+    """R5, said beside the guarantor it concerns: a host shows it while that one is chosen."""
+    if guarantor.payment_allowed:
+        return None
+    return (
+        f"{guarantor.name}'s balance is {compose.format_money(guarantor.balance)}: the "
+        "notification can be sent, but no payment can be made from it."
+    )
+
+
 def _notices(
     scope: Scope, guarantors: tuple[Guarantor, ...], templates: list[Template]
 ) -> list[str]:
+    """What concerns the whole dialog, whichever guarantor is chosen."""
     notices = []
-    for guarantor in guarantors:
-        if not guarantor.payment_allowed:
-            notices.append(
-                f"{guarantor.name}'s balance is {compose.format_money(guarantor.balance)}: the "
-                "notification can be sent, but no payment can be made from it."
-            )
     hidden = len(scope.guarantors) - len(guarantors)
     if hidden and guarantors:
         notices.append(f"{hidden} guarantor(s) who never had a batched statement are not listed.")

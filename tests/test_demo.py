@@ -50,7 +50,7 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert re.search(r"allowed  Mei Chen \(guarantor\) +text +\+15035550123", story[2])
     assert re.search(r"refused  Mei Chen \(guarantor\) +call", story[2])
     assert "opted out of call messages" in story[2]
-    assert re.search(r"Notices:\n  - Tom Chen.s balance is \$0\.00: the notification can", story[2])
+    assert re.search(r"can be made\n    Tom Chen.s balance is \$0\.00: the notification", story[2])
 
     # R7: templates made through -MANAGE-.
     assert "'Pay by text' (text)" in story[3] and "'Balance by e-mail' (e-mail)" in story[3]

@@ -163,10 +163,16 @@ def test_a_zero_balance_is_sent_without_a_way_to_pay(page: Page) -> None:
     dialog = page.get_by_role("dialog", name="Send Balance Notification")
     notice = dialog.locator("#od-payment-notice")
     expect(notice).to_be_hidden()
+    # While Mei is chosen, nothing in the dialog speaks of Tom's balance.
+    expect(dialog).not_to_contain_text("Tom Chen's balance")
     dialog.get_by_label("Guarantor").select_option(
         label="Tom Chen · $0.00 · no payment can be made"
     )
     expect(notice).to_be_visible()
+    expect(notice).to_have_text(
+        "Tom Chen's balance is $0.00: the notification can be sent, but no payment can be made "
+        "from it."
+    )
     dialog.get_by_label("Send To").select_option(
         label="Tom Chen (guarantor) · E-mail · tom.chen@example.com"
     )

@@ -43,7 +43,10 @@ function selectedContact() {
 
 function refreshSendForm() {
   const guarantor = byId("od-guarantor").selectedOptions[0];
-  byId("od-payment-notice").hidden = !guarantor || guarantor.dataset.paymentAllowed === "yes";
+  // The plugin's notice for the chosen guarantor (R5), shown only while that one is chosen.
+  const notice = guarantor ? guarantor.dataset.notice : "";
+  byId("od-payment-notice").textContent = notice;
+  byId("od-payment-notice").hidden = !notice;
   const contact = selectedContact();
   const mode = contact ? contact.mode : null;
   byId("od-subject-row").hidden = mode !== "email";

@@ -45,6 +45,8 @@ from ondemand_plugin.templates import TemplateManager
 DUPLICATE_POLL_SECONDS = 0.05
 # How long past the deadline a repeated request waits for the first one's delivery to end.
 DUPLICATE_GRACE_SECONDS = 5.0
+# A callback's outcomes, as a send result says them: the message left.
+LEFT = {"delivered": "sent", "undelivered": "sent"}
 
 
 def request_error(path: str, problem: str) -> InvalidRequest:
@@ -397,12 +399,13 @@ class SendService:
 
 def _answer(record: NotificationRecord) -> dict[str, Any]:
     """The send result kept for a record; for a send its worker never completed, the claim's
-    provisional result with the status recovery gave it: unknown, or sent or failed once a status
-    lookup settled it (callbacks cannot move it: its provider message id was never recorded)."""
+    provisional result with the status recovery, a status lookup or a provider's callback gave
+    it (a result says whether the message left, not whether it arrived)."""
     assert record.result is not None
     if record.result["status"] != "unknown":
         return record.result
-    return {**record.result, "status": record.status, "detail": record.detail}
+    status = LEFT.get(record.status, record.status)
+    return {**record.result, "status": status, "detail": record.detail}
 
 
 def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import pytest
 from conftest import Build, send_to_mei
 from peers.http import Drop, HttpPeer, Reply, Slow
@@ -12,6 +13,7 @@ from peers.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer, twilio_error
 from peers.twilio_signature import sign
 
 from hookspecs import PermanentDeliveryError, RecipientOptedOutError, TransientDeliveryError
+from ondemand_plugin.channels._twilio import callback_url
 from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.channels.twilio_voice import TwilioVoiceChannel, twiml
 from ondemand_plugin.errors import OnDemandError
@@ -37,7 +39,7 @@ def test_a_text_is_posted_to_the_messages_api_with_basic_auth(gateway: TwilioPee
         "To": "+15035550123",
         "Body": sample_message("text").body,
         "From": "+15035550101",
-        "StatusCallback": CALLBACK_URL,
+        "StatusCallback": CALLBACK_URL + "?practice=demo&notification=ntf_conformance0001",
     }
     assert receipt.status == "queued"
     assert receipt.provider_message_id in gateway.created
@@ -93,7 +95,40 @@ def test_a_call_says_the_voice_message_escaped_and_without_a_link(
     )
     assert request.form["To"] == "+15035550123"
     assert request.form["From"] == "+15035550101"
-    assert request.form["StatusCallback"] == CALLBACK_URL
+    assert request.form["StatusCallback"] == (
+        f"{CALLBACK_URL}?practice=demo&notification={result['notification_id']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("configured", "called"),
+    [
+        (CALLBACK_URL, CALLBACK_URL + "?practice=demo&notification=ntf_1"),
+        (CALLBACK_URL + "?", CALLBACK_URL + "?practice=demo&notification=ntf_1"),
+        (
+            CALLBACK_URL + "?site=west&k=a%2Fb",
+            CALLBACK_URL + "?site=west&k=a%2Fb&practice=demo&notification=ntf_1",
+        ),
+        (
+            "https://host.example.com:8443/cb#top",
+            "https://host.example.com:8443/cb?practice=demo&notification=ntf_1#top",
+        ),
+    ],
+)
+def test_the_status_callback_url_names_the_notification_after_the_hosts_own_query(
+    configured: str, called: str
+) -> None:
+    message = attrs.evolve(sample_message("text"), notification_id="ntf_1")
+    assert callback_url(configured, message) == called
+
+
+def test_the_notifications_names_are_encoded_in_the_status_callback_url() -> None:
+    message = attrs.evolve(
+        sample_message("text"), practice_id="north & co/2", notification_id="n 1"
+    )
+    assert callback_url(CALLBACK_URL, message) == (
+        CALLBACK_URL + "?practice=north+%26+co%2F2&notification=n+1"
+    )
 
 
 def test_twiml_escapes_what_xml_would_read_as_markup() -> None:
@@ -185,8 +220,12 @@ def test_the_gateway_signs_its_status_callbacks_as_twilio_does(gateway: TwilioPe
     [callback] = receiver.requests
     assert callback.form["MessageSid"] == sid
     assert callback.form["MessageStatus"] == "delivered"
+    # Twilio calls the StatusCallback as the channel gave it, query included, and signs all of it.
+    called = url + "?practice=demo&notification=ntf_conformance0001"
+    assert receiver.url + callback.path == called
     signature = callback.headers["X-Twilio-Signature"]
-    assert signature == sign(url, callback.form, AUTH_TOKEN)
+    assert signature == sign(called, callback.form, AUTH_TOKEN)
+    assert signature != sign(url, callback.form, AUTH_TOKEN)
     assert signature != sign(url, callback.form, "another-token")
     assert signature != sign(url, {**callback.form, "MessageStatus": "sent"}, AUTH_TOKEN)
 

@@ -12,9 +12,11 @@ import pytest
 from conftest import CONTEXT, Build, assert_valid, send_to_mei
 from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
+from test_recovery import ChannelPlugin, WorkerDied, crash, submit
 
-from hookspecs import hookimpl
+from hookspecs import DeliveryReceipt, OutboundMessage, hookimpl
 from ondemand_plugin import SEND_ACTION_ID
+from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.inbound.twilio_signature import expected_signature
 from ondemand_plugin.testing import ReferenceHost
@@ -277,6 +279,193 @@ def test_a_status_twilio_has_but_the_history_does_not_track_is_ignored(
 
 def test_a_status_callback_without_its_id_is_a_bad_request(pm: pluggy.PluginManager) -> None:
     assert request(pm, "twilio/status", {"MessageStatus": "delivered"})["status"] == 400
+
+
+# Callbacks that come before the send is recorded: found by the notification named in their URL
+
+
+def gateway_callback(
+    pm: pluggy.PluginManager, gateway: TwilioPeer, sid: str, status: str
+) -> dict[str, Any]:
+    """The gateway's status callback of ``sid``, to its StatusCallback URL, through the hook."""
+    url, form, headers = gateway.signed_callback(sid, status)
+    assert url.startswith(BASE + "twilio/status?")
+    return request(pm, "twilio/status", form, headers=headers, url=url)
+
+
+def store_of(pm: pluggy.PluginManager) -> Any:
+    return pm.get_plugin("ondemand.instance").store
+
+
+@pytest.mark.parametrize(
+    ("mode", "twilio_status", "status"),
+    [
+        ("text", "delivered", "delivered"),
+        ("text", "undelivered", "undelivered"),
+        ("voice", "completed", "delivered"),
+    ],
+)
+def test_a_callback_that_overtakes_twilios_answer_is_kept_when_the_send_completes(
+    pm: pluggy.PluginManager,
+    sms_gateway: TwilioPeer,
+    voice_gateway: TwilioPeer,
+    mode: str,
+    twilio_status: str,
+    status: str,
+) -> None:
+    gateway = sms_gateway if mode == "text" else voice_gateway
+    answers: list[dict[str, Any]] = []
+    gateway.before_answering = lambda sid: answers.append(
+        gateway_callback(pm, gateway, sid, twilio_status)
+    )
+    result = send_to_mei(pm, mode=mode, body="You owe {{BalanceDue}}")
+    assert [answer["status"] for answer in answers] == [200]
+    assert result["status"] == "sent"  # the send's answer: the message left
+
+    [sid] = gateway.created
+    after = record(pm, result["notification_id"])
+    # The completion came after the callback: it recorded the SID, and did not undo the status.
+    assert (after.status, after.detail) == (status, f"Twilio: {twilio_status}.")
+    channel = "twilio_sms" if mode == "text" else "twilio_voice"
+    assert (after.channel, after.provider_message_id) == (channel, sid)
+    assert after.result["status"] == "sent"
+    gateway.before_answering = None
+    assert gateway_callback(pm, gateway, sid, "queued")["status"] == 200  # late
+    assert record(pm, result["notification_id"]) == after
+
+
+class TwilioInADyingWorker:
+    """The twilio_sms channel in a worker that dies once Twilio has taken the text, before the
+    send's completion can record its SID."""
+
+    name = "dying_twilio"
+    modes = frozenset({"text"})
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.twilio = TwilioSmsChannel(settings)
+
+    def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
+        self.twilio.deliver(message)
+        raise WorkerDied
+
+    def close(self) -> None:
+        self.twilio.close()
+
+
+@pytest.fixture
+def dying(build: Build, database_url: str, sms_gateway: TwilioPeer) -> pluggy.PluginManager:
+    """Texts leave through Twilio from a worker that dies before recording them; on each
+    backend."""
+    pm, _ = build(
+        ChannelPlugin(TwilioInADyingWorker(twilio_settings(sms_gateway))),
+        database_url=database_url,
+        channels={"text": "dying_twilio"},
+        twilio_sms=twilio_settings(sms_gateway),
+    )
+    return pm
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "status", "answered"),
+    [
+        ("delivered", "delivered", "sent"),
+        ("undelivered", "undelivered", "sent"),
+        ("failed", "failed", "failed"),
+    ],
+)
+def test_a_callback_settles_a_send_whose_worker_died_after_twilio_took_it(
+    dying: pluggy.PluginManager,
+    sms_gateway: TwilioPeer,
+    twilio_status: str,
+    status: str,
+    answered: str,
+) -> None:
+    notification_id = crash(dying, "key-1")
+    [sid] = sms_gateway.created
+    [unknown] = dying.get_plugin("ondemand.instance").recovery.run(older_than_seconds=0)
+    assert (unknown.id, unknown.status) == (notification_id, "unknown")  # Twilio offers no lookup
+
+    assert gateway_callback(dying, sms_gateway, sid, twilio_status)["status"] == 200
+    settled = store_of(dying).notification_by_id("demo", notification_id)
+    assert (settled.status, settled.detail) == (status, f"Twilio: {twilio_status}.")
+    assert settled.provider_message_id is None  # still unrecorded: each callback uses the URL
+    # Repeating the request answers how it ended, in the send result's terms.
+    repeated = submit(dying, "key-1")
+    assert (repeated["status"], repeated["detail"], repeated["duplicate"]) == (
+        answered,
+        f"Twilio: {twilio_status}.",
+        True,
+    )
+
+
+def test_a_callback_finds_an_unrecorded_send_only_under_its_own_practice(
+    dying: pluggy.PluginManager, sms_gateway: TwilioPeer
+) -> None:
+    notification_id = crash(dying, "key-1")
+    [sid] = sms_gateway.created
+    genuine, form, _ = sms_gateway.signed_callback(sid, "delivered")
+    # Signed, so Twilio called it: but its query names demo's notification under another practice.
+    elsewhere = genuine.replace("practice=demo", "practice=north")
+    assert elsewhere != genuine
+    assert request(dying, "twilio/status", form, url=elsewhere)["status"] == 200
+    assert store_of(dying).notification_by_id("demo", notification_id).status == "sending"
+
+    assert gateway_callback(dying, sms_gateway, sid, "delivered")["status"] == 200
+    assert store_of(dying).notification_by_id("demo", notification_id).status == "delivered"
+
+
+def test_a_callback_whose_query_names_another_practices_notification_changes_neither(
+    pm: pluggy.PluginManager, host: ReferenceHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    north = add_north(pm, host, "+15035550102")
+    ours = sent_text(pm)
+    theirs_id = send_to_mei(pm, context=north)["notification_id"]
+    theirs = store_of(pm).notification_by_id("north", theirs_id)
+    form = {"MessageSid": ours.provider_message_id, "MessageStatus": "undelivered"}
+    for practice_id, notification_id in (("north", theirs_id), ("north", ours.id)):
+        url = f"{BASE}twilio/status?practice={practice_id}&notification={notification_id}"
+        with caplog.at_level(logging.WARNING):
+            assert request(pm, "twilio/status", form, url=url)["status"] == 200
+        assert record(pm, ours.id) == ours
+        assert store_of(pm).notification_by_id("north", theirs_id) == theirs
+    assert "names another notification" in caplog.text
+
+    url = f"{BASE}twilio/status?practice=demo&notification={ours.id}"
+    assert request(pm, "twilio/status", form, url=url)["status"] == 200
+    assert record(pm, ours.id).status == "undelivered"
+
+
+def test_a_callback_about_an_earlier_attempt_does_not_settle_the_recorded_one(
+    pm: pluggy.PluginManager,
+) -> None:
+    text = sent_text(pm)
+    # Twilio took an attempt the plugin never heard back from, then the retry was recorded.
+    form = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "failed"}
+    url = f"{BASE}twilio/status?practice=demo&notification={text.id}"
+    assert request(pm, "twilio/status", form, url=url)["status"] == 200
+    assert record(pm, text.id) == text
+
+
+def test_a_forged_query_is_refused_and_changes_nothing(
+    dying: pluggy.PluginManager, sms_gateway: TwilioPeer
+) -> None:
+    first = crash(dying, "key-1")
+    second = crash(dying, "key-2")
+    first_sid, _second_sid = sms_gateway.created
+    url, form, headers = sms_gateway.signed_callback(first_sid, "failed")
+    # Twilio's signature of the first's callback, on a URL that names the second.
+    forged = url.replace(first, second)
+    assert forged != url
+    assert request(dying, "twilio/status", form, headers=headers, url=forged)["status"] == 403
+    assert [store_of(dying).notification_by_id("demo", n).status for n in (first, second)] == [
+        "sending",
+        "sending",
+    ]
+    assert request(dying, "twilio/status", form, headers=headers, url=url)["status"] == 200
+    assert [store_of(dying).notification_by_id("demo", n).status for n in (first, second)] == [
+        "failed",
+        "sending",
+    ]
 
 
 # Refused requests change nothing

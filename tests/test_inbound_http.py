@@ -9,6 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,31 +109,54 @@ def test_paths_of_other_plugins_and_unknown_paths_are_404(base_url: str) -> None
     assert refused.value.headers["Allow"] == "POST"
 
 
-def test_the_gateways_own_callback_reaches_the_history_through_the_host(
-    build: Build, sms_gateway: TwilioPeer
-) -> None:
-    """End to end: the twilio_sms channel sends to the gateway, which calls the host's route back,
-    signed, as Twilio would; the host hands it to the plugin and the history shows it."""
+@contextmanager
+def served_host(build: Build, gateway: TwilioPeer) -> Iterator[pluggy.PluginManager]:
+    """The README's Flask host on loopback, its plugin texting through ``gateway`` with the
+    status callbacks coming to the host's route."""
     namespace: dict[str, Any] = {"__name__": "host_app"}
     exec(compile(flask_example(), "README.md (Flask example)", "exec"), namespace)
     server = make_server("127.0.0.1", 0, namespace["app"], threaded=True)
     callbacks = f"http://127.0.0.1:{server.server_port}/plugins/ondemand/twilio/status"
-    settings = sms_gateway.settings(**{"from": "+15035550101", "status_callback_url": callbacks})
+    settings = gateway.settings(**{"from": "+15035550101", "status_callback_url": callbacks})
     pm, _ = build(channels={"text": "twilio_sms"}, twilio_sms=settings)
     namespace["pm"] = pm  # the example's route reads the host's plugin manager when called
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
+        yield pm
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def test_the_gateways_own_callback_reaches_the_history_through_the_host(
+    build: Build, sms_gateway: TwilioPeer
+) -> None:
+    """End to end: the twilio_sms channel sends to the gateway, which calls the host's route back,
+    signed, as Twilio would; the host hands it to the plugin and the history shows it."""
+    with served_host(build, sms_gateway) as pm:
         notification_id = send_to_mei(pm)["notification_id"]
         [sid] = sms_gateway.created
         assert sms_gateway.status_callback(sid, "delivered").status_code == 200
         assert sms_gateway.status_callback(sid, "sent").status_code == 200  # late, changes nothing
         assert sms_gateway.status_callback(sid, "failed", token="forged").status_code == 403
-    finally:
-        server.shutdown()
-        thread.join()
     assert status_of(pm, notification_id) == "delivered"
     [entry] = pm.hook.pm_history_entries(
         guarantor_id="g-mei", context=CONTEXT, before=None, limit=1
     )[0]
     assert (entry["status"], entry["channel"]) == ("delivered", "twilio_sms")
+
+
+def test_a_callback_the_gateway_sends_before_answering_the_send_reaches_the_history(
+    build: Build, sms_gateway: TwilioPeer
+) -> None:
+    """Twilio's callback overtakes its answer to the send: over HTTP, through the host's route,
+    while the plugin still waits for the SID."""
+    answers: list[int] = []
+    sms_gateway.before_answering = lambda sid: answers.append(
+        sms_gateway.status_callback(sid, "delivered").status_code
+    )
+    with served_host(build, sms_gateway) as pm:
+        notification_id = send_to_mei(pm)["notification_id"]
+    assert answers == [200]
+    assert status_of(pm, notification_id) == "delivered"

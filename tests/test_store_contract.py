@@ -83,6 +83,45 @@ def test_advancing_another_practices_notification_changes_nothing(store: Store) 
     assert found is not None and found.status == "sending"
 
 
+def test_a_notification_is_found_by_its_id_in_its_own_practice_only(store: Store) -> None:
+    store.claim_notification(record(1))
+    found = store.notification_by_id("pr1", "n1")
+    assert found is not None and (found.id, found.status) == ("n1", "sending")
+    assert store.notification_by_id("pr2", "n1") is None
+    assert store.notification_by_id("pr1", "n2") is None
+
+
+@pytest.mark.parametrize("ahead", ["delivered", "undelivered", "failed", "sent"])
+def test_a_completion_never_moves_the_status_back_but_records_the_rest(
+    store: Store, ahead: str
+) -> None:
+    # A provider's callback settled the notification while its delivery was still running.
+    store.claim_notification(record(1))
+    assert store.advance_status("pr1", "n1", ahead, f"Twilio: {ahead}.")
+    settled = store.notification_by_id("pr1", "n1")
+    assert settled is not None
+    result = {"notification_id": "n1", "status": "sent"}
+    completion = Completion("sent", "Accepted by the gateway.", "twilio_sms", "SM1", result)
+    store.complete_notification("pr1", "n1", completion)
+    done = store.notification_by_id("pr1", "n1")
+    assert done is not None
+    assert (done.status, done.status_changed_at, done.detail) == (
+        ahead,
+        settled.status_changed_at,
+        f"Twilio: {ahead}.",
+    )
+    assert (done.channel, done.provider_message_id, done.result) == ("twilio_sms", "SM1", result)
+
+
+def test_a_completion_moves_an_unknown_send_forward(store: Store) -> None:
+    # The worker outlived its deadline and margin, recovery marked it unknown, then it finished.
+    store.claim_notification(record(1))
+    store.advance_status("pr1", "n1", "unknown", "The worker stopped during delivery.")
+    store.complete_notification("pr1", "n1", Completion("failed", "refused", None, None, {}))
+    done = store.notification_by_id("pr1", "n1")
+    assert done is not None and (done.status, done.detail) == ("failed", "refused")
+
+
 def test_unsettled_notifications_are_those_still_sending_or_unknown(store: Store) -> None:
     earlier = utc_now() - timedelta(minutes=5)
     store.claim_notification(record(1, occurred_at=earlier))
@@ -250,6 +289,7 @@ def test_no_read_by_practice_returns_another_practices_rows(store: Store) -> Non
     store.set_opt_out(OptOut("pr1", "text", "+15035550123", True, "reply STOP", utc_now()))
 
     assert store.notification_by_key("pr2", "key-1") is None
+    assert store.notification_by_id("pr2", "n1") is None
     assert store.history("pr2", "g1", None, 100) == []
     assert not store.advance_status("pr2", "n1", "delivered", "")
     assert store.addon_log("pr2") == []

@@ -2,6 +2,11 @@
 
 Requests go to ``{base_url}/2010-04-01/Accounts/{account_sid}/{resource}.json`` with basic auth,
 so that ``base_url`` can point at any gateway that speaks the same API.
+
+The ``StatusCallback`` of each message or call is the ``status_callback_url`` with the
+notification's practice and id added to its query, so that a callback that comes before the
+send's completion has recorded the message's SID, or after its worker died, still finds its
+notification. Twilio signs the whole URL, query included, so the plugin can trust them.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -23,6 +29,9 @@ from ondemand_plugin.channels import _http
 
 log = logging.getLogger(__name__)
 
+# The query parameters of a StatusCallback that name its notification.
+CALLBACK_PRACTICE = "practice"
+CALLBACK_NOTIFICATION = "notification"
 DEFAULT_BASE_URL = "https://api.twilio.com"
 # Twilio's error for "the recipient replied STOP to this sender".
 OPTED_OUT_ERROR = 21610
@@ -71,7 +80,7 @@ class TwilioAccount:
     ) -> DeliveryReceipt:
         """POST a new message or call; its SID and status make the receipt."""
         if self.status_callback_url:
-            form["StatusCallback"] = self.status_callback_url
+            form["StatusCallback"] = callback_url(self.status_callback_url, message)
         path = f"/2010-04-01/Accounts/{self.account_sid}/{resource}.json"
         try:
             response = self._client.post(path, data=form)
@@ -109,6 +118,17 @@ class TwilioAccount:
 
     def close(self) -> None:
         self._client.close()
+
+
+def callback_url(status_callback_url: str, message: OutboundMessage) -> str:
+    """``status_callback_url`` naming ``message``'s notification in its query (after any query
+    of its own, so that these come last and win)."""
+    parts = urlsplit(status_callback_url)
+    names = urlencode(
+        {CALLBACK_PRACTICE: message.practice_id, CALLBACK_NOTIFICATION: message.notification_id}
+    )
+    query = f"{parts.query}&{names}" if parts.query else names
+    return urlunsplit(parts._replace(query=query))
 
 
 def _twilio_error(response: httpx.Response) -> tuple[int | None, str]:

@@ -2,9 +2,15 @@
 START change the sender's opt-out. Each is refused (403) unless Twilio signed it with the auth
 token configured for the channel it concerns, and then changes nothing.
 
+A callback finds its notification by the message's SID, recorded when the send completes; else,
+for a callback that came first (or whose send's worker died), by the practice and notification id
+the channel put in the callback URL's query, which the signature covers. The query never points a
+callback at another notification than the one its SID names, nor at a send that completed through
+another channel or message.
+
 A callback about a message the plugin does not know, or a status it does not track, is answered
 200 and logged: any other answer is an error in the account's Twilio debugger, and asking again
-would not make the message known (see the README's design notes for the one case it could).
+would not make the message known.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from ondemand_plugin.addresses import mask, normalize_phone, practice_region
+from ondemand_plugin.channels._twilio import CALLBACK_NOTIFICATION, CALLBACK_PRACTICE
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.host import Host
 from ondemand_plugin.inbound.requests import InboundRequest, answer
 from ondemand_plugin.inbound.twilio_signature import HEADER, is_signed_by
 from ondemand_plugin.opt_outs import OptOuts, keyword_choice
-from ondemand_plugin.stores.base import Store
+from ondemand_plugin.stores.base import NotificationRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +99,8 @@ class TwilioRequests:
         if status is None:
             log.info("Twilio status %r of %s is not tracked; ignored", reported, sid)
             return answer(200)
-        record = self.store.notification_by_provider_id(channel, sid)
+        record = self._notification(request, channel, sid)
         if record is None:
-            log.warning("Twilio status callback for unknown %s %s; ignored", channel, sid)
             return answer(200)
         error_code = form.get("ErrorCode")
         detail = _detail(reported, error_code)
@@ -117,6 +124,38 @@ class TwilioRequests:
                 channel=channel,
             )
         return answer(200)
+
+    def _notification(
+        self, request: InboundRequest, channel: str, sid: str
+    ) -> NotificationRecord | None:
+        """The notification a status callback is about: by its SID, else by the URL's query."""
+        named = _named_notification(request.url)
+        record = self.store.notification_by_provider_id(channel, sid)
+        if record is None and named is not None:
+            record = self.store.notification_by_id(*named)
+            if record is not None and (
+                record.provider_message_id is not None or record.channel not in (None, channel)
+            ):
+                log.info(
+                    "Twilio status callback for %s %s: notification %s was sent by another "
+                    "message; ignored",
+                    channel,
+                    sid,
+                    record.id,
+                )
+                return None
+        if record is None:
+            log.warning("Twilio status callback for unknown %s %s; ignored", channel, sid)
+            return None
+        if named is not None and named != (record.practice_id, record.id):
+            log.warning(
+                "Twilio status callback for %s %s names another notification than %s; ignored",
+                channel,
+                sid,
+                record.id,
+            )
+            return None
+        return record
 
     def reply(self, request: InboundRequest) -> dict[str, Any]:
         """``POST twilio/inbound``: a text a recipient sent back; STOP and START are acted on."""
@@ -206,6 +245,13 @@ def _same_number(recorded: str, reported: str, region: str) -> bool:
         )
     except OnDemandError:
         return recorded == reported
+
+
+def _named_notification(url: str) -> tuple[str, str] | None:
+    """The (practice, notification id) the channel put in a callback URL's query, if it did."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    practice_id, notification_id = query.get(CALLBACK_PRACTICE), query.get(CALLBACK_NOTIFICATION)
+    return (practice_id, notification_id) if practice_id and notification_id else None
 
 
 def _detail(reported: str, error_code: str | None) -> str:

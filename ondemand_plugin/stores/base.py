@@ -38,6 +38,11 @@ STATUS_RANK = {
 }
 
 
+def statuses_below(status: str) -> list[str]:
+    """The statuses a notification may move to ``status`` from."""
+    return [known for known, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+
+
 @attrs.frozen
 class AddonChange:
     """One switch of the premium add-on for a practice, kept forever as the audit trail."""
@@ -97,7 +102,9 @@ NOTIFICATION_COLUMNS: tuple[str, ...] = tuple(
 
 @attrs.frozen
 class Completion:
-    """How a delivery attempt ended."""
+    """How a delivery attempt ended. A provider's callback may have brought the status as far as
+    ``status`` or further while the delivery ran: the row then keeps its status, when it changed
+    and the detail that explains it, and takes the rest (channel, provider message id, result)."""
 
     status: str
     detail: str
@@ -133,10 +140,16 @@ class Store(Protocol):
 
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion
-    ) -> None: ...
+    ) -> None:
+        """Record how the delivery ended; its status only if that moves it forward."""
+        ...
 
     def notification_by_key(
         self, practice_id: str, idempotency_key: str
+    ) -> NotificationRecord | None: ...
+
+    def notification_by_id(
+        self, practice_id: str, notification_id: str
     ) -> NotificationRecord | None: ...
 
     def notification_by_provider_id(

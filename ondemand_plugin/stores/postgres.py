@@ -25,12 +25,12 @@ from hookspecs.types import Template
 from ondemand_plugin.errors import ConfigError
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
-    STATUS_RANK,
     AddonChange,
     Completion,
     NotificationRecord,
     OptOut,
     parse_timestamp,
+    statuses_below,
     utc_now,
 )
 
@@ -289,21 +289,26 @@ class PostgresStore:
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion
     ) -> None:
+        behind = "status = ANY(%(lower)s)"
         with self._connection() as connection:
             connection.execute(
-                "UPDATE notifications SET status = %s, status_changed_at = %s, detail = %s, "
-                "channel = %s, provider_message_id = %s, result = %s "
-                "WHERE practice_id = %s AND id = %s",
-                (
-                    completion.status,
-                    utc_now(),
-                    completion.detail,
-                    completion.channel,
-                    completion.provider_message_id,
-                    Json(completion.result),
-                    practice_id,
-                    notification_id,
-                ),
+                "UPDATE notifications SET "
+                f"status = CASE WHEN {behind} THEN %(status)s ELSE status END, "
+                f"status_changed_at = CASE WHEN {behind} THEN %(now)s ELSE status_changed_at END, "
+                f"detail = CASE WHEN {behind} THEN %(detail)s ELSE detail END, "
+                "channel = %(channel)s, provider_message_id = %(provider_message_id)s, "
+                "result = %(result)s WHERE practice_id = %(practice_id)s AND id = %(id)s",
+                {
+                    "lower": statuses_below(completion.status),
+                    "status": completion.status,
+                    "now": utc_now(),
+                    "detail": completion.detail,
+                    "channel": completion.channel,
+                    "provider_message_id": completion.provider_message_id,
+                    "result": Json(completion.result),
+                    "practice_id": practice_id,
+                    "id": notification_id,
+                },
             )
 
     def notification_by_key(
@@ -313,6 +318,15 @@ class PostgresStore:
             f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
             "WHERE practice_id = %s AND idempotency_key = %s",
             (practice_id, idempotency_key),
+        )
+        return _notification(row) if row else None
+
+    def notification_by_id(
+        self, practice_id: str, notification_id: str
+    ) -> NotificationRecord | None:
+        row = self._one(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE practice_id = %s AND id = %s",
+            (practice_id, notification_id),
         )
         return _notification(row) if row else None
 
@@ -329,7 +343,7 @@ class PostgresStore:
     def advance_status(
         self, practice_id: str, notification_id: str, status: str, detail: str
     ) -> bool:
-        lower = [known for known, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+        lower = statuses_below(status)
         with self._connection() as connection:
             cursor = connection.execute(
                 "UPDATE notifications SET status = %s, status_changed_at = %s, detail = %s "

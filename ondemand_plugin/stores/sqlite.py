@@ -17,13 +17,13 @@ from hookspecs.types import Template
 from ondemand_plugin.errors import ConfigError
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
-    STATUS_RANK,
     AddonChange,
     Completion,
     NotificationRecord,
     OptOut,
     format_timestamp,
     parse_timestamp,
+    statuses_below,
     utc_now,
 )
 
@@ -298,14 +298,21 @@ class SQLiteStore:
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion
     ) -> None:
+        lower = statuses_below(completion.status)
+        behind = f"status IN ({', '.join('?' for _ in lower)})"
         with self._transaction() as connection:
             connection.execute(
-                "UPDATE notifications SET status = ?, status_changed_at = ?, detail = ?, "
+                f"UPDATE notifications SET status = CASE WHEN {behind} THEN ? ELSE status END, "
+                f"status_changed_at = CASE WHEN {behind} THEN ? ELSE status_changed_at END, "
+                f"detail = CASE WHEN {behind} THEN ? ELSE detail END, "
                 "channel = ?, provider_message_id = ?, result = ? "
                 "WHERE practice_id = ? AND id = ?",
                 (
+                    *lower,
                     completion.status,
+                    *lower,
                     format_timestamp(utc_now()),
+                    *lower,
                     completion.detail,
                     completion.channel,
                     completion.provider_message_id,
@@ -329,6 +336,20 @@ class SQLiteStore:
         )
         return _notification(row) if row else None
 
+    def notification_by_id(
+        self, practice_id: str, notification_id: str
+    ) -> NotificationRecord | None:
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                "WHERE practice_id = ? AND id = ?",
+                (practice_id, notification_id),
+            )
+            .fetchone()
+        )
+        return _notification(row) if row else None
+
     def notification_by_provider_id(
         self, channel: str, provider_message_id: str
     ) -> NotificationRecord | None:
@@ -346,7 +367,7 @@ class SQLiteStore:
     def advance_status(
         self, practice_id: str, notification_id: str, status: str, detail: str
     ) -> bool:
-        lower = [known for known, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
+        lower = statuses_below(status)
         marks = ", ".join("?" for _ in lower)
         with self._transaction() as connection:
             cursor = connection.execute(

@@ -1,12 +1,14 @@
 """A gateway speaking the part of the Twilio REST API the channels use: creating messages and calls
 with basic auth. It records every request, can fail like Twilio does (see ``HttpPeer``), and posts
-status callbacks signed as Twilio signs them."""
+status callbacks signed as Twilio signs them, also before it answers the request that created the
+message (``before_answering``), as Twilio's sometimes come."""
 
 from __future__ import annotations
 
 import base64
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,6 +32,8 @@ class TwilioPeer(HttpPeer):
         super().__init__(self._create)
         self.auth_token = auth_token
         self.created: dict[str, dict[str, str]] = {}
+        # Called with each new SID before the request creating it is answered.
+        self.before_answering: Callable[[str], object] | None = None
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """A channel's settings for this gateway."""
@@ -57,11 +61,16 @@ class TwilioPeer(HttpPeer):
         self.created[sid] = form
         if "From" not in form and "MessagingServiceSid" not in form:
             return twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' is required")
+        if self.before_answering is not None:
+            self.before_answering(sid)
         status = "queued" if match["kind"] == "Calls" or "From" in form else "accepted"
         return Reply(201, {"sid": sid, "status": status, "to": form.get("To")})
 
-    def status_callback(self, sid: str, status: str, *, token: str | None = None) -> httpx.Response:
-        """POST the status of ``sid`` to the StatusCallback it was created with, signed."""
+    def signed_callback(
+        self, sid: str, status: str, *, token: str | None = None
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The status callback of ``sid`` as Twilio sends it: the StatusCallback URL it was
+        created with, the form, and the headers with the signature."""
         form = self.created[sid]
         url = form["StatusCallback"]
         kind = "Message" if sid.startswith("SM") else "Call"
@@ -72,5 +81,9 @@ class TwilioPeer(HttpPeer):
             "To": form["To"],
             "From": form.get("From", ""),
         }
-        headers = {"X-Twilio-Signature": sign(url, params, token or self.auth_token)}
+        return url, params, {"X-Twilio-Signature": sign(url, params, token or self.auth_token)}
+
+    def status_callback(self, sid: str, status: str, *, token: str | None = None) -> httpx.Response:
+        """POST the status of ``sid`` to the StatusCallback it was created with, signed."""
+        url, params, headers = self.signed_callback(sid, status, token=token)
         return httpx.post(url, data=params, headers=headers)

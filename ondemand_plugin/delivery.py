@@ -45,6 +45,8 @@ class DeliveryOutcome:
     provider_message_id: str | None
     # The provider of ``channel`` refused the message because the recipient opted out.
     recipient_opted_out: bool = False
+    # The channel's receipt said "delivered": the message already reached the recipient.
+    delivered: bool = False
 
 
 def deliver(
@@ -81,7 +83,13 @@ def deliver(
             if isinstance(receipt, DeliveryReceipt):
                 log.info("Delivered %s to %s through %s", message, mask(message.to), channel.name)
                 detail = receipt.detail or f"Accepted by {channel.name} ({receipt.status})."
-                return DeliveryOutcome("sent", detail, channel.name, receipt.provider_message_id)
+                return DeliveryOutcome(
+                    "sent",
+                    detail,
+                    channel.name,
+                    receipt.provider_message_id,
+                    delivered=receipt.status == "delivered",
+                )
             failures.append(f"{channel.name} answered without a DeliveryReceipt")
         log.warning("Delivery of %s through %s failed: %s", message, channel.name, failures[-1])
     return DeliveryOutcome(

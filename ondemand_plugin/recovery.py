@@ -4,8 +4,9 @@ A send's history row is claimed (``sending``) before delivery and completed afte
 ``sending`` past the deadline plus ``MARGIN_SECONDS`` belongs to a worker that died (or hangs):
 its outcome is unknown. Recovery says so, then asks the mode's channels that offer ``lookup``
 (by notification id, since the channel of a send that never completed is not recorded). It never
-delivers again: a message found is ``sent``; a message every channel of the mode is sure it never
-got is ``failed``; otherwise it stays ``unknown`` until a later lookup or a provider callback.
+delivers again: a message found is ``sent`` (``delivered`` when the channel says it arrived, as
+the outbox does); a message every channel of the mode is sure it never got is ``failed``;
+otherwise it stays ``unknown`` until a later lookup or a provider callback.
 
 It runs when a plugin manager is configured (a worker starts), when an idempotency key whose send
 is stuck is repeated, for the stuck sends on a history page being read (marked only: a lookup may
@@ -114,7 +115,7 @@ class Recovery:
             answer = _ask(channel, message) if isinstance(channel, StatusLookup) else CANNOT_TELL
             if isinstance(answer, DeliveryReceipt):
                 detail = FOUND_DETAIL.format(channel=channel.name, status=answer.status)
-                return Settlement("sent", detail)
+                return Settlement("delivered" if answer.status == "delivered" else "sent", detail)
             sure = sure and answer is None
         if sure:
             return Settlement("failed", NEVER_LEFT_DETAIL.format(mode=record.mode))

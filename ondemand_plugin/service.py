@@ -345,7 +345,10 @@ class SendService:
             practice.id,
             record.id,
             Completion(
-                status=outcome.status,
+                # The result says whether the message left; the history, how far it got. A channel
+                # that hands the message over itself (the outbox) says "delivered" at once; the
+                # others wait for the provider's callback.
+                status="delivered" if outcome.delivered else outcome.status,
                 detail=outcome.detail,
                 channel=outcome.channel,
                 provider_message_id=outcome.provider_message_id,

@@ -174,7 +174,7 @@ def test_a_refusing_channel_fails_over_to_the_next_one(build: Build) -> None:
     assert "outbox" in result["detail"]
     [message] = outbox(host)
     assert message["notification_id"] == result["notification_id"]
-    assert history(pm)[0]["status"] == "sent"
+    assert history(pm)[0]["status"] == "delivered"
 
 
 def test_a_channel_that_keeps_failing_leaves_time_for_the_next_one(build: Build) -> None:
@@ -228,7 +228,7 @@ def test_an_observer_that_raises_does_not_change_the_result(
     assert result["duplicate"] is False
     assert len(outbox(host)) == 1
     assert [seen for seen, _ in observer.seen] == [result]
-    assert history(pm)[0]["status"] == "sent"
+    assert history(pm)[0]["status"] == "delivered"
     assert "metrics server down" in caplog.text
 
 

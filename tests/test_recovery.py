@@ -179,7 +179,7 @@ def test_a_worker_starting_settles_stuck_sends_by_lookup_and_never_delivers_them
     successor = CrashingOutbox(outbox)
     again, _ = build(ChannelPlugin(successor), channels={"text": "crashy"})
 
-    assert statuses(again) == {written: "sent", never_left: "failed"}
+    assert statuses(again) == {written: "delivered", never_left: "failed"}
     assert (crashy.deliveries, successor.deliveries, successor.lookups) == (2, 0, 2)
     assert [path.stem for path in outbox.rglob("*.json")] == [written]
     failed = submit(again, "k2")
@@ -227,7 +227,7 @@ def test_reading_the_history_marks_stuck_sends_unknown_without_looking_them_up(
     assert statuses(pm) == {notification_id: "unknown"}
     assert crashy.lookups == 0
     assert submit(pm, "k1")["status"] == "sent"  # a repeat looks it up
-    assert statuses(pm) == {notification_id: "sent"}
+    assert statuses(pm) == {notification_id: "delivered"}
     assert crashy.deliveries == 1
 
 
@@ -302,9 +302,9 @@ def test_ondemand_recover_settles_stuck_sends_through_the_configured_channels(
     assert done.returncode == 0, done.stderr
     rows = {row["notification_id"]: row for row in json.loads(done.stdout)}
     assert {nid: (row["practice_id"], row["status"]) for nid, row in rows.items()} == {
-        written: ("demo", "sent"),
+        written: ("demo", "delivered"),
         never_left: ("demo", "failed"),
     }
-    assert statuses(pm) == {written: "sent", never_left: "failed"}
+    assert statuses(pm) == {written: "delivered", never_left: "failed"}
     assert crashy.deliveries == 2
     assert [path.stem for path in outbox.rglob("*.json")] == [written]

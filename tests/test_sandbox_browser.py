@@ -99,7 +99,7 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     page.get_by_role("link", name="Mei Chen").click()
     history = page.locator("#history")
     expect(history).to_contain_text("On-Demand")
-    expect(history.locator(".notification .badge")).to_have_text("Sent")
+    expect(history.locator(".notification .badge")).to_have_text("Delivered")
     expect(history.locator(".notification .status-changed")).to_be_visible()
     expect(page.locator("#dunning-count")).to_have_text("2")
 

@@ -247,9 +247,9 @@ def test_the_history_shows_each_notifications_delivery_status_and_when_it_change
     entry = sandbox_of(client).history("demo", "g-mei", {})[0][0]
     panel = client.get("/practices/demo/guarantors/g-mei/history").text
     assert '<th scope="col">Delivery status</th>' in panel
-    assert entry["status"] == "sent"
+    assert entry["status"] == "delivered"
     badge = (
-        '<span class="badge status-sent">Sent</span> '
+        '<span class="badge status-delivered">Delivered</span> '
         f'<small class="muted">since <time class="status-changed" '
         f'datetime="{entry["status_changed_at"]}">'
     )

@@ -12,7 +12,6 @@ Run: python bench/bench_inbound.py [--notifications N]
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import sqlite3
 import sys
@@ -24,36 +23,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import pluggy
+from _common import send_text_to_mei
+from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
 
-import hookspecs
-from hookspecs import DeliveryReceipt, OutboundMessage, hookimpl
-from ondemand_plugin import SEND_ACTION_ID
-from ondemand_plugin.extensions import load_plugins
-from ondemand_plugin.testing import demo_host
+from ondemand_plugin.testing import build_plugin_manager, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
 TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
 URL = "https://pm.example.com/plugins/ondemand/twilio/status"
-CONTEXT = {"practice_id": "demo", "user": {"id": "u1", "name": "Bench"}}
-
-
-class StandIn:
-    name = "twilio_sms"
-    modes = frozenset({"text"})
-
-    def __init__(self) -> None:
-        self.numbers = itertools.count(1)
-
-    def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
-        return DeliveryReceipt(status="queued", provider_message_id=f"SM{next(self.numbers):032x}")
-
-
-class StandInPlugin:
-    @hookimpl
-    def ondemand_delivery_channels(self, config: dict[str, Any]) -> list[Any]:
-        return [StandIn()]
 
 
 def per_call(calls: list[Callable[[], Any]]) -> float:
@@ -88,38 +66,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notifications", type=int, default=1000)
     count = parser.parse_args().notifications
-    with tempfile.TemporaryDirectory() as directory:
+    with tempfile.TemporaryDirectory() as directory, TwilioPeer(auth_token=TOKEN) as gateway:
         folder = Path(directory)
-        config = {
-            **ondemand_test_config(folder),
-            "channels": {"text": "twilio_sms"},
-            "twilio_sms": {"auth_token": TOKEN},
-        }
-        host = demo_host(config)
-        pm = build_plugin_manager_with(host, StandInPlugin())
+        settings = gateway.settings(status_callback_url=URL)
+        config = {**ondemand_test_config(folder), "twilio_sms": settings}
+        pm = build_plugin_manager(demo_host({**config, "channels": {"text": "twilio_sms"}}))
         pm.get_plugin("ondemand.instance").entitlement.switch("demo", True, "Bench", "bench")
-        for _ in range(count):
-            pm.hook.pm_dashboard_action(
-                action_id=SEND_ACTION_ID,
-                step="submit",
-                subject={"type": "patient", "id": "p-lily"},
-                context=CONTEXT,
-                payload={
-                    "guarantor_id": "g-mei",
-                    "body": "You owe {{BalanceDue}}",
-                    "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"},
-                },
-            )
-        sids = [f"SM{n:032x}" for n in range(1, count + 1)]
+        for number in range(count):
+            send_text_to_mei(pm, f"bench-{number}")
+        sids = list(gateway.created)
 
         def callback(sid: str, signed: bool = True) -> Callable[[], Any]:
+            url = gateway.created[sid]["StatusCallback"]
             form = {"MessageSid": sid, "MessageStatus": "delivered"}
-            headers = {"X-Twilio-Signature": sign(URL, form, TOKEN)} if signed else {}
+            headers = {"X-Twilio-Signature": sign(url, form, TOKEN)} if signed else {}
             return lambda: pm.hook.pm_inbound_request(
                 plugin_name="ondemand",
                 method="POST",
                 path="twilio/status",
-                url=URL,
+                url=url,
                 headers=headers,
                 form=form,
                 body="",
@@ -139,17 +104,6 @@ def main() -> None:
         ("unsigned callback (refused)", unsigned),
     ):
         print(f"{label:<37} {value * 1e6:8.1f} µs   {value / bare:.1f}")
-
-
-def build_plugin_manager_with(host: object, plugin: object) -> pluggy.PluginManager:
-    """Built as a host builds it, with the stand-in channel registered before configuring."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    hookspecs.add_hookspecs(pm)
-    pm.register(host, name="host")
-    pm.register(plugin, name="twilio-stand-in")
-    load_plugins(pm)
-    pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm})
-    return pm
 
 
 if __name__ == "__main__":

@@ -11,30 +11,16 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pluggy
+from _common import CONTEXT, PATIENT, best_per_call, send_text_to_mei
 
 import hookspecs
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
-
-CONTEXT = {"practice_id": "demo", "user": {"id": "u1", "name": "Bench"}}
-PATIENT = {"type": "patient", "id": "p-lily"}
-
-
-def best_per_call(function: Callable[[], Any], calls: int, rounds: int) -> float:
-    """The fastest round's time per call, in seconds: the least disturbed by the machine."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            function()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
 
 
 class BareHost:
@@ -111,18 +97,7 @@ def main() -> None:
         counter = iter(range(10**9))
 
         def send() -> None:
-            pm.hook.pm_dashboard_action(
-                action_id="ondemand.send_balance_notification",
-                step="submit",
-                subject=PATIENT,
-                context=CONTEXT,
-                payload={
-                    "guarantor_id": "g-mei",
-                    "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"},
-                    "body": "Hi {{GuarantorFirstName}}, you owe {{BalanceDue}}: {{QuickPayLink}}",
-                    "idempotency_key": f"bench-{next(counter)}",
-                },
-            )
+            send_text_to_mei(pm, f"bench-{next(counter)}")
 
         hook_call = best_per_call(bare_hook_call(), 20000, rounds)
         lookups = best_per_call(host_lookups_only(host), 20000, rounds)

@@ -48,7 +48,9 @@ def record(number: int, age: timedelta) -> NotificationRecord:
 
 
 def fill(store: Store, rows: int) -> None:
-    done = Completion("sent", "Accepted by outbox (delivered).", "outbox", None, {"status": "sent"})
+    done = Completion(
+        "delivered", "Accepted by outbox (delivered).", "outbox", None, {"status": "sent"}
+    )
     for number in range(rows):
         store.claim_notification(record(number, timedelta(hours=1)))
         store.complete_notification("demo", f"ntf_{number:012d}", done)
@@ -75,7 +77,7 @@ def settle(store: Store, outbox: OutboxChannel, first: int, stuck: int) -> float
     start = time.perf_counter()
     settled = recovery.run()
     elapsed = time.perf_counter() - start
-    assert len(settled) == stuck and {r.status for r in settled} == {"sent", "failed"}
+    assert len(settled) == stuck and {r.status for r in settled} == {"delivered", "failed"}
     return elapsed / stuck
 
 

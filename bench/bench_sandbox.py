@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from _common import best_per_call
 from starlette.testclient import TestClient
 
 from ondemand_sandbox import build_app
@@ -28,16 +27,6 @@ SCREENS = {
         "/practices/demo/send?type=patient&id=p-lily&action=ondemand.send_balance_notification"
     ),
 }
-
-
-def best_per_call(function: Callable[[], object], calls: int, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            function()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
 
 
 def fill_history(client: TestClient) -> None:

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from _common import CONTEXT, send_text_to_mei
 
 from ondemand_plugin.stores.base import format_timestamp, utc_now
 from ondemand_plugin.testing import build_plugin_manager, demo_host
 
-CONTEXT = {"practice_id": "demo", "user": {"id": "u1", "name": "Bench"}}
-PATIENT = {"type": "patient", "id": "p-lily"}
 PROCESS_COUNTS = (1, 2, 4)
 HISTORY_SIZES = (1_000, 10_000, 100_000)
 HISTORY_CALLS = 300
@@ -46,29 +45,14 @@ def plugin_manager(database_url: str, folder: Path) -> Any:
     return build_plugin_manager(demo_host({**config, "send_window": None}))
 
 
-def send(pm: Any, key: str) -> None:
-    pm.hook.pm_dashboard_action(
-        action_id="ondemand.send_balance_notification",
-        step="submit",
-        subject=PATIENT,
-        context=CONTEXT,
-        payload={
-            "guarantor_id": "g-mei",
-            "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"},
-            "body": "Hi {{GuarantorFirstName}}, you owe {{BalanceDue}}: {{QuickPayLink}}",
-            "idempotency_key": key,
-        },
-    )
-
-
 def send_worker(database_url: str, folder: Path, sends: int, start: Any, done: Any) -> None:
     pm = plugin_manager(database_url, folder)
     worker = uuid.uuid4().hex
     for number in range(5):  # connections opened, validators compiled
-        send(pm, f"warm-{worker}-{number}")
+        send_text_to_mei(pm, f"warm-{worker}-{number}")
     start.wait()
     for number in range(sends):
-        send(pm, f"{worker}-{number}")
+        send_text_to_mei(pm, f"{worker}-{number}")
     done.put(time.perf_counter())
     pm.hook.pm_unconfigure(plugin_manager=pm)
 

@@ -1,0 +1,34 @@
+"""The benchmarks still run against the code as it is (tiny sizes; no timing is judged here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "printed"),
+    [
+        ("bench_plugin.py", ["--rounds", "1"], "one send to the outbox"),
+        ("bench_sandbox.py", ["--rounds", "1", "--calls", "2"], "Send Balance Notification dialog"),
+        ("bench_inbound.py", ["--notifications", "5"], "signed status callback, settles one"),
+        ("bench_recovery.py", ["--rows", "50", "--stuck", "4"], "settling a stuck send"),
+    ],
+)
+def test_a_benchmark_runs_to_its_report(
+    script: str, arguments: list[str], printed: str, tmp_path: Path
+) -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert printed in run.stdout

@@ -13,6 +13,7 @@ from conftest import CONTEXT, Build, send_to_mei
 from hookspecs import DeliveryReceipt, OutboundMessage, Template, hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.testing import store_of
 
 PRACTICE = {"type": "practice", "id": "demo"}
 
@@ -78,7 +79,7 @@ def test_a_template_store_plugin_replaces_the_built_in_store(build: Build) -> No
         payload={"op": "create", "template": {"label": "T", "mode": "text", "body": "Hi"}},
     )["template"]
     assert list(memory.templates) == [("demo", created["id"])]
-    built_in = pm.get_plugin("ondemand.instance").store
+    built_in = store_of(pm)
     assert built_in.list_templates("demo") == []
     assert send_to_mei(pm, template_id=created["id"], body=None)["body"] == "Hi"
 

@@ -155,8 +155,8 @@ def test_workers_killed_mid_delivery_lose_no_send_and_recovery_never_delivers_ag
     assert cut_short & written and cut_short - written, "both kinds of cut-short sends occur"
 
     # Without a lookup, recovery can only say that their outcome is unknown.
-    blind = run_recovery(managers[-1], older_than_seconds=0)
-    assert {record.id for record in blind} == cut_short
+    unknown = run_recovery(managers[-1], older_than_seconds=0)
+    assert {record.id for record in unknown} == cut_short
     before = {nid: entry["status"] for nid, entry in history.items()}
     history = whole_history(managers[-1])
     assert {nid: entry["status"] for nid, entry in history.items()} == {

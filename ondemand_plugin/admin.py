@@ -102,7 +102,7 @@ def addon_state(plugin_manager: pluggy.PluginManager, practice_id: str) -> Addon
 
 def addon_log(plugin_manager: pluggy.PluginManager, practice_id: str) -> list[AddonChange]:
     """Every switch of the add-on for the practice, oldest first."""
-    return entitlement_of(plugin_manager).log(practice_id)
+    return log(entitlement_of(plugin_manager), practice_id)
 
 
 def change_to_dict(change: AddonChange) -> dict[str, Any]:
@@ -127,12 +127,19 @@ def switch(
     by: str,
     reason: str | None = None,
 ) -> AddonSwitch:
+    check_practice_id(practice_id)
+    if type(enabled) is not bool:
+        raise InvalidRequest(
+            "enabled must be True (switch on) or False (switch off).", field="enabled"
+        )
     if type(by) is not str or not by.strip():
         raise InvalidRequest(
             "Say who switches the add-on (by, or --by NAME on the command line): the audit "
             "trail needs a name.",
             field="by",
         )
+    if reason is not None and type(reason) is not str:
+        raise InvalidRequest("reason must be text, or None.", field="reason")
     current = state(entitlement, practice_id)
     if current.enabled == enabled:
         return AddonSwitch(practice_id, enabled, changed=False, record=current.last_change)
@@ -142,9 +149,19 @@ def switch(
 
 def state(entitlement: Entitlement, practice_id: str) -> AddonState:
     # The log, not the cache: another manager may have switched it since the last refresh.
-    changes = entitlement.log(practice_id)
+    changes = log(entitlement, practice_id)
     last = changes[-1] if changes else None
     return AddonState(practice_id, enabled=last is not None and last.enabled, last_change=last)
+
+
+def log(entitlement: Entitlement, practice_id: str) -> list[AddonChange]:
+    check_practice_id(practice_id)
+    return entitlement.log(practice_id)
+
+
+def check_practice_id(practice_id: object) -> None:
+    if type(practice_id) is not str or not practice_id.strip():
+        raise InvalidRequest("practice_id must be the practice's id.", field="practice_id")
 
 
 def entitlement_of(plugin_manager: pluggy.PluginManager) -> Entitlement:

@@ -180,7 +180,7 @@ def status(ctx: click.Context, practice: str, as_json: bool) -> None:
 @click.pass_context
 def log(ctx: click.Context, practice: str, as_json: bool) -> None:
     """Every switch of the add-on for a practice, oldest first: who, when, why."""
-    changes = entitlement(ctx).log(practice)
+    changes = admin.log(entitlement(ctx), practice)
     if as_json:
         print_json([admin.change_to_dict(change) for change in changes])
     elif not changes:

@@ -98,6 +98,28 @@ def test_a_switch_without_a_name_is_invalid_and_records_nothing(
     assert action_ids(ondemand_pm) == []
 
 
+@pytest.mark.parametrize(
+    ("practice_id", "enabled", "reason", "field"),
+    [
+        ("", True, None, "practice_id"),
+        (None, True, None, "practice_id"),
+        ("demo", "off", None, "enabled"),  # a truthy string must not switch it on
+        ("demo", 1, None, "enabled"),
+        ("demo", True, 42, "reason"),
+    ],
+)
+def test_a_malformed_switch_is_invalid_and_records_nothing(
+    ondemand_pm: pluggy.PluginManager, practice_id: Any, enabled: Any, reason: Any, field: str
+) -> None:
+    with pytest.raises(OnDemandError) as refused:
+        switch_addon(ondemand_pm, practice_id, enabled=enabled, by="Ann Manager", reason=reason)
+    assert (refused.value.code, refused.value.field) == ("invalid_request", field)
+    assert addon_log(ondemand_pm, "demo") == []
+    for query in (addon_state, addon_log):
+        with pytest.raises(OnDemandError, match="practice_id must be"):
+            query(ondemand_pm, "")
+
+
 def test_the_state_is_the_last_switch_and_the_log_every_switch_oldest_first(
     ondemand_pm: pluggy.PluginManager,
 ) -> None:

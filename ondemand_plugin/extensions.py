@@ -11,6 +11,7 @@ import importlib.metadata
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -35,9 +36,23 @@ def distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str] | 
     return None
 
 
+def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """The name ``plugin`` was registered under, else its class's (or module's) name.
+
+    pluggy names a plugin registered without a name by ``str(id(plugin))``, which tells a reader
+    nothing.
+    """
+    name = pm.get_name(plugin)
+    if name is not None and name != str(id(plugin)):
+        return name
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return type(plugin).__name__
+
+
 def plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
     """``name`` with ``(provided by: dist version)`` when it came from an entry point."""
-    name = pm.get_name(plugin) or repr(plugin)
+    name = plugin_name(pm, plugin)
     dist = distribution(pm, plugin)
     return f"{name} (provided by: {dist[0]} {dist[1]})" if dist else name
 

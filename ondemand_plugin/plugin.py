@@ -81,7 +81,7 @@ class OnDemandPlugin:
 
     @classmethod
     def start(cls, plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
-        config = load_config(plugin_manager.hook.pm_plugin_config(plugin_name=PLUGIN_NAME))
+        config = load_config(Host(plugin_manager).plugin_config(PLUGIN_NAME))
         register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
         routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))

@@ -21,6 +21,8 @@ def pm_dashboard_actions(
     ``dashboard`` is ``"patient"`` or ``"guarantor"``; ``subject`` is
     ``{"type": "patient"|"guarantor", "id": ...}``; ``context`` is
     ``{"practice_id": ..., "user": {"id": ..., "name": ...}}``. pluggy gathers one list per plugin.
+    A dashboard a plugin has no actions for gets ``[]`` from it, never an error: an exception
+    would cost the host every plugin's actions. Only a malformed ``context`` is an error.
 
     Example::
 

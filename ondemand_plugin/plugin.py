@@ -112,18 +112,19 @@ class OnDemandPlugin:
         practice_id = context.get("practice_id") if type(context) is dict else None
         if type(practice_id) is not str:
             raise InvalidRequest("context.practice_id must be the practice's id.", field="context")
-        if not self.entitlement.is_enabled(practice_id):
-            return []
+        # Other plugins show actions on dashboards this one has none for: an unknown dashboard
+        # is no error, or the host would lose every plugin's actions with it.
         panel = PANELS.get(dashboard) if type(dashboard) is str else None
+        if panel is None or not self.entitlement.is_enabled(practice_id):
+            return []
         if (
-            panel is None
-            or type(subject) is not dict
+            type(subject) is not dict
             or subject.get("type") != dashboard
             or type(subject.get("id")) is not str
         ):
             raise InvalidRequest(
-                "dashboard must be 'patient' or 'guarantor', and subject "
-                "{'type': <the same>, 'id': ...}.",
+                f"On the {dashboard} dashboard, subject must be "
+                f"{{'type': '{dashboard}', 'id': ...}}.",
                 field="subject",
             )
         reason = None if self._any_batched_statement(practice_id, subject) else NO_BATCHED_STATEMENT

@@ -63,8 +63,10 @@ def ondemand_template_store(config: Mapping[str, Any]) -> TemplateStore | None:
 def ondemand_notification_sent(result: dict[str, Any], context: dict[str, Any]) -> None:
     """Observers (audit, metrics) told of each notification after its delivery was attempted.
 
-    ``result`` is the send result (``send-result.json``). An observer that raises is logged
-    and does not change the result.
+    ``result`` is the send result (``send-result.json``). The hook is called through pluggy,
+    so ``wrapper=True`` and ``hookwrapper=True`` implementations run around the observers. An
+    observer that raises is logged and skipped; the others still run and the result does not
+    change.
 
     Example::
 

@@ -11,6 +11,7 @@ import importlib.metadata
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from difflib import get_close_matches
 from types import ModuleType
 from typing import Any
 
@@ -118,6 +119,76 @@ def call_each(
                 faults[impl.plugin] = problem
             continue
         yield impl.plugin, answer
+
+
+def check_hooks(pm: pluggy.PluginManager) -> None:
+    """pluggy's ``check_pending()``: a hook implementation that no specification declares (a
+    misspelled name) would never be called, so it is an error naming its plugin."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        unknown = sorted(
+            name
+            for name, caller in vars(pm.hook).items()
+            if not name.startswith("_")
+            and not caller.has_spec()
+            and any(impl.plugin is error.plugin for impl in caller.get_hookimpls())
+        )
+        known = [name for name, caller in vars(pm.hook).items() if caller.has_spec()]
+        hints = [
+            f"{name} (did you mean {match[0]}?)"
+            if (match := get_close_matches(name, known, 1))
+            else name
+            for name in unknown
+        ]
+        raise PluginError(
+            f"On-Demand plugin {plugin_label(pm, error.plugin)} implements "
+            f"{', '.join(hints)}, which no hook specification declares, so it would never be "
+            "called. Correct the name (see hookspecs), or mark the implementation "
+            "optionalhook=True."
+        ) from error
+
+
+class _Contained:
+    """An observer's hook function that reports what it raises instead of raising it.
+
+    pluggy stops a hook call at the first implementation that raises; observers must not stop
+    one another, and the call must stay pluggy's own, so that wrappers and hook-call monitoring
+    see it. So the observers' functions, not the call, are guarded.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, hook_name: str, impl: pluggy.HookImpl) -> None:
+        self.pm = pm
+        self.hook_name = hook_name
+        self.plugin = impl.plugin
+        self.function = impl.function
+
+    def __call__(self, *args: object) -> object:
+        try:
+            return self.function(*args)
+        except Exception as error:
+            # Observers are given the result, addresses included: only the type is logged.
+            report(self.pm, self.plugin, f"its {self.hook_name} hook raised {type(error).__name__}")
+            return None
+
+
+def notify_observers(pm: pluggy.PluginManager, hook_name: str, kwargs: Mapping[str, Any]) -> None:
+    """Call an observers' hook through pluggy, each observer contained (``_Contained``); a
+    wrapper that raises is reported, naming the wrappers."""
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    for impl in impls:
+        if not (impl.wrapper or impl.hookwrapper or isinstance(impl.function, _Contained)):
+            impl.function = _Contained(pm, hook_name, impl)
+    try:
+        caller(**kwargs)
+    except PluginError:
+        raise
+    except Exception as error:
+        wrappers = [plugin_label(pm, i.plugin) for i in impls if i.wrapper or i.hookwrapper]
+        report_label(
+            " or ".join(wrappers) or "?", f"a {hook_name} wrapper raised {type(error).__name__}"
+        )
 
 
 @attrs.frozen

@@ -20,7 +20,12 @@ from ondemand_plugin.channels import register_built_in_channels
 from ondemand_plugin.config import Config, load_config
 from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
-from ondemand_plugin.extensions import call_each, collect_channels
+from ondemand_plugin.extensions import (
+    check_hooks,
+    collect_channels,
+    notify_observers,
+    strict_plugins,
+)
 from ondemand_plugin.history import history_page
 from ondemand_plugin.host import Host
 from ondemand_plugin.inbound.requests import InboundRouter
@@ -81,6 +86,8 @@ class OnDemandPlugin:
 
     @classmethod
     def start(cls, plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
+        if strict_plugins():
+            check_hooks(plugin_manager)
         config = load_config(Host(plugin_manager).plugin_config(PLUGIN_NAME))
         register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
@@ -254,12 +261,11 @@ class OnDemandPlugin:
         return {"template": template_to_dict(operations[op]())}
 
     def _notify(self, result: dict[str, Any], context: dict[str, Any]) -> None:
-        # Observers answer nothing; call_each reports those that raise. They get a copy, so that
-        # one changing what it was given cannot change what staff are shown.
-        for _answer in call_each(
+        # Observers get a copy, so that one changing what it was given cannot change what staff
+        # are shown.
+        notify_observers(
             self.pm, "ondemand_notification_sent", {"result": dict(result), "context": context}
-        ):
-            pass
+        )
 
 
 def channels_by_mode(

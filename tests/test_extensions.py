@@ -129,3 +129,111 @@ def test_a_valid_third_party_channel_can_carry_a_mode(build: Build) -> None:
     result = send_to_mei(pm)
     assert result["status"] == "sent"
     assert [message.to for message in sent] == ["+15035550123"]
+
+
+class Observers:
+    """One plugin's view of every kind of ondemand_notification_sent implementation."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def ondemand_notification_sent(self, result: dict[str, Any], context: Any) -> Any:
+        self.seen.append(f"wrapper before {result['status']}")
+        outcome = yield
+        self.seen.append("wrapper after")
+        return outcome
+
+
+class OldStyleWrapper:
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    @hookimpl(hookwrapper=True)
+    def ondemand_notification_sent(self, result: dict[str, Any], context: Any) -> Any:
+        self.seen.append("hookwrapper before")
+        yield
+        self.seen.append("hookwrapper after")
+
+
+class PlainObserver:
+    def __init__(self, seen: list[str], fails: bool = False) -> None:
+        self.seen = seen
+        self.fails = fails
+
+    @hookimpl
+    def ondemand_notification_sent(self, result: dict[str, Any], context: Any) -> None:
+        self.seen.append(f"{type(self).__name__} {'fails' if self.fails else 'sees'}")
+        if self.fails:
+            raise KeyError(result["to"])
+
+
+class FailingObserver(PlainObserver):
+    pass
+
+
+def test_wrappers_and_observers_of_sent_notifications_all_run_in_one_hook_call(
+    build: Build, caplog: pytest.LogCaptureFixture
+) -> None:
+    observers = Observers()
+    seen = observers.seen
+    pm, _ = build(
+        PlainObserver(seen),
+        named={"audit-trail": FailingObserver(seen, fails=True), "timing": OldStyleWrapper(seen)},
+    )
+    pm.register(observers, name="metrics")
+    calls: list[str] = []
+    undo = pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: calls.append(name), lambda *_: None
+    )
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert send_to_mei(pm)["status"] == "sent"
+    finally:
+        undo()
+    assert seen == [
+        "wrapper before sent",
+        "hookwrapper before",
+        "FailingObserver fails",
+        "PlainObserver sees",
+        "hookwrapper after",
+        "wrapper after",
+    ]
+    assert calls.count("ondemand_notification_sent") == 1
+    assert "audit-trail: its ondemand_notification_sent hook raised KeyError" in caplog.text
+    assert "+1503" not in caplog.text  # the observer's exception quoted the address
+
+
+def test_under_strict_plugins_an_observer_that_raises_is_an_error(
+    build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    pm, _ = build(named={"audit-trail": FailingObserver(seen, fails=True)})
+    monkeypatch.setenv("ONDEMAND_STRICT_PLUGINS", "1")
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "plugin_error"
+    assert "audit-trail" in refused.value.message
+
+
+class Misspelled:
+    @hookimpl
+    def ondemand_delivery_channel(self, config: dict[str, Any]) -> list[Any]:
+        return [NamedChannel("acme")]
+
+
+def test_under_strict_plugins_a_misspelled_hook_is_an_error_naming_the_plugin(
+    build: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONDEMAND_STRICT_PLUGINS", "1")
+    with pytest.raises(OnDemandError) as refused:
+        build(named={"acme-gateway": Misspelled()})
+    assert refused.value.code == "plugin_error"
+    message = refused.value.message
+    assert "acme-gateway" in message
+    assert "ondemand_delivery_channel (did you mean ondemand_delivery_channels?)" in message
+
+
+def test_without_strict_plugins_a_misspelled_hook_does_not_stop_the_host(build: Build) -> None:
+    pm, _ = build(named={"acme-gateway": Misspelled()})
+    assert send_to_mei(pm)["status"] == "sent"

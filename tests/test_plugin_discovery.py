@@ -245,3 +245,18 @@ def test_plugins_command_lists_each_channel_with_its_distribution_and_status(
     text = run_ondemand("plugins", home=tmp_path / "home", env={"PYTHONPATH": str(site)}).stdout
     assert "pigeon [text] from pigeon (pigeon-channel 9.9.1): active" in text
     assert "owl 1.0.0 (owl-channel): skipped: importing it failed" in text
+
+
+def test_the_test_kits_manager_refuses_a_misspelled_hook_naming_its_distribution(
+    install: Install, host_config: dict[str, object], managers: list[pluggy.PluginManager]
+) -> None:
+    install(
+        "crow-channel",
+        "0.3.0",
+        PIGEON.replace("ondemand_delivery_channels", "ondemand_delivery_channel"),
+    )
+    with pytest.raises(OnDemandError) as refused:
+        build(host_config, managers)
+    assert refused.value.code == "plugin_error"
+    assert "crow (provided by: crow-channel 0.3.0)" in refused.value.message
+    assert "did you mean ondemand_delivery_channels?" in refused.value.message

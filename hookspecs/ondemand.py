@@ -51,6 +51,11 @@ def ondemand_delivery_channels(config: Mapping[str, Any]) -> list[Channel]:
 def ondemand_template_store(config: Mapping[str, Any]) -> TemplateStore | None:
     """A store for On-Demand templates, replacing the built-in one; None keeps the built-in.
 
+    Each implementation is asked on its own, at start: of several stores, the configuration's
+    ``template_store`` (a plugin's name) picks one, and two without it are an error. What the
+    store raises or answers is checked: a broken template is left out with a notice, and a store
+    that raises leaves the dialog open for typed text.
+
     Example::
 
         @hookimpl

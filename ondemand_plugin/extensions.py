@@ -19,8 +19,8 @@ import attrs
 import pluggy
 
 from hookspecs import PROJECT_NAME
-from hookspecs.types import MODES, Channel
-from ondemand_plugin.errors import PluginError
+from hookspecs.types import MODES, Channel, TemplateStore
+from ondemand_plugin.errors import ConfigError, PluginError
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,56 @@ def notify_observers(pm: pluggy.PluginManager, hook_name: str, kwargs: Mapping[s
         report_label(
             " or ".join(wrappers) or "?", f"a {hook_name} wrapper raised {type(error).__name__}"
         )
+
+
+TEMPLATE_STORE_METHODS = ("list_templates", "get_template", "save_template", "delete_template")
+BUILT_IN_TEMPLATE_STORE = "ondemand"
+
+
+def choose_template_store(
+    pm: pluggy.PluginManager, config: Mapping[str, Any]
+) -> tuple[TemplateStore, str] | None:
+    """The third party's template store to use, with its label; None keeps the built-in one.
+
+    Each ``ondemand_template_store`` implementation is asked on its own, so that a broken one
+    is named and skipped. Of several valid stores, the configuration's ``template_store`` (a
+    plugin's name, or ``"ondemand"`` for the built-in store) picks one: pluggy's order is no
+    choice anyone made.
+    """
+    offers: dict[str, tuple[TemplateStore, str]] = {}
+    for plugin, answer in call_each(pm, "ondemand_template_store", {"config": config}):
+        if answer is None:
+            continue
+        missing = [
+            name for name in TEMPLATE_STORE_METHODS if not callable(getattr(answer, name, None))
+        ]
+        if missing:
+            report(pm, plugin, f"its template store has no {', '.join(missing)} method")
+            continue
+        offers[plugin_name(pm, plugin)] = (answer, plugin_label(pm, plugin))
+    chosen = config.get("template_store")
+    if chosen == BUILT_IN_TEMPLATE_STORE:
+        return None
+    if chosen is not None:
+        if chosen not in offers:
+            raise ConfigError(
+                f"template_store names {chosen!r}, but no plugin of that name offers a valid "
+                f"template store (offered: {', '.join(sorted(offers)) or 'none'}). Install it, or "
+                f"set template_store to one offered or to {BUILT_IN_TEMPLATE_STORE!r} for the "
+                "built-in store.",
+                field="template_store",
+            )
+        return offers[chosen]
+    if len(offers) > 1:
+        labels = " and ".join(label for _, label in offers.values())
+        raise ConfigError(
+            f"Several plugins offer a template store: {labels}. Set template_store in the "
+            "On-Demand configuration to the name of the one to use "
+            f"({', '.join(repr(name) for name in offers)}, or {BUILT_IN_TEMPLATE_STORE!r} for "
+            "the built-in store).",
+            field="template_store",
+        )
+    return next(iter(offers.values()), None)
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ from typing import Any
 import pluggy
 
 from hookspecs import hookimpl
-from hookspecs.types import MODES, Channel, TemplateStore
+from hookspecs.types import MODES, Channel
 from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.addon import Entitlement
 from ondemand_plugin.channels import register_built_in_channels
@@ -22,6 +22,7 @@ from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.extensions import (
     check_hooks,
+    choose_template_store,
     collect_channels,
     notify_observers,
     strict_plugins,
@@ -58,7 +59,7 @@ class OnDemandPlugin:
         config: Config,
         store: Store,
         routes: dict[str, tuple[Channel, ...]],
-        template_store: TemplateStore,
+        templates: TemplateManager,
     ) -> None:
         self.pm = plugin_manager
         self.config = config
@@ -66,7 +67,7 @@ class OnDemandPlugin:
         self.routes = routes
         self.host = Host(plugin_manager)
         self.entitlement = Entitlement(store)
-        self.templates = TemplateManager(template_store)
+        self.templates = templates
         self.opt_outs = OptOuts(store, self.host)
         twilio = TwilioRequests(config.raw, store, self.host, self.opt_outs)
         self.inbound = InboundRouter(
@@ -92,9 +93,10 @@ class OnDemandPlugin:
         register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
         routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))
+        chosen = choose_template_store(plugin_manager, config.raw)
         store = open_store(config.database_url)
-        template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
-        plugin = cls(plugin_manager, config, store, routes, template_store)
+        templates = TemplateManager(*chosen) if chosen else TemplateManager(store)
+        plugin = cls(plugin_manager, config, store, routes, templates)
         # A worker that starts may be replacing one that died mid-delivery.
         plugin.recovery.run()
         return plugin

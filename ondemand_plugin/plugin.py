@@ -50,6 +50,20 @@ def pm_configure(plugin_manager: pluggy.PluginManager) -> None:
         plugin_manager.register(OnDemandPlugin.start(plugin_manager), name=INSTANCE_NAME)
 
 
+def instance_of(plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
+    """The manager's own instance, for the account manager's tools and the test kit; a manager
+    that never configured the plugin is told how to."""
+    instance = plugin_manager.get_plugin(INSTANCE_NAME)
+    if not isinstance(instance, OnDemandPlugin):
+        raise ConfigError(
+            "This plugin manager has not configured On-Demand Balance Notifications: load the "
+            "plugin (pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)) and call "
+            'pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm}) first.',
+            field="plugin_manager",
+        )
+    return instance
+
+
 class OnDemandPlugin:
     """Everything one plugin manager's On-Demand feature needs."""
 

@@ -20,7 +20,7 @@ import pytest
 from jsonschema.exceptions import best_match
 
 import hookspecs
-from ondemand_plugin import SEND_ACTION_ID, contracts
+from ondemand_plugin import SEND_ACTION_ID, contracts, testing
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
@@ -29,10 +29,8 @@ CONTEXT: dict[str, Any] = {"practice_id": "demo", "user": {"id": "u1", "name": "
 
 
 def enable_addon(pm: pluggy.PluginManager, practice_id: str = "demo") -> None:
-    """Switch the premium add-on on for ``practice_id`` through the manager's own instance."""
-    pm.get_plugin("ondemand.instance").entitlement.switch(
-        practice_id, True, "Test Account Manager", "tests"
-    )
+    """Switch the premium add-on on for ``practice_id`` (the demo practice unless named)."""
+    testing.enable_addon(pm, practice_id)
 
 
 def assert_valid(schema_name: str, instance: object) -> None:
@@ -50,7 +48,7 @@ def trace_sql(pm: pluggy.PluginManager) -> list[str]:
     hook makes, with the bound values filled in (ready for EXPLAIN QUERY PLAN).
     """
     statements: list[str] = []
-    store = pm.get_plugin("ondemand.instance").store
+    store = testing.store_of(pm)
     store._connection().set_trace_callback(statements.append)
     return statements
 

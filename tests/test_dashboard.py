@@ -13,6 +13,7 @@ from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backe
 
 from hookspecs import hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, addon
+from ondemand_plugin.admin import switch_addon
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host, guarantor
 
@@ -43,7 +44,7 @@ def actions(
 
 
 def switch(pm: pluggy.PluginManager, enabled: bool) -> None:
-    pm.get_plugin("ondemand.instance").entitlement.switch("demo", enabled, "Ann Manager", "test")
+    switch_addon(pm, "demo", enabled=enabled, by="Ann Manager", reason="test")
 
 
 def wait_for(condition: Any, seconds: float) -> bool:

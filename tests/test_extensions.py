@@ -13,6 +13,7 @@ from conftest import CONTEXT, Build, assert_valid, send_to_mei
 from hookspecs import DeliveryReceipt, OutboundMessage, Template, hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.testing import store_of
 
 PRACTICE = {"type": "practice", "id": "demo"}
 
@@ -78,7 +79,7 @@ def test_a_template_store_plugin_replaces_the_built_in_store(build: Build) -> No
         payload={"op": "create", "template": {"label": "T", "mode": "text", "body": "Hi"}},
     )["template"]
     assert list(memory.templates) == [("demo", created["id"])]
-    built_in = pm.get_plugin("ondemand.instance").store
+    built_in = store_of(pm)
     assert built_in.list_templates("demo") == []
     assert send_to_mei(pm, template_id=created["id"], body=None)["body"] == "Hi"
 
@@ -169,8 +170,8 @@ def test_a_template_store_without_its_methods_is_skipped_for_the_built_in_one(
     with caplog.at_level(logging.WARNING):
         pm, _ = build(named={"half-store": Offers()})
     assert "half-store: its template store has no get_template, save_template" in caplog.text
-    templates = pm.get_plugin("ondemand.instance").templates
-    assert templates.provider is None
+    manage(pm, {"op": "create", "template": {"label": "T", "mode": "text", "body": "Hi"}})
+    assert len(store_of(pm).list_templates("demo")) == 1  # the built-in store was kept
 
 
 def two_stores() -> dict[str, object]:
@@ -206,7 +207,7 @@ def test_template_store_ondemand_keeps_the_built_in_store(build: Build) -> None:
     stores = two_stores()
     pm, _ = build(named=stores, template_store="ondemand")
     manage(pm, {"op": "create", "template": {"label": "T", "mode": "text", "body": "Hi"}})
-    assert len(pm.get_plugin("ondemand.instance").store.list_templates("demo")) == 1
+    assert len(store_of(pm).list_templates("demo")) == 1
 
 
 def test_template_store_naming_no_store_is_an_error_at_start(build: Build) -> None:

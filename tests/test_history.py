@@ -17,7 +17,7 @@ from conftest import CONTEXT, assert_valid, enable_addon, host_on, send_to_mei, 
 from hookspecs import hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.testing import ReferenceHost, guarantor
+from ondemand_plugin.testing import ReferenceHost, guarantor, store_of
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 BILLING = {"practice_id": "demo", "user": {"id": "u7", "name": "Bea Billing"}}
@@ -243,7 +243,7 @@ def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManag
     queries = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 2
 
-    database = pm.get_plugin("ondemand.instance").store.path
+    database = store_of(pm).path
     with sqlite3.connect(database) as connection:
         for query in queries:
             plan = " | ".join(row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + query))

@@ -16,10 +16,11 @@ from conftest import CONTEXT, assert_valid, enable_addon
 
 import hookspecs
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.admin import switch_addon
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import HostError, OnDemandError
 from ondemand_plugin.host import Host
-from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
+from ondemand_plugin.plugin import OnDemandPlugin
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
@@ -170,7 +171,7 @@ def test_an_unknown_patient_on_a_dashboard_is_not_found(pm: pluggy.PluginManager
 
 
 def addon_off(pm: pluggy.PluginManager, host: ReferenceHost) -> None:
-    pm.get_plugin(INSTANCE_NAME).entitlement.switch("demo", False, "Ann Manager", "test")
+    switch_addon(pm, "demo", enabled=False, by="Ann Manager", reason="test")
 
 
 def host_breaks(pm: pluggy.PluginManager, host: ReferenceHost) -> None:
@@ -282,11 +283,16 @@ def test_every_hook_result_follows_its_schema(pm: pluggy.PluginManager) -> None:
 # Several plugin managers in one process share nothing.
 
 
+def ondemand_instances(pm: pluggy.PluginManager) -> list[OnDemandPlugin]:
+    """What ``pm_configure`` registered in the manager, found by its class, not its name."""
+    return [plugin for plugin in pm.get_plugins() if isinstance(plugin, OnDemandPlugin)]
+
+
 def test_each_plugin_manager_gets_its_own_plugin_instance(
     ondemand_pm: pluggy.PluginManager, second_pm: pluggy.PluginManager
 ) -> None:
-    first = ondemand_pm.get_plugin(INSTANCE_NAME)
-    second = second_pm.get_plugin(INSTANCE_NAME)
+    [first] = ondemand_instances(ondemand_pm)
+    [second] = ondemand_instances(second_pm)
     assert isinstance(first, OnDemandPlugin)
     assert isinstance(second, OnDemandPlugin)
     assert first is not second
@@ -312,13 +318,13 @@ def test_unconfigure_closes_the_store_and_unregisters_the_instance(
 ) -> None:
     enable_addon(ondemand_pm)
     enable_addon(second_pm)
-    instance = ondemand_pm.get_plugin(INSTANCE_NAME)
+    [instance] = ondemand_instances(ondemand_pm)
     wal = Path(str(instance.store.path) + "-wal")
     assert wal.exists()  # an open WAL database keeps its log beside it
 
     ondemand_pm.hook.pm_unconfigure(plugin_manager=ondemand_pm)
 
-    assert ondemand_pm.get_plugin(INSTANCE_NAME) is None
+    assert ondemand_instances(ondemand_pm) == []
     assert not ondemand_pm.is_registered(instance)
     assert not wal.exists()  # SQLite removes the log when the last connection closes
     assert actions(ondemand_pm, "patient", "p-lily") == []  # no one answers the hook any more

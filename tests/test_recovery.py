@@ -26,6 +26,7 @@ from ondemand_plugin import SEND_ACTION_ID, recovery, service
 from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.recovery import NEVER_LEFT_DETAIL, UNKNOWN_DETAIL
+from ondemand_plugin.testing import run_recovery, store_of
 
 BODY = "Your balance is {{BalanceDue}}"
 
@@ -126,7 +127,7 @@ def crash(pm: pluggy.PluginManager, key: str) -> str:
     """Send with ``key`` in a worker that dies mid-delivery; the notification's id."""
     with pytest.raises(WorkerDied):
         submit(pm, key)
-    record = pm.get_plugin("ondemand.instance").store.notification_by_key("demo", key)
+    record = store_of(pm).notification_by_key("demo", key)
     assert record is not None and record.status == "sending"
     return str(record.id)
 
@@ -263,7 +264,7 @@ def test_a_failover_channel_that_cannot_tell_leaves_the_send_unknown(
     notification_id = crash(pm, "k1")
 
     with caplog.at_level(logging.WARNING):
-        [record] = pm.get_plugin("ondemand.instance").recovery.run()
+        [record] = run_recovery(pm)
     assert (record.id, record.status, record.detail) == (notification_id, "unknown", UNKNOWN_DETAIL)
     assert unsure.deliveries == 0
     if isinstance(getattr(unsure, "answer", None), Exception):
@@ -273,7 +274,7 @@ def test_a_failover_channel_that_cannot_tell_leaves_the_send_unknown(
 def test_recovery_leaves_completed_sends_alone(build: Build, stuck_at_once: None) -> None:
     pm, _ = build()
     result = submit(pm, "k1")
-    assert pm.get_plugin("ondemand.instance").recovery.run(older_than_seconds=0) == []
+    assert run_recovery(pm, older_than_seconds=0) == []
     assert submit(pm, "k1") == {**result, "duplicate": True}
 
 

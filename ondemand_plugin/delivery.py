@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 from tenacity import (
@@ -30,11 +31,13 @@ from hookspecs.types import (
     RecipientOptedOutError,
     TransientDeliveryError,
 )
-from ondemand_plugin.addresses import mask
+from ondemand_plugin.addresses import mask, mask_addresses
 
 log = logging.getLogger(__name__)
 
 _backoff = wait_random_exponential(multiplier=0.05, max=2.0)
+# How much of an exception's text a log line keeps.
+SUMMARY_LENGTH = 300
 
 
 @attrs.frozen
@@ -77,7 +80,16 @@ def deliver(
         except PermanentDeliveryError as error:
             failures.append(f"{channel.name} refused the message: {error}")
         except Exception as error:
-            log.exception("Channel %s raised while delivering %s", channel.name, message)
+            # Not log.exception: the exception's text, and its traceback's, may carry the
+            # recipient's address or the message; the log gets a sanitised summary and the frames.
+            log.error(
+                "Channel %s raised %s while delivering %s: %s\n%s",
+                channel.name,
+                type(error).__name__,
+                message,
+                loggable(str(error), message),
+                _frames(error),
+            )
             failures.append(f"{channel.name} failed unexpectedly ({type(error).__name__})")
         else:
             if isinstance(receipt, DeliveryReceipt):
@@ -91,13 +103,45 @@ def deliver(
                     delivered=receipt.status == "delivered",
                 )
             failures.append(f"{channel.name} answered without a DeliveryReceipt")
-        log.warning("Delivery of %s through %s failed: %s", message, channel.name, failures[-1])
+        log.warning(
+            "Delivery of %s through %s failed: %s",
+            message,
+            channel.name,
+            loggable(failures[-1], message),
+        )
     return DeliveryOutcome(
         status="failed",
         detail="; ".join(failures) or "No channel is configured for this mode.",
         channel=channels[-1].name if channels else None,
         provider_message_id=None,
     )
+
+
+def loggable(text: str, message: OutboundMessage) -> str:
+    """``text`` fit for a log line: the message's own text taken out, whatever looks like an
+    address masked, and cut short."""
+    for piece in sorted(set(_message_texts(message)), key=len, reverse=True):
+        text = text.replace(piece, "[message text]")
+    text = mask_addresses(text.replace(message.to, mask(message.to)))
+    return text if len(text) <= SUMMARY_LENGTH else text[:SUMMARY_LENGTH] + "…"
+
+
+def _message_texts(message: OutboundMessage) -> Iterator[str]:
+    """The message's texts as an exception may quote them: whole, as a repr, line by line."""
+    for text in (message.body, message.subject, message.html):
+        if not text:
+            continue
+        yield text
+        yield repr(text)[1:-1]
+        # Lines as short as a word would blank out ordinary words of the exception's text.
+        yield from (line.strip() for line in text.splitlines() if len(line.strip()) >= 8)
+
+
+def _frames(error: BaseException) -> str:
+    """Where ``error`` was raised, frame by frame, without the source lines or their values."""
+    frames = traceback.extract_tb(error.__traceback__)
+    lines = [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
+    return "Traceback (most recent call last):\n" + "\n".join(lines)
 
 
 def _with_retries(

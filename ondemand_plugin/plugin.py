@@ -61,7 +61,9 @@ class OnDemandPlugin:
         self.routes = routes
         self.host = Host(plugin_manager)
         self.entitlement = Entitlement(store)
-        self.templates = TemplateManager(template_store)
+        self.templates = TemplateManager(
+            template_store, practice_sender=lambda pid: self.host.practice(pid).sender_email
+        )
         self.opt_outs = OptOuts(store, self.host)
         twilio = TwilioRequests(config.raw, store, self.host, self.opt_outs)
         self.inbound = InboundRouter(

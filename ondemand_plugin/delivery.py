@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 from tenacity import (
@@ -31,13 +30,12 @@ from hookspecs.types import (
     RecipientOptedOutError,
     TransientDeliveryError,
 )
-from ondemand_plugin.addresses import mask, mask_addresses
+from ondemand_plugin.addresses import mask
+from ondemand_plugin.logsafe import message_texts, sanitised, summary
 
 log = logging.getLogger(__name__)
 
 _backoff = wait_random_exponential(multiplier=0.05, max=2.0)
-# How much of an exception's text a log line keeps.
-SUMMARY_LENGTH = 300
 
 
 @attrs.frozen
@@ -80,15 +78,11 @@ def deliver(
         except PermanentDeliveryError as error:
             failures.append(f"{channel.name} refused the message: {error}")
         except Exception as error:
-            # Not log.exception: the exception's text, and its traceback's, may carry the
-            # recipient's address or the message; the log gets a sanitised summary and the frames.
             log.error(
-                "Channel %s raised %s while delivering %s: %s\n%s",
+                "Channel %s raised while delivering %s: %s",
                 channel.name,
-                type(error).__name__,
                 message,
-                loggable(str(error), message),
-                _frames(error),
+                summary(error, message_texts(message), (message.to,)),
             )
             failures.append(f"{channel.name} failed unexpectedly ({type(error).__name__})")
         else:
@@ -107,7 +101,7 @@ def deliver(
             "Delivery of %s through %s failed: %s",
             message,
             channel.name,
-            loggable(failures[-1], message),
+            sanitised(failures[-1], message_texts(message), (message.to,)),
         )
     return DeliveryOutcome(
         status="failed",
@@ -115,33 +109,6 @@ def deliver(
         channel=channels[-1].name if channels else None,
         provider_message_id=None,
     )
-
-
-def loggable(text: str, message: OutboundMessage) -> str:
-    """``text`` fit for a log line: the message's own text taken out, whatever looks like an
-    address masked, and cut short."""
-    for piece in sorted(set(_message_texts(message)), key=len, reverse=True):
-        text = text.replace(piece, "[message text]")
-    text = mask_addresses(text.replace(message.to, mask(message.to)))
-    return text if len(text) <= SUMMARY_LENGTH else text[:SUMMARY_LENGTH] + "…"
-
-
-def _message_texts(message: OutboundMessage) -> Iterator[str]:
-    """The message's texts as an exception may quote them: whole, as a repr, line by line."""
-    for text in (message.body, message.subject, message.html):
-        if not text:
-            continue
-        yield text
-        yield repr(text)[1:-1]
-        # Lines as short as a word would blank out ordinary words of the exception's text.
-        yield from (line.strip() for line in text.splitlines() if len(line.strip()) >= 8)
-
-
-def _frames(error: BaseException) -> str:
-    """Where ``error`` was raised, frame by frame, without the source lines or their values."""
-    frames = traceback.extract_tb(error.__traceback__)
-    lines = [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
-    return "Traceback (most recent call last):\n" + "\n".join(lines)
 
 
 def _with_retries(

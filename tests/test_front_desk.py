@@ -19,6 +19,8 @@ from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.channels.smtp import compose_email
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.logsafe import sanitised
+from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager
 from ondemand_plugin.testing.conformance import sample_message
 
@@ -521,3 +523,43 @@ def test_a_practice_without_a_text_number_says_so_in_a_sentence(
     ondemand_host.practices["demo"]["text_from"] = None
     reason = option(open_dialog(pm), "g-mei", "text")["reason"]
     assert reason.startswith("The practice has no text origination number set up, so it cannot")
+
+
+class HostWhoseOptOutHookRaises:
+    def set_opt_out(self, *args: Any) -> bool:
+        raise RuntimeError("no contact +15035550123 / mei.chen@example.com in the table")
+
+    def implementers(self, hook_name: str) -> str:
+        return "host"
+
+
+class KeptOptOuts:
+    def __init__(self) -> None:
+        self.kept: list[Any] = []
+
+    def set_opt_out(self, opt_out: Any) -> None:
+        self.kept.append(opt_out)
+
+
+def test_a_host_opt_out_hook_that_raises_is_logged_without_the_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = KeptOptOuts()
+    opt_outs = OptOuts(store, HostWhoseOptOutHookRaises())  # type: ignore[arg-type]
+    with caplog.at_level(logging.DEBUG, logger="ondemand_plugin"):
+        opt_outs.change(
+            "demo", "text", "+15035550123", True, source="reply", keyword="STOP", channel="twilio"
+        )
+    assert len(store.kept) == 1
+    assert "RuntimeError" in caplog.text and "pm_set_opt_out" in caplog.text
+    assert "+15035550123" not in caplog.text and "mei.chen@example.com" not in caplog.text
+    assert not any(record.exc_info for record in caplog.records)
+
+
+def test_what_looks_like_an_address_is_masked_in_a_log_summary() -> None:
+    text = sanitised(
+        "refused ann@example.com and (503) 555-0199 for 'Dear Ann,\\nyou owe'",
+        hide=["Dear Ann,\nyou owe"],
+    )
+    assert "ann@example.com" not in text and "555-0199" not in text
+    assert "Dear Ann" not in text and "[message text]" in text

@@ -325,6 +325,17 @@ def test_a_name_with_a_line_break_is_a_host_error(
     assert "last_name" in raised.value.message
 
 
+def test_a_name_ending_in_a_line_break_is_a_host_error(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    # A schema's "$" also matches before a final newline: the pattern must not let it through.
+    ondemand_host.guarantors["demo"]["g-mei"]["first_name"] = "Mei\n"
+    with pytest.raises(OnDemandError) as raised:
+        open_dialog(pm)
+    assert raised.value.code == "host_error"
+    assert "first_name" in raised.value.message
+
+
 @pytest.mark.parametrize("line_break", LINE_BREAKS)
 def test_a_practice_name_with_a_line_break_is_a_host_error(
     pm: pluggy.PluginManager, ondemand_host: ReferenceHost, line_break: str

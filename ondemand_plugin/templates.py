@@ -16,7 +16,7 @@ from ondemand_plugin.errors import InvalidRequest, OnDemandError
 _REQUIRED_ON_CREATE = ("label", "mode", "body")
 
 # A practice's own sender e-mail address (None when it has none), asked of the host.
-PracticeSender = Callable[[str], "str | None"]
+PracticeSender = Callable[[str], str | None]
 
 
 def template_to_dict(template: Template) -> dict[str, Any]:

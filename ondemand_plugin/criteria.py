@@ -143,7 +143,7 @@ def _no_balance_refusal(entity: Entity, carries: tuple[str, ...]) -> OnDemandErr
         return None
     return OnDemandError(
         f"{entity.name or 'This person'} is not a guarantor listed here, nor a patient one of "
-        "them is responsible for, so no balance can be sent to them.",
+        "them is responsible for, so no balance can be sent to them. Pick another Send To.",
         code="recipient_not_allowed",
         field="send_to.entity",
     )

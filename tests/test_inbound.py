@@ -18,7 +18,7 @@ from hookspecs import DeliveryReceipt, OutboundMessage, hookimpl
 from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.inbound.twilio_signature import expected_signature
+from ondemand_plugin.inbound.twilio_signature import expected_signature, url_spellings
 from ondemand_plugin.testing import ReferenceHost
 
 SMS_TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
@@ -885,3 +885,73 @@ def test_a_stop_through_the_channels_messaging_service_opts_out_of_the_practices
     assert not store.is_opted_out("demo", "text", MEI)  # another service's number
     reply(pm, "STOP", To="+15035550177", MessagingServiceSid=service)  # a number of its pool
     assert store.is_opted_out("demo", "text", MEI)
+
+
+# The URL's port
+
+
+@pytest.mark.parametrize(
+    ("url", "spellings"),
+    [
+        ("https://h.example/p?q=1", ["https://h.example/p?q=1", "https://h.example:443/p?q=1"]),
+        ("HTTP://h.example:80", ["HTTP://h.example:80", "HTTP://h.example"]),
+        ("https://[2001:db8::1]:443/p", ["https://[2001:db8::1]:443/p", "https://[2001:db8::1]/p"]),
+        (
+            "https://user:pw@h.example/p",
+            ["https://user:pw@h.example/p", "https://user:pw@h.example:443/p"],
+        ),
+        ("https://h.example:8443/p", ["https://h.example:8443/p"]),
+        ("http://h.example:443/p", ["http://h.example:443/p"]),
+        ("https://h.example:/p", ["https://h.example:/p"]),
+        ("ftp://h.example/p", ["ftp://h.example/p"]),
+    ],
+)
+def test_a_url_is_signed_as_written_or_with_its_default_port_the_other_way(
+    url: str, spellings: list[str]
+) -> None:
+    assert list(url_spellings(url)) == spellings
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "called_url"),
+    [
+        ("https://pm.example.com:443/plugins/ondemand/", BASE),
+        (BASE, "https://pm.example.com:443/plugins/ondemand/"),
+        ("http://pm.example.com:80/plugins/ondemand/", "http://pm.example.com/plugins/ondemand/"),
+        ("http://pm.example.com/plugins/ondemand/", "http://pm.example.com:80/plugins/ondemand/"),
+        (
+            "https://PM.example.com:443/plugins/ondemand/",
+            "https://PM.example.com/plugins/ondemand/",
+        ),
+    ],
+)
+def test_a_signature_holds_with_or_without_the_default_port(
+    pm: pluggy.PluginManager, signed_url: str, called_url: str
+) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    signature = {"X-Twilio-Signature": sign(signed_url + "twilio/status", form, SMS_TOKEN)}
+    answer = request(pm, "twilio/status", form, headers=signature, url=called_url + "twilio/status")
+    assert answer["status"] == 200
+    assert record(pm, text.id).status == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "called_url"),
+    [
+        ("https://pm.example.com:8443/plugins/ondemand/", BASE),
+        (BASE, "https://pm.example.com:8443/plugins/ondemand/"),
+        ("https://pm.example.com:80/plugins/ondemand/", BASE),
+        ("http://pm.example.com:443/plugins/ondemand/", "http://pm.example.com/plugins/ondemand/"),
+        ("http://pm.example.com/plugins/ondemand/", BASE),
+    ],
+)
+def test_only_the_schemes_default_port_may_be_left_out(
+    pm: pluggy.PluginManager, signed_url: str, called_url: str
+) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    signature = {"X-Twilio-Signature": sign(signed_url + "twilio/status", form, SMS_TOKEN)}
+    answer = request(pm, "twilio/status", form, headers=signature, url=called_url + "twilio/status")
+    assert answer["status"] == 403
+    assert record(pm, text.id) == text

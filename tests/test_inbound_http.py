@@ -105,6 +105,18 @@ def test_a_stop_over_http_is_answered_with_empty_twiml(
     assert pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", "+15035550123")
 
 
+def test_a_signed_form_over_64_kib_over_http_is_refused_with_413(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    send_to_mei(pm)
+    url = base_url + "ondemand/twilio/inbound"
+    # Under Flask's own limit on forms (500 KB), over the plugin's.
+    form = {"From": "+15035550123", "To": "+15035550101", "Body": "STOP", "Pad": "x" * 100_000}
+    status, _, body = post(url, form, sign(url, form, SMS_TOKEN))
+    assert (status, body) == (413, "The request is over 64 KiB; send less.")
+    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", "+15035550123")
+
+
 def test_a_signature_over_the_url_with_its_default_port_holds_where_flask_drops_it(
     pm: pluggy.PluginManager, base_url: str
 ) -> None:

@@ -135,10 +135,10 @@ def test_the_mount_answers_only_what_a_plugin_serves(client: TestClient) -> None
     assert client.post("/plugins/ondemand/nothing/here").status_code == 404
     wrong_method = client.get("/plugins/ondemand/twilio/inbound")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
-    # A request the plugin refuses to read is answered in its words, as a bad request.
+    # A request the plugin refuses to read is answered in its words.
     too_long = client.post("/plugins/ondemand/" + "x" * 2100)
-    assert too_long.status_code == 400
-    assert "pm_inbound_request call: path" in too_long.text
+    assert too_long.status_code == 414
+    assert "The request's path is over 2048 characters." in too_long.text
 
 
 def test_the_sandbox_signs_as_twilio_documents_it() -> None:

@@ -890,7 +890,7 @@ def test_a_stop_through_the_channels_messaging_service_opts_out_of_the_practices
     assert store.is_opted_out("demo", "text", MEI)
 
 
-# The open internet: size, text that is not UTF-8, the URL's port
+# The open internet: size, text that is not UTF-8, replays, the URL's port
 
 
 LIMIT = 64 * 1024
@@ -1035,6 +1035,45 @@ def test_text_that_is_not_utf_8_is_a_bad_request_and_changes_nothing(
     assert answer["status"] == 400
     assert "UTF-8" in answer["body"]
     assert host.calls_to("pm_set_opt_out") == []
+
+
+def test_a_replayed_stop_after_a_start_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    stop = "SM" + "1" * 32
+    assert reply(pm, "STOP", MessageSid=stop)["status"] == 200
+    assert reply(pm, "START", MessageSid="SM" + "2" * 32)["status"] == 200
+    replayed = reply(pm, "STOP", MessageSid=stop)  # the same message, signed, once more
+    assert (replayed["status"], replayed["headers"]["Content-Type"]) == (200, "text/xml")
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, False]
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+def test_another_message_saying_stop_again_is_acted_on_again(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    """A repeat is told by its MessageSid, not by what it says."""
+    send_to_mei(pm)
+    reply(pm, "STOP", MessageSid="SM" + "1" * 32)
+    reply(pm, "STOP", MessageSid="SM" + "3" * 32)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, True]
+
+
+def test_a_replayed_opt_out_callback_after_a_start_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "failed", ErrorCode="21610")
+    failed = record(pm, text.id)
+    reply(pm, "START", MessageSid="SM" + "2" * 32)
+    # Twilio's callback again (or someone replaying it): the history and the opt-in stand.
+    assert sms_status(pm, text.provider_message_id, "failed", ErrorCode="21610")["status"] == 200
+    assert sms_status(pm, text.provider_message_id, "undelivered")["status"] == 200
+    assert record(pm, text.id) == failed
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, False]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,9 @@ def text_mei(client: TestClient, key: str) -> tuple[int, dict[str, Any]]:
 
 def reply(client: TestClient, body: str, signature: str | None = "sign") -> httpx.Response:
     """Mei's reply, as Twilio posts it to the sandbox's mount; signed with the sandbox's token."""
-    form = {"MessageSid": "SM1", "From": MEI, "To": PRACTICE_NUMBER, "Body": body}
+    # Each reply is another message: the same MessageSid again would be a repeat, ignored.
+    form = {"MessageSid": "SM" + secrets.token_hex(16), "From": MEI, "To": PRACTICE_NUMBER}
+    form["Body"] = body
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if signature == "sign":
         token = sandbox_of(client).adapter.twilio_auth_token

@@ -89,18 +89,20 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema(name), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def first_error(name: str, instance: object) -> ValidationError | None:
+def first_error(name: str, instance: object, *, remember: bool = True) -> ValidationError | None:
     """The most relevant violation of schema ``name``, or None when ``instance`` is valid.
 
     Hosts answer the same records again and again (a dialog's open, then its submit), and a
     schema check costs far more than the rest of a hook call, so instances already found valid
-    are remembered by their ``repr``, which tells apart every type a host could send.
+    are remembered by their ``repr``, which tells apart every type a host could send. Pass
+    ``remember=False`` for what a stranger may have sent (an unsigned request): nothing derived
+    from it is kept.
     """
-    key = (name, repr(instance))
+    key = (name, repr(instance)) if remember else None
     if key in _known_valid:
         return None
     error: ValidationError | None = best_match(validator(name).iter_errors(instance))
-    if error is None:
+    if error is None and key is not None:
         if len(_known_valid) >= KNOWN_VALID_LIMIT:
             _known_valid.clear()
         _known_valid[key] = None
@@ -145,8 +147,15 @@ _PROBLEMS: dict[str, Callable[[ValidationError], str]] = {
 }
 
 
-def check(name: str, instance: object, make_error: Callable[[str, str], Exception]) -> None:
-    """Validate ``instance`` against schema ``name``; raise ``make_error(path, problem)`` if not."""
-    error = first_error(name, instance)
+def check(
+    name: str,
+    instance: object,
+    make_error: Callable[[str, str], Exception],
+    *,
+    remember: bool = True,
+) -> None:
+    """Validate ``instance`` against schema ``name``; raise ``make_error(path, problem)`` if not.
+    ``remember``: as for ``first_error``."""
+    error = first_error(name, instance, remember=remember)
     if error is not None:
         raise make_error(*describe(error))

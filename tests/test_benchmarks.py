@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_plugin.py", ["--rounds", "1"], "one send to the outbox"),
         ("bench_sandbox.py", ["--rounds", "1", "--calls", "2"], "Send Balance Notification dialog"),
         ("bench_inbound.py", ["--notifications", "5"], "signed status callback, settles one"),
+        ("bench_inbound_memory.py", ["--requests", "3"], "3 unsigned 1 MB POSTs"),
         ("bench_recovery.py", ["--rows", "50", "--stuck", "4"], "settling a stuck send"),
         ("bench_addon.py", ["--switches", "1"], "Seen by another worker"),
     ],

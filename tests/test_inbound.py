@@ -3,9 +3,12 @@ notification's status forward only, and STOP/START replies that change opt-outs.
 
 from __future__ import annotations
 
+import gc
 import logging
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pluggy
 import pytest
@@ -18,7 +21,7 @@ from hookspecs import DeliveryReceipt, OutboundMessage, hookimpl
 from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.inbound.twilio_signature import expected_signature
+from ondemand_plugin.inbound.twilio_signature import expected_signature, url_spellings
 from ondemand_plugin.testing import ReferenceHost, enable_addon, run_recovery, store_of
 
 SMS_TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
@@ -881,3 +884,234 @@ def test_a_stop_through_the_channels_messaging_service_opts_out_of_the_practices
     assert not store.is_opted_out("demo", "text", MEI)  # another service's number
     reply(pm, "STOP", To="+15035550177", MessagingServiceSid=service)  # a number of its pool
     assert store.is_opted_out("demo", "text", MEI)
+
+
+# The open internet: size, text that is not UTF-8, replays, the URL's port
+
+
+LIMIT = 64 * 1024
+
+
+@pytest.mark.parametrize("where", ["body", "form"])
+def test_a_request_over_64_kib_is_refused_with_413_and_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost, where: str
+) -> None:
+    send_to_mei(pm)
+    form = {"From": MEI, "To": PRACTICE_NUMBER, "Body": "STOP"}
+    if where == "form":
+        form["Padding"] = "x" * LIMIT
+    body = "&".join(f"{name}={value}" for name, value in form.items())
+    if where == "body":
+        body += "&Padding=" + "x" * LIMIT
+    url = BASE + "twilio/inbound"
+    answer = pm.hook.pm_inbound_request(
+        plugin_name="ondemand",
+        method="POST",
+        path="twilio/inbound",
+        url=url,
+        headers={"X-Twilio-Signature": sign(url, form, SMS_TOKEN)},  # even signed
+        form=form,
+        body=body,
+    )
+    assert_valid("inbound-response", answer)
+    assert answer["status"] == 413
+    assert "64 KiB" in answer["body"]
+    assert host.calls_to("pm_set_opt_out") == []
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+
+
+def test_a_request_of_64_kib_is_still_read(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    form["Padding"] = "é" * ((LIMIT - 200) // 2)  # two bytes each in UTF-8
+    assert request(pm, "twilio/status", form)["status"] == 200
+    assert record(pm, text.id).status == "delivered"
+
+
+def test_an_over_long_url_is_refused_with_414_not_raised(pm: pluggy.PluginManager) -> None:
+    url = BASE + "twilio/status?q=" + "y" * 5000
+    assert request(pm, "twilio/status", {}, url=url)["status"] == 414
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # no unsigned request reaches the store
+def test_unsigned_and_garbage_requests_leave_nothing_behind(pm: pluggy.PluginManager) -> None:
+    text = sent_text(pm)
+
+    def unsigned(number: int) -> dict[str, Any]:
+        form = {"MessageSid": f"SM{number:032d}", "Body": "x" * (60 * 1024)}
+        return request(pm, "twilio/status", form, headers={})
+
+    def garbage(number: int) -> dict[str, Any]:
+        form = {"MessageSid": text.provider_message_id, "MessageStatus": f"\udc80{number}"}
+        return request(pm, "twilio/status", form, headers={"X-Twilio-Signature": "x"})
+
+    def forged(number: int) -> dict[str, Any]:
+        url = f"{BASE}twilio/status?practice=demo&notification=n{number}"
+        form = {"MessageSid": text.provider_message_id, "MessageStatus": "failed"}
+        return request(pm, "twilio/status", form, headers={"X-Twilio-Signature": "x"}, url=url)
+
+    for number in range(5):  # the first calls load what every call needs
+        unsigned(-1 - number), garbage(-1 - number), forged(-1 - number)
+    splits = urlsplit.cache_info().misses
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(60):  # 3.6 MB of unsigned forms
+            assert unsigned(number)["status"] == 403
+            assert garbage(number)["status"] == 400
+            assert forged(number)["status"] == 403
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 256 * 1024
+    assert urlsplit.cache_info().misses == splits  # the URLs of unsigned requests: not cached
+    assert record(pm, text.id) == text
+
+
+@pytest.mark.parametrize(
+    ("url", "spellings"),
+    [
+        ("https://h.example/p?q=1", ["https://h.example/p?q=1", "https://h.example:443/p?q=1"]),
+        ("HTTP://h.example:80", ["HTTP://h.example:80", "HTTP://h.example"]),
+        ("https://[2001:db8::1]:443/p", ["https://[2001:db8::1]:443/p", "https://[2001:db8::1]/p"]),
+        (
+            "https://user:pw@h.example/p",
+            ["https://user:pw@h.example/p", "https://user:pw@h.example:443/p"],
+        ),
+        ("https://h.example:8443/p", ["https://h.example:8443/p"]),
+        ("http://h.example:443/p", ["http://h.example:443/p"]),
+        ("https://h.example:/p", ["https://h.example:/p"]),
+        ("ftp://h.example/p", ["ftp://h.example/p"]),
+    ],
+)
+def test_a_url_is_signed_as_written_or_with_its_default_port_the_other_way(
+    url: str, spellings: list[str]
+) -> None:
+    assert list(url_spellings(url)) == spellings
+
+
+SURROGATE_ESCAPED = b"caf\xe9".decode("utf-8", "surrogateescape")  # "caf\udce9"
+
+
+@pytest.mark.parametrize(
+    ("where", "change"),
+    [
+        ("a form value", lambda form, url, headers: ({**form, "Body": "\ud800"}, url, headers)),
+        (
+            "a form value decoded with surrogateescape",
+            lambda form, url, headers: ({**form, "Body": SURROGATE_ESCAPED}, url, headers),
+        ),
+        ("a form name", lambda form, url, headers: ({**form, "\udcff": "1"}, url, headers)),
+        ("the URL", lambda form, url, headers: (form, url + "?n=\udce9", headers)),
+        (
+            "the signature header",
+            lambda form, url, headers: (form, url, {"X-Twilio-Signature": "\udce9"}),
+        ),
+    ],
+)
+def test_text_that_is_not_utf_8_is_a_bad_request_and_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost, where: str, change: Any
+) -> None:
+    send_to_mei(pm)
+    url = BASE + "twilio/inbound"
+    form = {"From": MEI, "To": PRACTICE_NUMBER, "Body": "STOP"}
+    form, url, headers = change(form, url, {"X-Twilio-Signature": "c2lnbmVk"})
+    answer = pm.hook.pm_inbound_request(
+        plugin_name="ondemand",
+        method="POST",
+        path="twilio/inbound",
+        url=url,
+        headers=headers,
+        form=form,
+        body="",
+    )
+    assert_valid("inbound-response", answer)
+    assert answer["status"] == 400
+    assert "UTF-8" in answer["body"]
+    assert host.calls_to("pm_set_opt_out") == []
+
+
+def test_a_replayed_stop_after_a_start_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    send_to_mei(pm)
+    stop = "SM" + "1" * 32
+    assert reply(pm, "STOP", MessageSid=stop)["status"] == 200
+    assert reply(pm, "START", MessageSid="SM" + "2" * 32)["status"] == 200
+    replayed = reply(pm, "STOP", MessageSid=stop)  # the same message, signed, once more
+    assert (replayed["status"], replayed["headers"]["Content-Type"]) == (200, "text/xml")
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, False]
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+def test_another_message_saying_stop_again_is_acted_on_again(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    """A repeat is told by its MessageSid, not by what it says."""
+    send_to_mei(pm)
+    reply(pm, "STOP", MessageSid="SM" + "1" * 32)
+    reply(pm, "STOP", MessageSid="SM" + "3" * 32)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, True]
+
+
+def test_a_replayed_opt_out_callback_after_a_start_changes_nothing(
+    pm: pluggy.PluginManager, host: ReferenceHost
+) -> None:
+    text = sent_text(pm)
+    sms_status(pm, text.provider_message_id, "failed", ErrorCode="21610")
+    failed = record(pm, text.id)
+    reply(pm, "START", MessageSid="SM" + "2" * 32)
+    # Twilio's callback again (or someone replaying it): the history and the opt-in stand.
+    assert sms_status(pm, text.provider_message_id, "failed", ErrorCode="21610")["status"] == 200
+    assert sms_status(pm, text.provider_message_id, "undelivered")["status"] == 200
+    assert record(pm, text.id) == failed
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+    assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "called_url"),
+    [
+        ("https://pm.example.com:443/plugins/ondemand/", BASE),
+        (BASE, "https://pm.example.com:443/plugins/ondemand/"),
+        ("http://pm.example.com:80/plugins/ondemand/", "http://pm.example.com/plugins/ondemand/"),
+        ("http://pm.example.com/plugins/ondemand/", "http://pm.example.com:80/plugins/ondemand/"),
+        (
+            "https://PM.example.com:443/plugins/ondemand/",
+            "https://PM.example.com/plugins/ondemand/",
+        ),
+    ],
+)
+def test_a_signature_holds_with_or_without_the_default_port(
+    pm: pluggy.PluginManager, signed_url: str, called_url: str
+) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    signature = {"X-Twilio-Signature": sign(signed_url + "twilio/status", form, SMS_TOKEN)}
+    answer = request(pm, "twilio/status", form, headers=signature, url=called_url + "twilio/status")
+    assert answer["status"] == 200
+    assert record(pm, text.id).status == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("signed_url", "called_url"),
+    [
+        ("https://pm.example.com:8443/plugins/ondemand/", BASE),
+        (BASE, "https://pm.example.com:8443/plugins/ondemand/"),
+        ("https://pm.example.com:80/plugins/ondemand/", BASE),
+        ("http://pm.example.com:443/plugins/ondemand/", "http://pm.example.com/plugins/ondemand/"),
+        ("http://pm.example.com/plugins/ondemand/", BASE),
+    ],
+)
+def test_only_the_schemes_default_port_may_be_left_out(
+    pm: pluggy.PluginManager, signed_url: str, called_url: str
+) -> None:
+    text = sent_text(pm)
+    form = {"MessageSid": text.provider_message_id, "MessageStatus": "delivered"}
+    signature = {"X-Twilio-Signature": sign(signed_url + "twilio/status", form, SMS_TOKEN)}
+    answer = request(pm, "twilio/status", form, headers=signature, url=called_url + "twilio/status")
+    assert answer["status"] == 403
+    assert record(pm, text.id) == text

@@ -56,8 +56,13 @@ def base_url(pm: pluggy.PluginManager) -> Iterator[str]:
     thread.join()
 
 
-def post(url: str, form: dict[str, str], signature: str | None) -> tuple[int, str, str]:
+def post(
+    url: str, form: dict[str, str], signature: str | None, host: str | None = None
+) -> tuple[int, str, str]:
+    """POST ``form`` to ``url``; with ``host``, in the Host header instead of the URL's."""
     headers = {"X-Twilio-Signature": signature} if signature else {}
+    if host is not None:
+        headers["Host"] = host
     data = urllib.parse.urlencode(form).encode()
     call = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
@@ -99,6 +104,32 @@ def test_a_stop_over_http_is_answered_with_empty_twiml(
     status, content_type, body = post(url, form, sign(url, form, SMS_TOKEN))
     assert (status, content_type) == (200, "text/xml")
     assert body.endswith("<Response/>")
+    assert store_of(pm).is_opted_out("demo", "text", "+15035550123")
+
+
+def test_a_signed_form_over_64_kib_over_http_is_refused_with_413(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    send_to_mei(pm)
+    url = base_url + "ondemand/twilio/inbound"
+    # Under Flask's own limit on forms (500 KB), over the plugin's.
+    form = {"From": "+15035550123", "To": "+15035550101", "Body": "STOP", "Pad": "x" * 100_000}
+    status, _, body = post(url, form, sign(url, form, SMS_TOKEN))
+    assert (status, body) == (413, "The request is over 64 KiB; send less.")
+    assert not store_of(pm).is_opted_out("demo", "text", "+15035550123")
+
+
+def test_a_signature_over_the_url_with_its_default_port_holds_where_flask_drops_it(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    """Twilio signed ``http://pm.example.com:80/…`` and sent that Host; Flask's request.url
+    leaves the default port out."""
+    send_to_mei(pm)
+    url = base_url + "ondemand/twilio/inbound"
+    path = url.split("/", 3)[3]
+    form = {"From": "+15035550123", "To": "+15035550101", "Body": "STOP"}
+    signature = sign(f"http://pm.example.com:80/{path}", form, SMS_TOKEN)
+    assert post(url, form, signature, host="pm.example.com:80")[0] == 200
     assert store_of(pm).is_opted_out("demo", "text", "+15035550123")
 
 

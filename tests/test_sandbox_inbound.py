@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,9 @@ def text_mei(client: TestClient, key: str) -> tuple[int, dict[str, Any]]:
 
 def reply(client: TestClient, body: str, signature: str | None = "sign") -> httpx.Response:
     """Mei's reply, as Twilio posts it to the sandbox's mount; signed with the sandbox's token."""
-    form = {"MessageSid": "SM1", "From": MEI, "To": PRACTICE_NUMBER, "Body": body}
+    # Each reply is another message: the same MessageSid again would be a repeat, ignored.
+    form = {"MessageSid": "SM" + secrets.token_hex(16), "From": MEI, "To": PRACTICE_NUMBER}
+    form["Body"] = body
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if signature == "sign":
         token = sandbox_of(client).adapter.twilio_auth_token
@@ -135,10 +138,10 @@ def test_the_mount_answers_only_what_a_plugin_serves(client: TestClient) -> None
     assert client.post("/plugins/ondemand/nothing/here").status_code == 404
     wrong_method = client.get("/plugins/ondemand/twilio/inbound")
     assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
-    # A request the plugin refuses to read is answered in its words, as a bad request.
+    # A request the plugin refuses to read is answered in its words.
     too_long = client.post("/plugins/ondemand/" + "x" * 2100)
-    assert too_long.status_code == 400
-    assert "pm_inbound_request call: path" in too_long.text
+    assert too_long.status_code == 414
+    assert "The request's path is over 2048 characters." in too_long.text
 
 
 def test_the_sandbox_signs_as_twilio_documents_it() -> None:

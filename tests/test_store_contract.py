@@ -153,6 +153,23 @@ def test_an_opt_out_holds_per_practice_mode_and_address_until_revoked(store: Sto
     assert not store.is_opted_out("pr1", "text", address)
 
 
+def test_an_inbound_message_once_recorded_is_seen_again_per_channel(
+    store: Store, database_url: str
+) -> None:
+    sid = "SM" + "1" * 32
+    assert not store.inbound_message_seen("twilio_sms", sid)
+    store.record_inbound_message("twilio_sms", sid, utc_now())
+    store.record_inbound_message("twilio_sms", sid, utc_now())  # again: no error, no change
+    assert store.inbound_message_seen("twilio_sms", sid)
+    assert not store.inbound_message_seen("other_sms", sid)
+    assert not store.inbound_message_seen("twilio_sms", sid.lower())
+    reopened = open_store(database_url)  # kept in the database, seen by every worker
+    try:
+        assert reopened.inbound_message_seen("twilio_sms", sid)
+    finally:
+        reopened.close()
+
+
 def test_the_addon_log_keeps_every_switch_in_order_and_the_state_follows_the_last(
     store: Store,
 ) -> None:

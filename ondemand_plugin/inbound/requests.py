@@ -1,7 +1,14 @@
-"""Routing ``pm_inbound_request`` to the handler of its path, and shaping the answers."""
+"""Routing ``pm_inbound_request`` to the handler of its path, and shaping the answers.
+
+Anyone on the internet can reach these routes, so a request is answered, never raised out of the
+hook, unless the host's call itself breaks the contract: one too large is refused (413, 414)
+before any work is spent on it, one whose text is not UTF-8 is a bad request (400), and nothing
+derived from a request is kept before its handler has checked who sent it.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +18,13 @@ from ondemand_plugin import contracts
 from ondemand_plugin.errors import InvalidRequest
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
+# A provider's callback or reply is a few KB; the limit is on the body and on the decoded form.
+MAX_BODY_BYTES = 64 * 1024
+# As contracts/inbound-request.json caps them.
+MAX_URL_CHARS = 4096
+MAX_PATH_CHARS = 2048
+# What a host's decoding leaves of bytes that are not UTF-8 (surrogateescape), or any lone one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @attrs.frozen
@@ -45,7 +59,13 @@ class InboundRouter:
         self.routes = routes
 
     def handle(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        contracts.check("inbound-request", arguments, _request_error)
+        refusal = _too_large(arguments)
+        if refusal is not None:
+            return refusal
+        contracts.check("inbound-request", arguments, _request_error, remember=False)
+        refusal = _not_utf_8(arguments)
+        if refusal is not None:
+            return refusal
         request = InboundRequest(
             method=arguments["method"].upper(),
             path=arguments["path"].strip("/"),
@@ -62,6 +82,54 @@ class InboundRouter:
             refused["headers"]["Allow"] = "POST"
             return refused
         return handler(request)
+
+
+def _too_large(arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A 413 or 414 answer for a request over the limits; None for one within them. Read before
+    the request is validated, so arguments of any type are skipped here."""
+    body, form = arguments.get("body"), arguments.get("form")
+    if (isinstance(body, str) and _utf8_size(body) > MAX_BODY_BYTES) or (
+        isinstance(form, Mapping) and _form_size(form) > MAX_BODY_BYTES
+    ):
+        return answer(413, f"The request is over {MAX_BODY_BYTES // 1024} KiB; send less.")
+    for name, limit in (("url", MAX_URL_CHARS), ("path", MAX_PATH_CHARS)):
+        text = arguments.get(name)
+        if isinstance(text, str) and len(text) > limit:
+            return answer(414, f"The request's {name} is over {limit} characters.")
+    return None
+
+
+def _utf8_size(text: str) -> int:
+    # Each character takes one byte at least: a text longer than the limit needs no encoding.
+    if text.isascii() or len(text) > MAX_BODY_BYTES:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _form_size(form: Mapping[Any, Any]) -> int:
+    """The form's size as urlencoded, near enough: names, values and a separator each."""
+    size = 0
+    for name, value in form.items():
+        size += 2 + sum(_utf8_size(part) for part in (name, value) if isinstance(part, str))
+        if size > MAX_BODY_BYTES:
+            break
+    return size
+
+
+def _not_utf_8(arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A 400 answer when any text of the request cannot be UTF-8 (a lone surrogate); else None.
+    The offending text is not echoed, nor logged."""
+    parts = {
+        "path": [arguments["path"]],
+        "URL": [arguments["url"]],
+        "headers": [text for item in arguments["headers"].items() for text in item],
+        "form": [text for item in arguments["form"].items() for text in item],
+        "body": [arguments["body"]],
+    }
+    for where, texts in parts.items():
+        if any(_SURROGATE.search(text) for text in texts):
+            return answer(400, f"The request's {where} is not valid UTF-8; send UTF-8 text.")
+    return None
 
 
 def _request_error(path: str, problem: str) -> InvalidRequest:

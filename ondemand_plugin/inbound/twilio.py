@@ -27,7 +27,7 @@ from ondemand_plugin.host import Host
 from ondemand_plugin.inbound.requests import InboundRequest, answer
 from ondemand_plugin.inbound.twilio_signature import HEADER, is_signed_by
 from ondemand_plugin.opt_outs import OptOuts, keyword_choice
-from ondemand_plugin.stores.base import NotificationRecord, Store
+from ondemand_plugin.stores.base import NotificationRecord, Store, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ class TwilioRequests:
             return answer(200)
         error_code = form.get("ErrorCode")
         detail = _detail(reported, error_code)
-        if self.store.advance_status(record.practice_id, record.id, status, detail):
+        advanced = self.store.advance_status(record.practice_id, record.id, status, detail)
+        if advanced:
             log.info("Notification %s is now %s (Twilio: %s)", record.id, status, reported)
         else:
             log.info(
@@ -113,7 +114,9 @@ class TwilioRequests:
                 record.status,
                 reported,
             )
-        if error_code == OPTED_OUT_ERROR:
+        # Only the callback that brought the outcome tells of the opt-out: the same callback
+        # again, after the recipient opted back in, must not opt them out once more.
+        if advanced and error_code == OPTED_OUT_ERROR:
             self.opt_outs.change(
                 record.practice_id,
                 record.mode,
@@ -171,23 +174,38 @@ class TwilioRequests:
         if opted_out is None:
             opted_out = keyword_choice(request.form.get("OptOutType", ""))
         if opted_out is not None:
-            practices = self._practices_texting(
-                sender, number, request.form.get("MessagingServiceSid")
-            )
-            if not practices:
-                log.info("Reply from %s to a number no practice texted them from", mask(sender))
-            for practice_id in practices:
-                self.opt_outs.change(
-                    practice_id,
-                    "text",
-                    sender,
-                    opted_out,
-                    source="reply",
-                    keyword=keyword,
-                    channel=SMS_CHANNEL,
-                )
+            self._change_opt_outs(request, sender, number, opted_out, keyword)
         # Empty TwiML: Twilio itself answers STOP and START, the plugin sends nothing back.
         return answer(200, EMPTY_TWIML, "text/xml")
+
+    def _change_opt_outs(
+        self, request: InboundRequest, sender: str, number: str, opted_out: bool, keyword: str
+    ) -> None:
+        """Act on a STOP or START once: the same message again (Twilio's ``MessageSid``) changes
+        nothing, or a replayed STOP would undo the START that came after it.
+
+        The message is recorded once acted on, not before: a worker that dies in between leaves
+        a STOP to be acted on again when it comes again, rather than lost.
+        """
+        message_sid = request.form.get("MessageSid")
+        if message_sid and self.store.inbound_message_seen(SMS_CHANNEL, message_sid):
+            log.info("Reply %s was acted on before; this repeat changes nothing", message_sid)
+            return
+        practices = self._practices_texting(sender, number, request.form.get("MessagingServiceSid"))
+        if not practices:
+            log.info("Reply from %s to a number no practice texted them from", mask(sender))
+        for practice_id in practices:
+            self.opt_outs.change(
+                practice_id,
+                "text",
+                sender,
+                opted_out,
+                source="reply",
+                keyword=keyword,
+                channel=SMS_CHANNEL,
+            )
+        if message_sid:
+            self.store.record_inbound_message(SMS_CHANNEL, message_sid, utc_now())
 
     def _unsigned(self, request: InboundRequest, channel: str) -> dict[str, Any] | None:
         """A 403 answer unless Twilio signed the request; None when it did."""

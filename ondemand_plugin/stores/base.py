@@ -178,6 +178,15 @@ class Store(Protocol):
 
     def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool: ...
 
+    def inbound_message_seen(self, channel: str, message_id: str) -> bool:
+        """Whether a message a recipient sent (a STOP) was already acted on."""
+        ...
+
+    def record_inbound_message(self, channel: str, message_id: str, handled_at: datetime) -> None:
+        """Remember that a recipient's message was acted on; recording it again changes nothing.
+        The provider's message ids are unique per channel."""
+        ...
+
     def history(
         self,
         practice_id: str,

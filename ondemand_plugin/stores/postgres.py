@@ -105,6 +105,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (practice_id, mode, address)
     );
     """,
+    """
+    CREATE TABLE inbound_messages (
+        channel text COLLATE "C" NOT NULL,
+        message_id text COLLATE "C" NOT NULL,
+        handled_at timestamptz NOT NULL,
+        PRIMARY KEY (channel, message_id)
+    );
+    """,
 )
 
 POOL_MAX_SIZE = 10
@@ -394,6 +402,21 @@ class PostgresStore:
             (practice_id, mode, address),
         )
         return bool(row and row["opted_out"])
+
+    def inbound_message_seen(self, channel: str, message_id: str) -> bool:
+        row = self._one(
+            "SELECT 1 AS seen FROM inbound_messages WHERE channel = %s AND message_id = %s",
+            (channel, message_id),
+        )
+        return row is not None
+
+    def record_inbound_message(self, channel: str, message_id: str, handled_at: datetime) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO inbound_messages (channel, message_id, handled_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT (channel, message_id) DO NOTHING",
+                (channel, message_id, handled_at),
+            )
 
     def history(
         self,

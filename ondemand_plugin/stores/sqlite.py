@@ -97,6 +97,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (practice_id, mode, address)
     );
     """,
+    """
+    CREATE TABLE inbound_messages (
+        channel TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        handled_at TEXT NOT NULL,
+        PRIMARY KEY (channel, message_id)
+    );
+    """,
 )
 
 _NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
@@ -423,6 +431,25 @@ class SQLiteStore:
             .fetchone()
         )
         return bool(row and row["opted_out"])
+
+    def inbound_message_seen(self, channel: str, message_id: str) -> bool:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT 1 FROM inbound_messages WHERE channel = ? AND message_id = ?",
+                (channel, message_id),
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def record_inbound_message(self, channel: str, message_id: str, handled_at: datetime) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO inbound_messages (channel, message_id, handled_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (channel, message_id) DO NOTHING",
+                (channel, message_id, format_timestamp(handled_at)),
+            )
 
     def history(
         self,

@@ -23,7 +23,13 @@ from hookspecs.types import MODES, Template
 from ondemand_plugin import __version__, demo
 from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.channels import register_built_in_channels
-from ondemand_plugin.config import load_config, ondemand_home
+from ondemand_plugin.config import (
+    CONFIG_FILE_VARIABLE,
+    Config,
+    load_config,
+    ondemand_home,
+    read_config_file,
+)
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.extensions import (
     ChannelOffer,
@@ -68,10 +74,23 @@ class OnDemandGroup(click.Group):
             raise Refusal(error) from error
 
 
+def configuration(ctx: click.Context) -> Config:
+    """The plugin's configuration as a host given the same file would have it: the --config
+    file (else ONDEMAND_CONFIG's) over the ONDEMAND_* variables over the defaults, with
+    --database-url over them all."""
+    root = ctx.find_root()
+    config_file: str | None = root.params["config_file"]
+    settings = dict(root.obj or {})
+    if root.params["database_url"]:
+        settings["database_url"] = root.params["database_url"]
+    where = f"the configuration file {config_file}, " if config_file else ""
+    return load_config(settings, source=f"{where}--database-url or the ONDEMAND_* variables")
+
+
 def open_database(ctx: click.Context) -> Store:
-    """The store named by --database-url, else ONDEMAND_DATABASE_URL, else the default file."""
-    database_url = ctx.find_root().params["database_url"] or load_config(None).database_url
-    store = open_store(database_url)
+    """The store named by --database-url, else the configuration file, else
+    ONDEMAND_DATABASE_URL, else the default file."""
+    store = open_store(configuration(ctx).database_url)
     ctx.call_on_close(store.close)
     return store
 
@@ -86,16 +105,29 @@ def utc_text(moment: datetime) -> str:
 
 @click.group(cls=OnDemandGroup)
 @click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    envvar=CONFIG_FILE_VARIABLE,
+    help="The plugin's configuration, a .json or .toml file of the settings a host's "
+    "pm_plugin_config returns (database, channels and their settings, deadline); "
+    f"default: ${CONFIG_FILE_VARIABLE}. Give each command the hosts' file, so that it works "
+    "on their database and routes as they do.",
+)
+@click.option(
     "--database-url",
     metavar="URL",
     help="sqlite:////absolute/path.db or postgresql://user@host:5432/database; "
-    "default: $ONDEMAND_DATABASE_URL, else "
+    "default: the configuration file's, else $ONDEMAND_DATABASE_URL, else "
     "$ONDEMAND_HOME/ondemand.db ($ONDEMAND_HOME defaults to ~/.local/share/ondemand).",
 )
 @click.version_option(__version__, prog_name="ondemand")
-def cli(database_url: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -> None:
     """On-Demand Balance Notifications: the add-on switch, templates, history, recovery,
     plugins, a demo."""
+    # Read and checked here, so that a bad file is refused by every command, before it acts.
+    ctx.obj = read_config_file(config_file) if config_file else {}
 
 
 def main() -> None:
@@ -378,7 +410,7 @@ def history(
 
     Newest first, as the Statement/Notification History panel shows them.
     """
-    recovery = Recovery(open_database(ctx), {}, load_config(None).deadline_seconds)
+    recovery = Recovery(open_database(ctx), {}, configuration(ctx).deadline_seconds)
     entries = history_entries(recovery, practice, guarantor, limit)
     if as_json:
         print_json(entries)
@@ -422,11 +454,13 @@ def history_entries(
 def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None:
     """Settle the sends whose worker stopped mid-delivery.
 
-    Each is marked unknown, then its mode's channels that can look a message up are asked
-    whether they have it: sent if one has, failed if all are sure they never got it. Nothing
-    is delivered again. Channels and the deadline come from the ONDEMAND_* environment.
+    Each is marked unknown, then the channels its send was routed to are asked whether they
+    have it: sent if one has, failed if all are sure they never got it. Nothing is delivered
+    again. Channels, their settings and the deadline come from the configuration file
+    (--config or ONDEMAND_CONFIG): give it the hosts' file. A send routed to a channel this
+    configuration lacks stays unknown, and says which.
     """
-    config = load_config(None)
+    config = configuration(ctx)
     pm, _skipped = entry_point_manager()
     routes = channels_by_mode(config, collect_channels(pm, config.raw))
     recovery = Recovery(open_database(ctx), routes, config.deadline_seconds)
@@ -456,14 +490,15 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
 
 @cli.command()
 @json_option
-def plugins(as_json: bool) -> None:
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins and channels, and whether each is active.
 
     Every plugin a host would load (name, distribution, version, hooks, status) and every
     channel they offer (name, distribution, version, modes, status). A broken one is listed
     as "skipped: <why>".
     """
-    listing = plugin_listing()
+    listing = plugin_listing(configuration(ctx))
     if as_json:
         print_json(listing)
         return
@@ -481,11 +516,11 @@ def plugins(as_json: bool) -> None:
         )
 
 
-def plugin_listing() -> dict[str, list[dict[str, Any]]]:
+def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
     """The entry-point plugins, what their ``pm_configure`` registers and the channels they
-    offer, without a database."""
+    offer with this configuration, without a database."""
     pm, skipped = entry_point_manager()
-    survey = survey_channels(pm, load_config(None).raw)
+    survey = survey_channels(pm, config.raw)
     channels = [channel_row(pm, offer) for offer in survey.offers]
     rows = [plugin_row(pm, plugin, survey, channels) for plugin in pm.get_plugins()]
     rows += [
@@ -580,8 +615,9 @@ def distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str | Non
 def run_demo() -> None:
     """Run a whole session on a demo practice.
 
-    It works in $ONDEMAND_HOME/demo, deleted and recreated at each run, whatever
-    --database-url says.
+    It works in $ONDEMAND_HOME/demo, deleted and recreated at each run, and sends to its own
+    outbox only, whatever --config and --database-url say: a demo practice must never reach
+    the hosts' database or text through their channels.
     """
     demo.run(sys.stdout, ondemand_home(os.environ))
 

@@ -43,12 +43,12 @@ class SandboxHost:
             return None
         # Everything lives in the sandbox's home folder. The sandbox sends to its own outbox only
         # (each mode named, so that the Twilio settings below never make the plugin text for
-        # real), so it lets a visitor try it at any hour: the send window is off.
+        # real), so it lets a visitor try it at any hour: the send window is the whole day.
         return {
             "database_url": self.plugin_database_url,
             "outbox_dir": str(self.outbox_dir),
             "channels": {"email": "outbox", "text": "outbox", "voice": "outbox"},
-            "send_window": None,
+            "send_window": {"start": "00:00", "end": "24:00"},
             # The plugin checks the signature of Twilio's requests (replies, status callbacks)
             # with this token; the account is the sandbox's own stand-in for a provider's.
             "twilio_sms": {

@@ -33,7 +33,7 @@ def run_ondemand(
     environ = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("ONDEMAND_DATABASE_URL", "ONDEMAND_OUTBOX_DIR")
+        if name not in ("ONDEMAND_DATABASE_URL", "ONDEMAND_OUTBOX_DIR", "ONDEMAND_CONFIG")
     }
     environ.update({"ONDEMAND_HOME": str(home), "HOME": str(home), **(env or {})})
     return subprocess.run(
@@ -157,6 +157,74 @@ def test_the_database_is_the_option_else_the_environment_else_the_home_folder(
     home_url = "sqlite:///" + str(home / "ondemand.db")
     option = run_ondemand("--database-url", home_url, *status, home=home, env=elsewhere)
     assert json.loads(option.stdout)["enabled"] is True
+
+
+def test_the_configuration_file_names_the_database_and_the_option_overrides_it(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    config = tmp_path / "ondemand.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "hosts.db"}"\n', encoding="utf-8")
+    enable = ("addon", "enable", "--practice", "demo", "--by", "Sam Rivera")
+    status = ("addon", "status", "--practice", "demo", "--json")
+    elsewhere = {"ONDEMAND_DATABASE_URL": "sqlite:///" + str(tmp_path / "env.db")}
+
+    assert run_ondemand("--config", str(config), *enable, home=home, env=elsewhere).returncode == 0
+    assert (tmp_path / "hosts.db").is_file() and not (tmp_path / "env.db").exists()
+    from_variable = run_ondemand(*status, home=home, env={"ONDEMAND_CONFIG": str(config)})
+    assert json.loads(from_variable.stdout)["enabled"] is True
+    overridden = run_ondemand(
+        "--database-url", "sqlite:///" + str(tmp_path / "other.db"), "--config", str(config),
+        *status, home=home,
+    )  # fmt: skip
+    assert json.loads(overridden.stdout)["enabled"] is False
+    assert not (home / "ondemand.db").exists()
+
+
+def test_templates_and_history_read_the_configuration_files_database(
+    tmp_path: Path, ondemand_pm: pluggy.PluginManager, database_url: str
+) -> None:
+    config = tmp_path / "ondemand.json"
+    config.write_text(json.dumps({"database_url": database_url}), encoding="utf-8")
+    enable_addon(ondemand_pm)
+    sent = send_to_mei(ondemand_pm)
+    env = {"ONDEMAND_CONFIG": str(config)}
+    home = tmp_path / "home"
+    added = run_ondemand(
+        "templates", "add", "--practice", "demo", "--label", "Hi", "--mode", "text",
+        "--body", "Hi", "--json", home=home, env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listed = run_ondemand("templates", "list", "--practice", "demo", "--json", home=home, env=env)
+    assert [template["label"] for template in json.loads(listed.stdout)] == ["Hi"]
+    history = run_ondemand(
+        "history", "--practice", "demo", "--guarantor", "g-mei", "--json", home=home, env=env
+    )
+    assert [entry["id"] for entry in json.loads(history.stdout)] == [sent["notification_id"]]
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("addon", "status", "--practice", "demo"),
+        ("templates", "list", "--practice", "demo"),
+        ("history", "--practice", "demo", "--guarantor", "g-mei"),
+        ("plugins",),
+        ("recover",),
+        ("demo",),
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_command_refuses_a_bad_configuration_file_before_it_acts(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "ondemand.json"
+    config.write_text('{"deadline_seconds": "ten"}', encoding="utf-8")
+    home = tmp_path / "home"
+    sentence = refused(run_ondemand("--config", str(config), *command, home=home), "invalid_config")
+    assert str(config) in sentence and "deadline_seconds" in sentence
+    assert not home.exists()
 
 
 # R7: templates

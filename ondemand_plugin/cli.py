@@ -462,8 +462,9 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
     """
     config = configuration(ctx)
     pm, _skipped = entry_point_manager()
-    routes = channels_by_mode(config, collect_channels(pm, config.raw))
-    recovery = Recovery(open_database(ctx), routes, config.deadline_seconds)
+    channels = collect_channels(pm, config.raw)
+    routes = channels_by_mode(config, channels)
+    recovery = Recovery(open_database(ctx), routes, config.deadline_seconds, channels)
     rows = [
         {
             "notification_id": record.id,

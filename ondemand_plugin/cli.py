@@ -9,8 +9,11 @@ and exits with status 2.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -19,10 +22,10 @@ import click
 import pluggy
 
 import hookspecs
-from hookspecs.types import MODES, Template
+from hookspecs.types import MODES, Channel, Template
 from ondemand_plugin import __version__, demo
 from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
-from ondemand_plugin.channels import register_built_in_channels
+from ondemand_plugin.channels import CONFIGURABLE_CHANNELS, register_built_in_channels
 from ondemand_plugin.config import (
     CONFIG_FILE_VARIABLE,
     Config,
@@ -496,8 +499,9 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins and channels, and whether each is active.
 
     Every plugin a host would load (name, distribution, version, hooks, status) and every
-    channel they offer (name, distribution, version, modes, status). A broken one is listed
-    as "skipped: <why>".
+    channel they offer with the configuration (name, distribution, version, modes, status).
+    A broken one is listed as "skipped: <why>"; a built-in channel without its settings as
+    "not configured: <the key that enables it>".
     """
     listing = plugin_listing(configuration(ctx))
     if as_json:
@@ -520,9 +524,16 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
     """The entry-point plugins, what their ``pm_configure`` registers and the channels they
     offer with this configuration, without a database."""
-    pm, skipped = entry_point_manager()
-    survey = survey_channels(pm, config.raw)
+    with problems_listed_not_logged():
+        pm, skipped = entry_point_manager()
+        survey = survey_channels(pm, config.raw)
     channels = [channel_row(pm, offer) for offer in survey.offers]
+    offered = {offer.plugin for offer in survey.offers}
+    channels += [
+        unconfigured_channel_row(pm, module, channel)
+        for module, channel in CONFIGURABLE_CHANNELS.items()
+        if module not in offered and pm.is_registered(module)
+    ]
     rows = [plugin_row(pm, plugin, survey, channels) for plugin in pm.get_plugins()]
     rows += [
         {
@@ -556,6 +567,35 @@ def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+@contextmanager
+def problems_listed_not_logged() -> Iterator[None]:
+    """The listing shows every plugin's problem: warning of it as well would say it twice."""
+    logger = logging.getLogger("ondemand_plugin.extensions")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
+
+
+def not_configured(key: str) -> str:
+    return f"not configured: add its settings under {key!r} in the configuration file to enable it"
+
+
+def unconfigured_channel_row(
+    pm: pluggy.PluginManager, module: object, channel: type[Channel]
+) -> dict[str, Any]:
+    return {
+        "name": channel.name,
+        "plugin": pm.get_name(module),
+        "distribution": DISTRIBUTION,
+        "version": __version__,
+        "modes": sorted(channel.modes),
+        "status": not_configured(channel.name),
+    }
+
+
 def entry_point_manager() -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
     """The installed plugins and the built-in channels, left unconfigured: no store opened.
     Also the plugins that could not be loaded."""
@@ -575,16 +615,26 @@ def plugin_row(
     name = pm.get_name(plugin) or repr(plugin)
     dist, version = distribution_of(pm, plugin)
     fault = survey.faults.get(plugin)
+    offered = [
+        row["name"] for row in channels if row["plugin"] == name and row["status"] == "active"
+    ]
     return {
         "name": name,
         "distribution": dist,
         "version": version,
         "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-        "channels": [
-            row["name"] for row in channels if row["plugin"] == name and row["status"] == "active"
-        ],
-        "status": f"skipped: {fault}" if fault else "active",
+        "channels": offered,
+        "status": plugin_status(plugin, fault, offered),
     }
+
+
+def plugin_status(plugin: object, fault: str | None, offered: list[str]) -> str:
+    if fault:
+        return f"skipped: {fault}"
+    channel = CONFIGURABLE_CHANNELS.get(plugin)  # type: ignore[call-overload]
+    if channel is not None and not offered:
+        return not_configured(channel.name)
+    return "active"
 
 
 def channel_row(pm: pluggy.PluginManager, offer: ChannelOffer) -> dict[str, Any]:

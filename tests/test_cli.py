@@ -405,7 +405,10 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     assert outbox["hooks"] == ["ondemand_delivery_channels"]
     assert outbox["channels"] == ["outbox"]
     assert outbox["distribution"] == "ondemand-plugin"
-    assert {row["status"] for row in listing["plugins"]} == {"active"}
+    built_in_channels = {f"ondemand_plugin.channels.{name}" for name in UNCONFIGURED}
+    assert {
+        row["status"] for row in listing["plugins"] if row["name"] not in built_in_channels
+    } == {"active"}
     assert {
         "name": "outbox",
         "plugin": "ondemand_plugin.channels.outbox",
@@ -419,6 +422,41 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     text = run_ondemand("plugins", home=home).stdout
     assert f"ondemand {ondemand_plugin.__version__}" in text
     assert "channels: outbox" in text
+
+
+def on_path(site: Path) -> dict[str, str]:
+    """The environment that puts ``site`` on the path before what is on it already."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+
+
+UNCONFIGURED = ("smtp", "twilio_sms", "twilio_voice", "webhook")
+
+
+def test_plugins_says_which_channels_are_not_configured_and_the_key_that_enables_them(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    listing = json.loads(run_ondemand("plugins", "--json", home=home).stdout)
+    plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
+    channels = {channel["name"]: channel for channel in listing["channels"]}
+    for name in UNCONFIGURED:
+        status = f"not configured: add its settings under {name!r} in the configuration file"
+        assert plugins[f"ondemand_plugin.channels.{name}"]["status"].startswith(status)
+        assert channels[name]["status"].startswith(status)
+    assert channels["twilio_sms"]["modes"] == ["text"]
+    assert channels["outbox"]["status"] == "active"
+
+    config = tmp_path / "ondemand.toml"
+    config.write_text('[smtp]\nhost = "mail.example.com"\n', encoding="utf-8")
+    configured = run_ondemand("--config", str(config), "plugins", "--json", home=home)
+    listing = json.loads(configured.stdout)
+    plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
+    channels = {channel["name"]: channel for channel in listing["channels"]}
+    assert plugins["ondemand_plugin.channels.smtp"]["status"] == "active"
+    assert plugins["ondemand_plugin.channels.smtp"]["channels"] == ["smtp"]
+    assert channels["smtp"]["status"] == "active"
+    assert channels["webhook"]["status"].startswith("not configured")
+    assert not home.exists()
 
 
 PIGEON_PLUGIN = """
@@ -454,9 +492,7 @@ def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_pa
     )
     (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
 
-    result = run_ondemand(
-        "plugins", "--json", home=tmp_path / "home", env={"PYTHONPATH": str(site)}
-    )
+    result = run_ondemand("plugins", "--json", home=tmp_path / "home", env=on_path(site))
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
@@ -479,8 +515,27 @@ def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_pa
     }
     assert channels["broken"]["status"].startswith("skipped: channel 'broken' must declare modes")
     assert "ondemand" in plugins
-    # The broken channel is named with its distribution, and skipped.
-    assert "pigeon (provided by: pigeon-channel 9.9.1)" in result.stderr
+    # The broken channel is listed as skipped, and said once: the listing is the report.
+    text = run_ondemand("plugins", home=tmp_path / "home", env=on_path(site))
+    said = text.stdout + text.stderr
+    assert said.count("channel 'broken' must declare modes") == 1, said
+    assert "broken [-] from pigeon (pigeon-channel 9.9.1): skipped" in text.stdout
+
+
+def test_other_commands_warn_of_a_broken_channel_naming_its_distribution(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    dist_info = site / "pigeon_channel-9.9.1.dist-info"
+    dist_info.mkdir(parents=True)
+    (site / "pigeon_channel.py").write_text(PIGEON_PLUGIN, encoding="utf-8")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 9.9.1\n", encoding="utf-8"
+    )
+    (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
+    result = run_ondemand("recover", home=tmp_path / "home", env=on_path(site))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("pigeon (provided by: pigeon-channel 9.9.1)") == 1
     assert "'broken'" in result.stderr
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -701,5 +702,8 @@ def run_sandbox(host: str, port: int, home: Path | None) -> None:
         ) from None
     folder = home or ondemand_home(os.environ) / "sandbox"
     click.echo(f"Practice sandbox: open http://{host}:{port}/ in your browser (Ctrl+C stops it).")
-    click.echo(f"Its data lives in {folder}.")
+    click.echo(f"Its data lives in {folder}. To work on it with the ondemand command, run:")
+    click.echo(
+        f"  export {CONFIG_FILE_VARIABLE}={shlex.quote(str(ondemand_sandbox.config_path(folder)))}"
+    )
     ondemand_sandbox.serve(folder, host, port)

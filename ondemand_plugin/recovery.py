@@ -89,7 +89,7 @@ class Recovery:
         age = self.stuck_after_seconds if older_than_seconds is None else older_than_seconds
         cutoff = utc_now() - timedelta(seconds=age)
         for record in self.store.sending_notifications(cutoff, BATCH):
-            self._mark_unknown(record)
+            self._say_unknown(record)  # re-read below, with the unknown ones
         return [self.settle(record) for record in self.store.unknown_notifications(cutoff, BATCH)]
 
     def is_stuck(self, record: NotificationRecord) -> bool:
@@ -119,9 +119,12 @@ class Recovery:
         return self._reread(record)
 
     def _mark_unknown(self, record: NotificationRecord) -> NotificationRecord:
+        self._say_unknown(record)
+        return self._reread(record)
+
+    def _say_unknown(self, record: NotificationRecord) -> None:
         log.warning("Send %s was left unfinished by its worker; its outcome is unknown", record.id)
         self.store.advance_status(record.practice_id, record.id, "unknown", UNKNOWN_DETAIL)
-        return self._reread(record)
 
     def _reread(self, record: NotificationRecord) -> NotificationRecord:
         return self.store.notification_by_key(record.practice_id, record.idempotency_key) or record

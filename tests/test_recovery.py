@@ -326,13 +326,18 @@ def test_ondemand_recover_settles_stuck_sends_through_the_configuration_files_ch
     )
     assert statuses(pm) == {written: "sending", never_left: "sending"}
 
-    rows = recover(tmp_path, env={"ONDEMAND_CONFIG": config})
-    assert {nid: (row["practice_id"], row["status"]) for nid, row in rows.items()} == {
-        written: ("demo", "delivered"),
-        never_left: ("demo", "failed"),
-    }
-    assert rows[never_left]["detail"] == NEVER_LEFT_DETAIL.format(channels="outbox")
+    done = run_ondemand(
+        "recover", "--older-than", "0", home=tmp_path / "home", env={"ONDEMAND_CONFIG": config}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"demo  {written}  delivered",
+        f"demo  {never_left}  failed",
+        "2 unfinished send(s): 1 sent, 1 failed, 0 still unknown.",
+    ]
     assert statuses(pm) == {written: "delivered", never_left: "failed"}
+    failed = pm.get_plugin("ondemand.instance").store.notification_by_id("demo", never_left)
+    assert failed.detail == NEVER_LEFT_DETAIL.format(channels="outbox")
     outbox = Path(host.plugin_config["outbox_dir"])  # type: ignore[index]
     assert [path.stem for path in outbox.rglob("*.json")] == [written]
 

@@ -27,7 +27,7 @@ from _common import send_text_to_mei
 from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
 
-from ondemand_plugin.testing import build_plugin_manager, demo_host
+from ondemand_plugin.testing import build_plugin_manager, demo_host, enable_addon
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
 TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
@@ -71,7 +71,7 @@ def main() -> None:
         settings = gateway.settings(status_callback_url=URL)
         config = {**ondemand_test_config(folder), "twilio_sms": settings}
         pm = build_plugin_manager(demo_host({**config, "channels": {"text": "twilio_sms"}}))
-        pm.get_plugin("ondemand.instance").entitlement.switch("demo", True, "Bench", "bench")
+        enable_addon(pm, "demo")
         for number in range(count):
             send_text_to_mei(pm, f"bench-{number}")
         sids = list(gateway.created)

@@ -19,7 +19,7 @@ import pluggy
 from _common import CONTEXT, PATIENT, best_per_call, send_text_to_mei
 
 import hookspecs
-from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
+from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host, enable_addon
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
 
@@ -89,7 +89,7 @@ def main() -> None:
         folder = Path(directory)
         host = BenchHost(folder)
         pm = build_plugin_manager(host)
-        pm.get_plugin("ondemand.instance").entitlement.switch("demo", True, "bench")
+        enable_addon(pm, "demo")
 
         def actions() -> None:
             pm.hook.pm_dashboard_actions(dashboard="patient", subject=PATIENT, context=CONTEXT)

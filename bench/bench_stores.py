@@ -31,7 +31,7 @@ import psycopg
 from _common import CONTEXT, send_text_to_mei
 
 from ondemand_plugin.stores.base import format_timestamp, utc_now
-from ondemand_plugin.testing import build_plugin_manager, demo_host
+from ondemand_plugin.testing import build_plugin_manager, demo_host, enable_addon
 
 PROCESS_COUNTS = (1, 2, 4)
 HISTORY_SIZES = (1_000, 10_000, 100_000)
@@ -204,7 +204,7 @@ def main() -> None:
             for processes in PROCESS_COUNTS:
                 with database(backend, folder, arguments.postgres_url) as url:
                     pm = plugin_manager(url, folder)
-                    pm.get_plugin("ondemand.instance").entitlement.switch("demo", True, "bench")
+                    enable_addon(pm, "demo")
                     pm.hook.pm_unconfigure(plugin_manager=pm)
                     rate = sends_per_second(url, folder, processes, arguments.sends)
                 print(f"| {backend} | {processes} | {rate:,.0f} |", flush=True)

@@ -21,6 +21,8 @@ def pm_dashboard_actions(
     ``dashboard`` is ``"patient"`` or ``"guarantor"``; ``subject`` is
     ``{"type": "patient"|"guarantor", "id": ...}``; ``context`` is
     ``{"practice_id": ..., "user": {"id": ..., "name": ...}}``. pluggy gathers one list per plugin.
+    A dashboard a plugin has no actions for gets ``[]`` from it, never an error: an exception
+    would cost the host every plugin's actions. Only a malformed ``context`` is an error.
 
     Example::
 
@@ -69,7 +71,11 @@ def pm_history_entries(
 ) -> list[dict[str, Any]]:
     """Entries for the guarantor's Statement/Notification History panel, newest first.
 
-    ``before`` is the ``cursor`` of the last entry already shown, or None for the first page.
+    ``before`` is None for the first page, else the ``cursor`` of the last entry this plugin
+    gave, or an RFC 3339 timestamp (the ``occurred_at`` of the last entry shown): then only
+    entries that occurred strictly before it come back. The host passes one ``before`` to every
+    plugin, so a host merging several plugins' entries pages them by time. Anything else is an
+    ``invalid_request`` naming ``before``.
 
     Example::
 
@@ -78,4 +84,8 @@ def pm_history_entries(
         entries = [entry for page in pages for entry in page]
         next_page = pm.hook.pm_history_entries(
             guarantor_id="g1", context=context, before=entries[-1]["cursor"], limit=20)
+        # merging several plugins' pages: page by time instead
+        entries.sort(key=lambda entry: datetime.fromisoformat(entry["occurred_at"]), reverse=True)
+        older = pm.hook.pm_history_entries(
+            guarantor_id="g1", context=context, before=entries[19]["occurred_at"], limit=20)
     """

@@ -51,6 +51,11 @@ def ondemand_delivery_channels(config: Mapping[str, Any]) -> list[Channel]:
 def ondemand_template_store(config: Mapping[str, Any]) -> TemplateStore | None:
     """A store for On-Demand templates, replacing the built-in one; None keeps the built-in.
 
+    Each implementation is asked on its own, at start: of several stores, the configuration's
+    ``template_store`` (a plugin's name) picks one, and two without it are an error. What the
+    store raises or answers is checked: a broken template is left out with a notice, and a store
+    that raises leaves the dialog open for typed text.
+
     Example::
 
         @hookimpl
@@ -63,8 +68,10 @@ def ondemand_template_store(config: Mapping[str, Any]) -> TemplateStore | None:
 def ondemand_notification_sent(result: dict[str, Any], context: dict[str, Any]) -> None:
     """Observers (audit, metrics) told of each notification after its delivery was attempted.
 
-    ``result`` is the send result (``send-result.json``). An observer that raises is logged
-    and does not change the result.
+    ``result`` is the send result (``send-result.json``). The hook is called through pluggy,
+    so ``wrapper=True`` and ``hookwrapper=True`` implementations run around the observers. An
+    observer that raises is logged and skipped; the others still run and the result does not
+    change.
 
     Example::
 

@@ -24,8 +24,8 @@ import pluggy
 
 import hookspecs
 from hookspecs.types import MODES, Channel, Template
-from ondemand_plugin import __version__, demo
-from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
+from ondemand_plugin import __version__, admin, demo
+from ondemand_plugin.addon import Entitlement
 from ondemand_plugin.channels import CONFIGURABLE_CHANNELS, register_built_in_channels
 from ondemand_plugin.config import (
     CONFIG_FILE_VARIABLE,
@@ -47,8 +47,7 @@ from ondemand_plugin.extensions import (
 from ondemand_plugin.history import MAX_PAGE, history_page
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
 from ondemand_plugin.recovery import MARGIN_SECONDS, Recovery
-from ondemand_plugin.stores import AddonChange, Store, open_store
-from ondemand_plugin.stores.base import format_timestamp
+from ondemand_plugin.stores import Store, open_store
 from ondemand_plugin.templates import TemplateManager, template_to_dict
 
 MODE = click.Choice(MODES)
@@ -149,22 +148,25 @@ def addon() -> None:
     """
 
 
-def change_dict(change: AddonChange) -> dict[str, Any]:
-    return {
-        "practice_id": change.practice_id,
-        "enabled": change.enabled,
-        "changed_by": change.changed_by,
-        "reason": change.reason,
-        "changed_at": format_timestamp(change.changed_at),
-    }
+def entitlement(ctx: click.Context) -> Entitlement:
+    return Entitlement(open_database(ctx))
 
 
 def switch(ctx: click.Context, practice: str, enabled: bool, by: str, reason: str | None) -> None:
-    change = Entitlement(open_database(ctx)).switch(practice, enabled, by, reason)
+    done = admin.switch(entitlement(ctx), practice, enabled=enabled, by=by, reason=reason)
+    state = "ON" if enabled else "OFF"
+    record = done.record
+    if done.changed and record is not None:
+        click.echo(
+            f"On-Demand Balance Notifications are now {state} for practice {practice} "
+            f"(by {record.changed_by}, {utc_text(record.changed_at)}). Running hosts see it "
+            f"within {admin.REFRESH_SECONDS:g} seconds."
+        )
+        return
+    since = f" since {utc_text(record.changed_at)} (by {record.changed_by})" if record else ""
     click.echo(
-        f"On-Demand Balance Notifications are now {'ON' if enabled else 'OFF'} for practice "
-        f"{practice} (by {change.changed_by}, {utc_text(change.changed_at)}). Running hosts see "
-        f"it within {REFRESH_SECONDS:g} seconds."
+        f"On-Demand Balance Notifications are already {state} for practice {practice}{since}: "
+        "nothing recorded."
     )
 
 
@@ -180,8 +182,12 @@ def switch_command(enabled: bool, name: str, summary: str) -> click.Command:
     return command
 
 
-enable = switch_command(True, "enable", "Switch the add-on on for a practice.")
-disable = switch_command(False, "disable", "Switch the add-on off for a practice.")
+enable = switch_command(
+    True, "enable", "Switch the add-on on for a practice (already on: nothing is recorded)."
+)
+disable = switch_command(
+    False, "disable", "Switch the add-on off for a practice (already off: nothing is recorded)."
+)
 
 
 @addon.command()
@@ -190,23 +196,15 @@ disable = switch_command(False, "disable", "Switch the add-on off for a practice
 @click.pass_context
 def status(ctx: click.Context, practice: str, as_json: bool) -> None:
     """Whether the practice has the add-on, and its last switch."""
-    entitlement = Entitlement(open_database(ctx))
-    enabled = entitlement.is_enabled(practice)
-    changes = entitlement.log(practice)
-    last = changes[-1] if changes else None
+    state = admin.state(entitlement(ctx), practice)
+    last = state.last_change
     if as_json:
-        print_json(
-            {
-                "practice_id": practice,
-                "enabled": enabled,
-                "last_change": change_dict(last) if last else None,
-            }
-        )
+        print_json(state.to_dict())
     elif last is None:
         click.echo(f"OFF for practice {practice}: the add-on was never switched on.")
     else:
         click.echo(
-            f"{'ON' if enabled else 'OFF'} for practice {practice} since "
+            f"{'ON' if state.enabled else 'OFF'} for practice {practice} since "
             f"{utc_text(last.changed_at)} (by {last.changed_by}"
             f"{': ' + last.reason if last.reason else ''})."
         )
@@ -218,9 +216,9 @@ def status(ctx: click.Context, practice: str, as_json: bool) -> None:
 @click.pass_context
 def log(ctx: click.Context, practice: str, as_json: bool) -> None:
     """Every switch of the add-on for a practice, oldest first: who, when, why."""
-    changes = Entitlement(open_database(ctx)).log(practice)
+    changes = admin.log(entitlement(ctx), practice)
     if as_json:
-        print_json([change_dict(change) for change in changes])
+        print_json([admin.change_to_dict(change) for change in changes])
     elif not changes:
         click.echo(f"The add-on was never switched for practice {practice}.")
     else:

@@ -15,12 +15,11 @@ from typing import Any, TextIO
 
 import pluggy
 
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, compose
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, admin, compose
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.config import ALL_DAY, sqlite_url
 from ondemand_plugin.criteria import MODE_NAMES
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
 
 PRACTICE_ID = "demo"
@@ -104,16 +103,13 @@ class Story:
         shown = ", ".join(action["label"] for action in self.actions(LILY)) or "no On-Demand action"
         self.say(f"Before: Lily Chen's Patient Dashboard shows {shown}.")
         reason = "Practice bought the add-on"
-        instance = self.pm.get_plugin(INSTANCE_NAME)
-        assert isinstance(instance, OnDemandPlugin), "pm_configure registers the instance"
-        entitlement = instance.entitlement
-        entitlement.switch(PRACTICE_ID, True, ACCOUNT_MANAGER, reason)
+        admin.switch_addon(self.pm, PRACTICE_ID, enabled=True, by=ACCOUNT_MANAGER, reason=reason)
         self.say(f"{ACCOUNT_MANAGER}, their account manager, switches it on, as this command does:")
         self.say(
             f'  ondemand addon enable --practice demo --by "{ACCOUNT_MANAGER}" --reason "{reason}"'
         )
         self.say("Audit trail (ondemand addon log --practice demo):")
-        for change in entitlement.log(PRACTICE_ID):
+        for change in admin.addon_log(self.pm, PRACTICE_ID):
             state = "ON" if change.enabled else "OFF"
             self.say(
                 f"  {change.changed_at:%Y-%m-%d %H:%M:%S} UTC  {state}  by {change.changed_by}: "

@@ -11,14 +11,16 @@ import importlib.metadata
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from difflib import get_close_matches
+from types import ModuleType
 from typing import Any
 
 import attrs
 import pluggy
 
 from hookspecs import PROJECT_NAME
-from hookspecs.types import MODES, Channel
-from ondemand_plugin.errors import PluginError
+from hookspecs.types import MODES, Channel, TemplateStore
+from ondemand_plugin.errors import ConfigError, PluginError
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,23 @@ def distribution(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str] | 
     return None
 
 
+def plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """The name ``plugin`` was registered under, else its class's (or module's) name.
+
+    pluggy names a plugin registered without a name by ``str(id(plugin))``, which tells a reader
+    nothing.
+    """
+    name = pm.get_name(plugin)
+    if name is not None and name != str(id(plugin)):
+        return name
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return type(plugin).__name__
+
+
 def plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
     """``name`` with ``(provided by: dist version)`` when it came from an entry point."""
-    name = pm.get_name(plugin) or repr(plugin)
+    name = plugin_name(pm, plugin)
     dist = distribution(pm, plugin)
     return f"{name} (provided by: {dist[0]} {dist[1]})" if dist else name
 
@@ -103,6 +119,126 @@ def call_each(
                 faults[impl.plugin] = problem
             continue
         yield impl.plugin, answer
+
+
+def check_hooks(pm: pluggy.PluginManager) -> None:
+    """pluggy's ``check_pending()``: a hook implementation that no specification declares (a
+    misspelled name) would never be called, so it is an error naming its plugin."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        unknown = sorted(
+            name
+            for name, caller in vars(pm.hook).items()
+            if not name.startswith("_")
+            and not caller.has_spec()
+            and any(impl.plugin is error.plugin for impl in caller.get_hookimpls())
+        )
+        known = [name for name, caller in vars(pm.hook).items() if caller.has_spec()]
+        hints = [
+            f"{name} (did you mean {match[0]}?)"
+            if (match := get_close_matches(name, known, 1))
+            else name
+            for name in unknown
+        ]
+        raise PluginError(
+            f"On-Demand plugin {plugin_label(pm, error.plugin)} implements "
+            f"{', '.join(hints)}, which no hook specification declares, so it would never be "
+            "called. Correct the name (see hookspecs), or mark the implementation "
+            "optionalhook=True."
+        ) from error
+
+
+class _Contained:
+    """An observer's hook function that reports what it raises instead of raising it.
+
+    pluggy stops a hook call at the first implementation that raises; observers must not stop
+    one another, and the call must stay pluggy's own, so that wrappers and hook-call monitoring
+    see it. So the observers' functions, not the call, are guarded.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, hook_name: str, impl: pluggy.HookImpl) -> None:
+        self.pm = pm
+        self.hook_name = hook_name
+        self.plugin = impl.plugin
+        self.function = impl.function
+
+    def __call__(self, *args: object) -> object:
+        try:
+            return self.function(*args)
+        except Exception as error:
+            # Observers are given the result, addresses included: only the type is logged.
+            report(self.pm, self.plugin, f"its {self.hook_name} hook raised {type(error).__name__}")
+            return None
+
+
+def notify_observers(pm: pluggy.PluginManager, hook_name: str, kwargs: Mapping[str, Any]) -> None:
+    """Call an observers' hook through pluggy, each observer contained (``_Contained``); a
+    wrapper that raises is reported, naming the wrappers."""
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    for impl in impls:
+        if not (impl.wrapper or impl.hookwrapper or isinstance(impl.function, _Contained)):
+            impl.function = _Contained(pm, hook_name, impl)
+    try:
+        caller(**kwargs)
+    except PluginError:
+        raise
+    except Exception as error:
+        wrappers = [plugin_label(pm, i.plugin) for i in impls if i.wrapper or i.hookwrapper]
+        report_label(
+            " or ".join(wrappers) or "?", f"a {hook_name} wrapper raised {type(error).__name__}"
+        )
+
+
+TEMPLATE_STORE_METHODS = ("list_templates", "get_template", "save_template", "delete_template")
+BUILT_IN_TEMPLATE_STORE = "ondemand"
+
+
+def choose_template_store(
+    pm: pluggy.PluginManager, config: Mapping[str, Any]
+) -> tuple[TemplateStore, str] | None:
+    """The third party's template store to use, with its label; None keeps the built-in one.
+
+    Each ``ondemand_template_store`` implementation is asked on its own, so that a broken one
+    is named and skipped. Of several valid stores, the configuration's ``template_store`` (a
+    plugin's name, or ``"ondemand"`` for the built-in store) picks one: pluggy's order is no
+    choice anyone made.
+    """
+    offers: dict[str, tuple[TemplateStore, str]] = {}
+    for plugin, answer in call_each(pm, "ondemand_template_store", {"config": config}):
+        if answer is None:
+            continue
+        missing = [
+            name for name in TEMPLATE_STORE_METHODS if not callable(getattr(answer, name, None))
+        ]
+        if missing:
+            report(pm, plugin, f"its template store has no {', '.join(missing)} method")
+            continue
+        offers[plugin_name(pm, plugin)] = (answer, plugin_label(pm, plugin))
+    chosen = config.get("template_store")
+    if chosen == BUILT_IN_TEMPLATE_STORE:
+        return None
+    if chosen is not None:
+        if chosen not in offers:
+            raise ConfigError(
+                f"template_store names {chosen!r}, but no plugin of that name offers a valid "
+                f"template store (offered: {', '.join(sorted(offers)) or 'none'}). Install it, or "
+                f"set template_store to one offered or to {BUILT_IN_TEMPLATE_STORE!r} for the "
+                "built-in store.",
+                field="template_store",
+            )
+        return offers[chosen]
+    if len(offers) > 1:
+        labels = " and ".join(label for _, label in offers.values())
+        raise ConfigError(
+            f"Several plugins offer a template store: {labels}. Set template_store in the "
+            "On-Demand configuration to the name of the one to use "
+            f"({', '.join(repr(name) for name in offers)}, or {BUILT_IN_TEMPLATE_STORE!r} for "
+            "the built-in store).",
+            field="template_store",
+        )
+    return next(iter(offers.values()), None)
 
 
 @attrs.frozen

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,19 +38,58 @@ def encode_cursor(record: NotificationRecord) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: object) -> tuple[str, str]:
-    if type(cursor) is not str:
-        raise InvalidRequest(
-            "before must be the 'cursor' string of the last entry shown, or None.", field="before"
+# RFC 3339's date-time (section 5.6): an offset is required, "T" and "Z" may be lower case.
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+)
+_BEFORE_FORMS = (
+    "before must be the 'cursor' of the last entry this plugin gave out, or an RFC 3339 "
+    "timestamp such as 2026-05-01T09:30:00Z (the occurred_at of the last entry shown, when "
+    "several plugins' pages are merged), or None for the first page."
+)
+
+
+def page_position(before: object) -> tuple[str, str] | None:
+    """Where a page starts, as the (occurred_at, id) that every entry on it sorts below.
+
+    A timestamp ``T`` becomes ``(T, "")``: no id is empty, so exactly the entries that occurred
+    strictly before ``T`` sort below it, on every backend, through the same index as a cursor.
+    """
+    if before is None:
+        return None
+    if type(before) is not str:
+        raise InvalidRequest(_BEFORE_FORMS, field="before")
+    if ":" in before:  # a cursor is URL-safe base64, which has no colon
+        return format_timestamp(_moment(before)), ""
+    return decode_cursor(before)
+
+
+def _moment(text: str) -> datetime:
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise InvalidRequest(_BEFORE_FORMS, field="before")
+    seconds, fraction, offset = match.groups()
+    fraction = fraction or ""
+    try:
+        moment = datetime.fromisoformat(
+            f"{seconds}.{fraction[:6]:0<6}{offset}".upper().replace("Z", "+00:00")
         )
+        # Entries are kept to the microsecond: one at the microsecond below a finer T is older.
+        if fraction[6:].strip("0"):
+            moment += timedelta(microseconds=1)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(_BEFORE_FORMS, field="before") from None
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         occurred_at, notification_id = raw.split("|")
         parse_timestamp(occurred_at)  # a hand-made cursor would page from an arbitrary place
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidRequest(
-            "This history cursor is not one the plugin gave out. Pass the 'cursor' of the last "
-            "entry shown, or None for the first page.",
+            "This history cursor is not one the plugin gave out: " + _BEFORE_FORMS,
             field="before",
         ) from None
     return occurred_at, notification_id
@@ -65,7 +105,7 @@ def history_page(
 ) -> list[dict[str, Any]]:
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", field="limit")
-    position = decode_cursor(before) if before is not None else None
+    position = page_position(before)
     records = recovery.mark_stuck(store.history(practice_id, guarantor_id, position, limit))
     return [history_entry(record) for record in records]
 

@@ -14,6 +14,7 @@ import pluggy
 
 from ondemand_plugin import contracts
 from ondemand_plugin.errors import HostError, NotFound
+from ondemand_plugin.extensions import plugin_name
 from ondemand_plugin.model import Contact, Guarantor, Patient, Practice
 
 # Longer than any well-formed id (contracts/common.json).
@@ -28,7 +29,7 @@ class Host:
         self._hook = plugin_manager.hook
 
     def practice(self, practice_id: str) -> Practice:
-        data = self._hook.pm_practice(practice_id=practice_id)
+        data = self._call("pm_practice", practice_id=practice_id)
         self._check("pm_practice", "practice", practice_id, data)
         try:
             timezone = ZoneInfo(data["timezone"])
@@ -46,7 +47,7 @@ class Host:
         )
 
     def patient(self, practice_id: str, patient_id: str) -> Patient:
-        data = self._hook.pm_patient(practice_id=practice_id, patient_id=patient_id)
+        data = self._call("pm_patient", practice_id=practice_id, patient_id=patient_id)
         self._check("pm_patient", "patient", patient_id, data)
         return Patient(
             id=data["id"],
@@ -57,7 +58,7 @@ class Host:
         )
 
     def guarantor(self, practice_id: str, guarantor_id: str) -> Guarantor:
-        data = self._hook.pm_guarantor(practice_id=practice_id, guarantor_id=guarantor_id)
+        data = self._call("pm_guarantor", practice_id=practice_id, guarantor_id=guarantor_id)
         self._check("pm_guarantor", "guarantor", guarantor_id, data)
         return Guarantor(
             id=data["id"],
@@ -72,8 +73,8 @@ class Host:
         )
 
     def quickpay_link(self, practice_id: str, guarantor_id: str, amount: Decimal) -> str:
-        link = self._hook.pm_quickpay_link(
-            practice_id=practice_id, guarantor_id=guarantor_id, amount=amount
+        link = self._call(
+            "pm_quickpay_link", practice_id=practice_id, guarantor_id=guarantor_id, amount=amount
         )
         if not isinstance(link, str) or not link.startswith(("https://", "http://")):
             raise HostError(
@@ -91,8 +92,12 @@ class Host:
         contact: dict[str, str],
         context: dict[str, Any],
     ) -> bool:
-        saved = self._hook.pm_update_contact(
-            practice_id=practice_id, entity=entity, contact=contact, context=context
+        saved = self._call(
+            "pm_update_contact",
+            practice_id=practice_id,
+            entity=entity,
+            contact=contact,
+            context=context,
         )
         return saved is True
 
@@ -104,7 +109,8 @@ class Host:
         opted_out: bool,
         context: dict[str, Any],
     ) -> bool:
-        saved = self._hook.pm_set_opt_out(
+        saved = self._call(
+            "pm_set_opt_out",
             practice_id=practice_id,
             mode=mode,
             address=address,
@@ -112,6 +118,10 @@ class Host:
             context=context,
         )
         return saved is True
+
+    def plugin_config(self, plugin_name: str) -> Any:
+        """The host's settings for ``plugin_name`` (validated by ``config.load_config``)."""
+        return self._call("pm_plugin_config", plugin_name=plugin_name)
 
     def implementers(self, hook_name: str) -> str:
         """The host plugins that implement a hook, to name them in errors and logs."""
@@ -121,7 +131,7 @@ class Host:
     # only those fields, instead of validating the whole answer against its schema.
 
     def guarantor_ids_of_patient(self, practice_id: str, patient_id: str) -> list[str]:
-        data = self._hook.pm_patient(practice_id=practice_id, patient_id=patient_id)
+        data = self._call("pm_patient", practice_id=practice_id, patient_id=patient_id)
         if data is None:
             raise self._missing("patient", patient_id)
         ids = data.get("guarantor_ids") if type(data) is dict else None
@@ -130,7 +140,7 @@ class Host:
         return ids
 
     def batched_statement_count(self, practice_id: str, guarantor_id: str) -> int:
-        data = self._hook.pm_guarantor(practice_id=practice_id, guarantor_id=guarantor_id)
+        data = self._call("pm_guarantor", practice_id=practice_id, guarantor_id=guarantor_id)
         if data is None:
             raise self._missing("guarantor", guarantor_id)
         count = data.get("batched_statement_count") if type(data) is dict else None
@@ -139,6 +149,40 @@ class Host:
                 "pm_guarantor", guarantor_id, "batched_statement_count must be a whole number ≥ 0"
             )
         return count
+
+    def _call(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a platform hook through pluggy; whatever the host raises becomes a ``HostError``
+        naming the hook and the host plugin, with the original chained for the host's log.
+
+        The exception's text is left out of the message: a host's error could quote a patient.
+        """
+        caller = getattr(self._hook, hook_name)
+        try:
+            return caller(**kwargs)
+        except Exception as error:
+            raise HostError(
+                f"The host plugin {self._raiser(caller, error)} raised "
+                f"{type(error).__name__} in its {hook_name} hook, so this could not be done. "
+                "Fix the host plugin (its log has the details), then try again.",
+                field=hook_name,
+            ) from error
+
+    def _raiser(self, caller: pluggy.HookCaller, error: Exception) -> str:
+        """The implementation the exception came from, found by its frame in the traceback;
+        every implementer when none of their frames is there."""
+        plugins = {
+            code: impl.plugin
+            for impl in caller.get_hookimpls()
+            if (code := getattr(impl.function, "__code__", None)) is not None
+        }
+        raiser = None
+        traceback = error.__traceback__
+        while traceback is not None:
+            raiser = plugins.get(traceback.tb_frame.f_code, raiser)
+            traceback = traceback.tb_next
+        if raiser is None:
+            return self._implementers(caller.name)
+        return plugin_name(self._pm, raiser)
 
     def _check(self, hook_name: str, schema: str, requested_id: str, data: Any) -> None:
         if data is None:
@@ -162,7 +206,7 @@ class Host:
 
     def _implementers(self, hook_name: str) -> str:
         caller = getattr(self._hook, hook_name)
-        names = [self._pm.get_name(impl.plugin) or "?" for impl in caller.get_hookimpls()]
+        names = [plugin_name(self._pm, impl.plugin) for impl in caller.get_hookimpls()]
         return ", ".join(names) or "no plugin implements it"
 
 

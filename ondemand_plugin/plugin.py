@@ -13,14 +13,20 @@ from typing import Any
 import pluggy
 
 from hookspecs import hookimpl
-from hookspecs.types import MODES, Channel, TemplateStore
+from hookspecs.types import MODES, Channel
 from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.addon import Entitlement
 from ondemand_plugin.channels import register_built_in_channels
 from ondemand_plugin.config import Config, load_config
 from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
-from ondemand_plugin.extensions import call_each, collect_channels
+from ondemand_plugin.extensions import (
+    check_hooks,
+    choose_template_store,
+    collect_channels,
+    notify_observers,
+    strict_plugins,
+)
 from ondemand_plugin.history import history_page
 from ondemand_plugin.host import Host
 from ondemand_plugin.inbound.requests import InboundRouter
@@ -44,6 +50,20 @@ def pm_configure(plugin_manager: pluggy.PluginManager) -> None:
         plugin_manager.register(OnDemandPlugin.start(plugin_manager), name=INSTANCE_NAME)
 
 
+def instance_of(plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
+    """The manager's own instance, for the account manager's tools and the test kit; a manager
+    that never configured the plugin is told how to."""
+    instance = plugin_manager.get_plugin(INSTANCE_NAME)
+    if not isinstance(instance, OnDemandPlugin):
+        raise ConfigError(
+            "This plugin manager has not configured On-Demand Balance Notifications: load the "
+            "plugin (pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)) and call "
+            'pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm}) first.',
+            field="plugin_manager",
+        )
+    return instance
+
+
 class OnDemandPlugin:
     """Everything one plugin manager's On-Demand feature needs."""
 
@@ -53,7 +73,7 @@ class OnDemandPlugin:
         config: Config,
         store: Store,
         routes: dict[str, tuple[Channel, ...]],
-        template_store: TemplateStore,
+        templates: TemplateManager,
     ) -> None:
         self.pm = plugin_manager
         self.config = config
@@ -61,7 +81,7 @@ class OnDemandPlugin:
         self.routes = routes
         self.host = Host(plugin_manager)
         self.entitlement = Entitlement(store)
-        self.templates = TemplateManager(template_store)
+        self.templates = templates
         self.opt_outs = OptOuts(store, self.host)
         twilio = TwilioRequests(config.raw, store, self.host, self.opt_outs)
         self.inbound = InboundRouter(
@@ -81,13 +101,16 @@ class OnDemandPlugin:
 
     @classmethod
     def start(cls, plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
-        config = load_config(plugin_manager.hook.pm_plugin_config(plugin_name=PLUGIN_NAME))
+        if strict_plugins():
+            check_hooks(plugin_manager)
+        config = load_config(Host(plugin_manager).plugin_config(PLUGIN_NAME))
         register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
         routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))
+        chosen = choose_template_store(plugin_manager, config.raw)
         store = open_store(config.database_url)
-        template_store = plugin_manager.hook.ondemand_template_store(config=config.raw) or store
-        plugin = cls(plugin_manager, config, store, routes, template_store)
+        templates = TemplateManager(*chosen) if chosen else TemplateManager(store)
+        plugin = cls(plugin_manager, config, store, routes, templates)
         # A worker that starts may be replacing one that died mid-delivery.
         plugin.recovery.run()
         return plugin
@@ -112,18 +135,19 @@ class OnDemandPlugin:
         practice_id = context.get("practice_id") if type(context) is dict else None
         if type(practice_id) is not str:
             raise InvalidRequest("context.practice_id must be the practice's id.", field="context")
-        if not self.entitlement.is_enabled(practice_id):
-            return []
+        # Other plugins show actions on dashboards this one has none for: an unknown dashboard
+        # is no error, or the host would lose every plugin's actions with it.
         panel = PANELS.get(dashboard) if type(dashboard) is str else None
+        if panel is None or not self.entitlement.is_enabled(practice_id):
+            return []
         if (
-            panel is None
-            or type(subject) is not dict
+            type(subject) is not dict
             or subject.get("type") != dashboard
             or type(subject.get("id")) is not str
         ):
             raise InvalidRequest(
-                "dashboard must be 'patient' or 'guarantor', and subject "
-                "{'type': <the same>, 'id': ...}.",
+                f"On the {dashboard} dashboard, subject must be "
+                f"{{'type': '{dashboard}', 'id': ...}}.",
                 field="subject",
             )
         reason = None if self._any_batched_statement(practice_id, subject) else NO_BATCHED_STATEMENT
@@ -253,12 +277,11 @@ class OnDemandPlugin:
         return {"template": template_to_dict(operations[op]())}
 
     def _notify(self, result: dict[str, Any], context: dict[str, Any]) -> None:
-        # Observers answer nothing; call_each reports those that raise. They get a copy, so that
-        # one changing what it was given cannot change what staff are shown.
-        for _answer in call_each(
+        # Observers get a copy, so that one changing what it was given cannot change what staff
+        # are shown.
+        notify_observers(
             self.pm, "ondemand_notification_sent", {"result": dict(result), "context": context}
-        ):
-            pass
+        )
 
 
 def channels_by_mode(

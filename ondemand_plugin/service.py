@@ -93,7 +93,8 @@ class SendService:
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
         guarantors = scope.eligible_guarantors
         options = send_options(scope, practice, self._opted_out(practice_id)) if guarantors else []
-        templates = [t for t in self.templates.list(practice_id) if t.active]
+        offer = self.templates.offer(practice_id)
+        templates = [t for t in offer.templates if t.active]
         reason = _closed_reason(guarantors, options) or _refusal_text(
             send_window_refusal(self.config.send_window, practice, utc_now())
         )
@@ -129,7 +130,7 @@ class SendService:
                 {"id": template.id, "label": template.label, "mode": template.mode}
                 for template in templates
             ],
-            "notices": _notices(scope, guarantors, templates),
+            "notices": _notices(scope, guarantors, templates, offer.notice),
         }
 
     # step="submit"
@@ -454,14 +455,19 @@ def _guarantor_notice(guarantor: Guarantor) -> str | None:
 
 
 def _notices(
-    scope: Scope, guarantors: tuple[Guarantor, ...], templates: list[Template]
+    scope: Scope,
+    guarantors: tuple[Guarantor, ...],
+    templates: list[Template],
+    template_notice: str | None,
 ) -> list[str]:
     """What concerns the whole dialog, whichever guarantor is chosen."""
     notices = []
     hidden = len(scope.guarantors) - len(guarantors)
     if hidden and guarantors:
         notices.append(f"{hidden} guarantor(s) who never had a batched statement are not listed.")
-    if not templates:
+    if template_notice is not None:
+        notices.append(template_notice)
+    elif not templates:
         notices.append(
             "There are no On-Demand templates yet: type the message, or add one with -MANAGE-."
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -11,7 +12,8 @@ import attrs
 from hookspecs.types import Template, TemplateStore
 from ondemand_plugin import compose, contracts
 from ondemand_plugin.addresses import normalize_email
-from ondemand_plugin.errors import InvalidRequest, OnDemandError
+from ondemand_plugin.errors import InvalidRequest, OnDemandError, PluginError
+from ondemand_plugin.extensions import report_label
 
 _REQUIRED_ON_CREATE = ("label", "mode", "body")
 
@@ -24,17 +26,71 @@ def new_template_id() -> str:
     return "tpl_" + secrets.token_hex(8)
 
 
-class TemplateManager:
-    """Create, change, copy and delete one practice's templates, each checked before it is saved."""
+@attrs.frozen
+class TemplateOffer:
+    """The templates a dialog can offer, and a notice for staff when some could not be."""
 
-    def __init__(self, store: TemplateStore) -> None:
+    templates: list[Template]
+    notice: str | None = None
+
+
+class _StoreFailed(PluginError):
+    """A third party's template store raised, or answered something that is not a list."""
+
+    def __init__(self, provider: str, problem: str) -> None:
+        super().__init__(
+            f"The template store {provider} failed: {problem}. Type the message instead of "
+            "picking a template, and have the store fixed.",
+            field="template_store",
+        )
+        self.problem = problem
+
+
+class TemplateManager:
+    """Create, change, copy and delete one practice's templates, each checked before it is saved.
+
+    ``provider`` names a third party's store (its plugin and distribution): what that store
+    raises or answers is checked, so that a broken store is named, and the templates that break
+    the contract are left out rather than breaking the dialog.
+    """
+
+    def __init__(self, store: TemplateStore, provider: str | None = None) -> None:
         self.store = store
+        self.provider = provider
 
     def list(self, practice_id: str) -> list[Template]:
-        return self.store.list_templates(practice_id)
+        return self._listed(practice_id)[0]
+
+    def offer(self, practice_id: str) -> TemplateOffer:
+        """What the send dialog offers: a failing store leaves typed text to send."""
+        try:
+            templates, skipped = self._listed(practice_id)
+        except _StoreFailed as failure:
+            report_label(str(self.provider), f"its template store failed: {failure.problem}")
+            return TemplateOffer(
+                [],
+                f"The templates could not be read from the template store {self.provider}: "
+                "type the message, or try again later.",
+            )
+        if not skipped:
+            return TemplateOffer(templates)
+        return TemplateOffer(
+            templates,
+            f"{skipped} template(s) from the template store {self.provider} are left out, "
+            "because they break the template contract; its maintainer must fix them.",
+        )
 
     def get(self, practice_id: str, template_id: str) -> Template:
-        template = self.store.get_template(practice_id, template_id)
+        template: Template | None = self._call("get_template", practice_id, template_id)
+        problem = None if template is None else self._problem(template)
+        if problem is None and template is not None and template.id != template_id:
+            problem = "has another id than the one asked for"
+        if problem is not None:
+            raise PluginError(
+                f"The template store {self.provider} answered a template that {problem}, so it "
+                "cannot be used. Type the message instead, and have the store fixed.",
+                field="template_id",
+            )
         if template is None:
             raise OnDemandError(
                 f"There is no On-Demand template {template_id!r} in this practice. Pick one from "
@@ -51,25 +107,73 @@ class TemplateManager:
                 "A new template needs " + ", ".join(missing) + ".", field="template." + missing[0]
             )
         template = _checked(Template(id=new_template_id(), **_input(fields)))
-        self.store.save_template(practice_id, template)
+        self._call("save_template", practice_id, template)
         return template
 
     def update(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
         template = _checked(attrs.evolve(self.get(practice_id, template_id), **_input(fields)))
-        self.store.save_template(practice_id, template)
+        self._call("save_template", practice_id, template)
         return template
 
     def copy(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
         original = self.get(practice_id, template_id)
         changes = {"label": f"Copy of {original.label}"[:100], **_input(fields)}
         template = _checked(attrs.evolve(original, id=new_template_id(), **changes))
-        self.store.save_template(practice_id, template)
+        self._call("save_template", practice_id, template)
         return template
 
     def delete(self, practice_id: str, template_id: str) -> Template:
         template = self.get(practice_id, template_id)
-        self.store.delete_template(practice_id, template_id)
+        self._call("delete_template", practice_id, template_id)
         return template
+
+    def _listed(self, practice_id: str) -> tuple[builtins.list[Template], int]:
+        """The valid templates, and how many were left out."""
+        answer = self._call("list_templates", practice_id)
+        if self.provider is None:
+            return answer, 0
+        if not isinstance(answer, list | tuple):
+            raise _StoreFailed(
+                self.provider,
+                f"its list_templates answered a {type(answer).__name__}, not a list of templates",
+            )
+        valid = []
+        for template in answer:
+            problem = self._problem(template)
+            if problem is None:
+                valid.append(template)
+            else:
+                report_label(
+                    self.provider, f"its template store answered a template that {problem}"
+                )
+        return valid, len(answer) - len(valid)
+
+    def _problem(self, template: object) -> str | None:
+        if self.provider is None:
+            return None
+        return template_problem(template)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        if self.provider is None:
+            return getattr(self.store, method)(*args)
+        try:
+            return getattr(self.store, method)(*args)
+        except Exception as error:
+            # Only the type: a store's error could quote a template's text.
+            raise _StoreFailed(
+                self.provider, f"its {method} raised {type(error).__name__}"
+            ) from error
+
+
+def template_problem(template: object) -> str | None:
+    """What makes a third party's answer not a valid template, if anything."""
+    if not isinstance(template, Template):
+        return f"is a {type(template).__name__}, not a hookspecs.Template"
+    error = contracts.first_error("template", attrs.asdict(template))
+    if error is None:
+        return None
+    path, problem = contracts.describe(error)
+    return f"breaks contracts/template.json: {path} {problem}"
 
 
 def _input(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,54 +1,55 @@
-"""The account manager's switch of the premium add-on, through the public ``ondemand`` command.
+"""The account manager's switch of the premium add-on, through the plugin's public
+``ondemand_plugin.admin``.
 
-No hook switches the add-on: it is the account manager's business, not a dashboard's. The sandbox
-runs ``ondemand addon enable|disable|log`` on the plugin's database, as an account manager would,
-so it needs nothing of the plugin's inside.
+No hook switches the add-on: it is the account manager's business, not a dashboard's. The page
+calls ``switch_addon`` and ``addon_log`` with the host's own plugin manager, as a host's admin
+page would, so the switch takes effect at once here and reaches other workers within seconds.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from datetime import UTC, datetime
 from typing import Any
+
+import pluggy
+
+import ondemand_plugin.admin as admin
+from ondemand_plugin.errors import OnDemandError
 
 
 class SwitchRefused(Exception):
-    """The command refused the switch; the message is its sentence."""
+    """The plugin refused the switch; the message is its sentence."""
 
 
-def ondemand_command(database_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ondemand_plugin", "--database-url", database_url, *arguments],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+def switch_addon(
+    pm: pluggy.PluginManager, practice_id: str, enabled: bool, by: str, reason: str
+) -> str:
+    """Switch the add-on; returns the sentence that says what was done."""
+    try:
+        done = admin.switch_addon(pm, practice_id, enabled=enabled, by=by, reason=reason)
+    except OnDemandError as error:
+        raise SwitchRefused(error.message) from error
+    state = "ON" if enabled else "OFF"
+    record = done.record
+    if done.changed and record is not None:
+        return (
+            f"On-Demand Balance Notifications are now {state} for practice {practice_id} "
+            f"(by {record.changed_by}, {utc_text(record.changed_at)})."
+        )
+    return (
+        f"On-Demand Balance Notifications are already {state} for practice {practice_id}: "
+        "nothing recorded."
     )
 
 
-def switch_addon(database_url: str, practice_id: str, enabled: bool, by: str, reason: str) -> str:
-    """Switch the add-on; returns what the command said."""
-    done = ondemand_command(
-        database_url,
-        "addon",
-        "enable" if enabled else "disable",
-        "--practice",
-        practice_id,
-        "--by",
-        by,
-        "--reason",
-        reason,
-    )
-    if done.returncode != 0:
-        raise SwitchRefused(done.stderr.strip().removeprefix("error: ") or done.stdout.strip())
-    return done.stdout.strip()
-
-
-def addon_log(database_url: str, practice_id: str) -> list[dict[str, Any]]:
+def addon_log(pm: pluggy.PluginManager, practice_id: str) -> list[dict[str, Any]]:
     """Every switch of the add-on for the practice, newest first."""
-    done = ondemand_command(database_url, "addon", "log", "--practice", practice_id, "--json")
-    if done.returncode != 0:
-        raise SwitchRefused(done.stderr.strip().removeprefix("error: "))
-    changes: list[dict[str, Any]] = json.loads(done.stdout)
-    return changes[::-1]
+    try:
+        changes = admin.addon_log(pm, practice_id)
+    except OnDemandError as error:
+        raise SwitchRefused(error.message) from error
+    return [admin.change_to_dict(change) for change in reversed(changes)]
+
+
+def utc_text(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"

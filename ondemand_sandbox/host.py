@@ -182,12 +182,10 @@ class Sandbox:
         return self.database.pay(practice_id, guarantor_id, datetime.now(UTC))
 
     def switch_addon(self, practice_id: str, enabled: bool, by: str, reason: str) -> str:
-        return accounts.switch_addon(
-            self.adapter.plugin_database_url, practice_id, enabled, by, reason
-        )
+        return accounts.switch_addon(self.pm, practice_id, enabled, by, reason)
 
     def addon_log(self, practice_id: str) -> list[dict[str, Any]]:
-        return accounts.addon_log(self.adapter.plugin_database_url, practice_id)
+        return accounts.addon_log(self.pm, practice_id)
 
     def outbox(self, practice_id: str) -> list[dict[str, Any]]:
         """What the outbox channel delivered for the practice, newest first."""

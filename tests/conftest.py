@@ -4,6 +4,7 @@ from the plugin's own pytest plugin (``ondemand_plugin.testing``), loaded throug
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ import pytest
 from jsonschema.exceptions import best_match
 
 import hookspecs
-from ondemand_plugin import SEND_ACTION_ID, contracts
+from ondemand_plugin import SEND_ACTION_ID, contracts, testing
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
@@ -28,10 +29,8 @@ CONTEXT: dict[str, Any] = {"practice_id": "demo", "user": {"id": "u1", "name": "
 
 
 def enable_addon(pm: pluggy.PluginManager, practice_id: str = "demo") -> None:
-    """Switch the premium add-on on for ``practice_id`` through the manager's own instance."""
-    pm.get_plugin("ondemand.instance").entitlement.switch(
-        practice_id, True, "Test Account Manager", "tests"
-    )
+    """Switch the premium add-on on for ``practice_id`` (the demo practice unless named)."""
+    testing.enable_addon(pm, practice_id)
 
 
 def assert_valid(schema_name: str, instance: object) -> None:
@@ -49,7 +48,7 @@ def trace_sql(pm: pluggy.PluginManager) -> list[str]:
     hook makes, with the bound values filled in (ready for EXPLAIN QUERY PLAN).
     """
     statements: list[str] = []
-    store = pm.get_plugin("ondemand.instance").store
+    store = testing.store_of(pm)
     store._connection().set_trace_callback(statements.append)
     return statements
 
@@ -114,14 +113,20 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
         pm.hook.pm_unconfigure(plugin_manager=pm)
 
 
-# The backends. SQLite needs nothing; PostgreSQL needs a server named by ONDEMAND_TEST_POSTGRES_URL,
-# in which each test run works in a schema of its own.
+# The backends. SQLite needs nothing. PostgreSQL is found by itself: the server that
+# ONDEMAND_TEST_POSTGRES_URL names, else one answering at the default local address, else a
+# throwaway server that pytest-postgresql starts from PostgreSQL's installed binaries. Each test
+# run works in a schema of its own.
 
 POSTGRES_URL_VARIABLE = "ONDEMAND_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URLS = (
+    "postgresql://postgres@127.0.0.1:5432/test",
+    "postgresql://postgres@127.0.0.1:5432/postgres",
+)
 HOW_TO_RUN_POSTGRES_TESTS = (
-    "To run the PostgreSQL tests, point ONDEMAND_TEST_POSTGRES_URL at a server where the user may "
-    "create schemas, e.g. ONDEMAND_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test "
-    "pytest (as .ci/run does)."
+    "To run the PostgreSQL tests, start a server at 127.0.0.1:5432 (user postgres, trust auth), "
+    "install PostgreSQL's binaries (initdb, pg_ctl) as a user other than root, or point "
+    "ONDEMAND_TEST_POSTGRES_URL at a server where the user may create schemas."
 )
 
 
@@ -136,17 +141,87 @@ def _postgres_unavailable(reason: str) -> NoReturn:
     pytest.skip(f"{reason} {HOW_TO_RUN_POSTGRES_TESTS}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The test server's URL; the test is skipped without one (fails under CI)."""
-    url = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not url:
-        _postgres_unavailable(f"{POSTGRES_URL_VARIABLE} is not set.")
+def _answers(url: str) -> psycopg.Error | None:
     try:
-        psycopg.connect(url, connect_timeout=5).close()
+        psycopg.connect(url, connect_timeout=3).close()
     except psycopg.Error as error:
-        _postgres_unavailable(f"The server {POSTGRES_URL_VARIABLE} names does not answer: {error}")
-    return url
+        return error
+    return None
+
+
+def _pg_ctl() -> str | None:
+    """PostgreSQL's pg_ctl, on the PATH or where Debian installs it."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return found
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return str(installed[-1]) if installed else None
+
+
+@contextmanager
+def _throwaway_server(pg_ctl: str, directory: Path) -> Iterator[str]:
+    """A PostgreSQL server of our own, started from the installed binaries, stopped after."""
+    from pytest_postgresql.executors.proc import PostgreSQLExecutor
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    executor = PostgreSQLExecutor(
+        executable=pg_ctl,
+        host="127.0.0.1",
+        port=port,
+        datadir=str(directory / "data"),
+        unixsocketdir=str(directory),
+        logfile=str(directory / "postgresql.log"),
+        startparams="-w",
+        dbname="test",
+    )
+    with executor:
+        executor.wait_for_postgres()
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True
+        ) as connection:
+            connection.execute("CREATE DATABASE test")
+        yield f"postgresql://postgres@127.0.0.1:{port}/test"
+
+
+@contextmanager
+def located_postgres(environ: Mapping[str, str], scratch: Path) -> Iterator[str]:
+    """The URL of the first PostgreSQL server found (see above); skips the test, with the reason,
+    where none can be found or started (under CI it fails instead)."""
+    named = environ.get(POSTGRES_URL_VARIABLE)
+    if named:
+        error = _answers(named)
+        if error is not None:
+            _postgres_unavailable(
+                f"The server {POSTGRES_URL_VARIABLE} names does not answer: {error}"
+            )
+        yield named
+        return
+    for url in DEFAULT_POSTGRES_URLS:
+        if _answers(url) is None:
+            yield url
+            return
+    pg_ctl = _pg_ctl()
+    if pg_ctl is None:
+        _postgres_unavailable(
+            "No PostgreSQL server answers at 127.0.0.1:5432 and PostgreSQL's binaries are not "
+            "installed."
+        )
+    if os.geteuid() == 0:
+        _postgres_unavailable(
+            "No PostgreSQL server answers at 127.0.0.1:5432, and a throwaway one cannot be "
+            "started from the installed binaries as root (initdb refuses to run as root)."
+        )
+    with _throwaway_server(pg_ctl, scratch) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test server's URL."""
+    with located_postgres(os.environ, tmp_path_factory.mktemp("postgresql")) as url:
+        yield url
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hookspecs import hookimpl
 from ondemand_plugin import contracts
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.testing import ReferenceHost, build_plugin_manager
+from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, config_of, store_of
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
 SEND = "ondemand.send_balance_notification"
@@ -73,7 +73,7 @@ VALID_SUBMIT: dict[str, Any] = {
 
 
 def _written(pm: pluggy.PluginManager, outbox: Path) -> tuple[int, int]:
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     rows = store._connection().execute("SELECT count(*) FROM notifications").fetchone()[0]
     return rows, len(list(outbox.rglob("*.json")))
 
@@ -163,7 +163,7 @@ def test_malformed_dashboard_calls_are_refused_with_a_code(
 def test_a_malformed_template_is_refused_and_not_saved(
     entitled_pm: pluggy.PluginManager, template: Any, op: Any
 ) -> None:
-    instance = entitled_pm.get_plugin("ondemand.instance")
+    store = store_of(entitled_pm)
     try:
         entitled_pm.hook.pm_dashboard_action(
             action_id=MANAGE,
@@ -174,11 +174,11 @@ def test_a_malformed_template_is_refused_and_not_saved(
         )
     except OnDemandError as error:
         assert error.code in KNOWN_CODES
-        assert instance.templates.list("demo") == []
+        assert store.list_templates("demo") == []
     else:
-        saved = instance.templates.list("demo")
+        saved = store.list_templates("demo")
         assert len(saved) == 1
-        instance.templates.delete("demo", saved[0].id)
+        store.delete_template("demo", saved[0].id)
 
 
 @settings(
@@ -336,7 +336,7 @@ def _hostile_context() -> st.SearchStrategy[Any]:
 def test_a_hostile_context_is_refused_by_every_hook_and_nothing_is_written(
     entitled_pm: pluggy.PluginManager, ondemand_host: ReferenceHost, context: Any
 ) -> None:
-    instance = entitled_pm.get_plugin("ondemand.instance")
+    store = store_of(entitled_pm)
     before = _written(entitled_pm, _outbox(ondemand_host))
     calls: list[Callable[[], Any]] = [
         lambda: entitled_pm.hook.pm_dashboard_actions(
@@ -365,10 +365,10 @@ def test_a_hostile_context_is_refused_by_every_hook_and_nothing_is_written(
             _assert_refusal(error)
     if len(accepted) < len(calls):
         assert _written(entitled_pm, _outbox(ondemand_host)) == before
-        assert instance.templates.list("demo") == []
+        assert store.list_templates("demo") == []
     # A context that passes is a well-formed one: its user is kept as typed, as data.
-    for template in instance.templates.list("demo"):
-        instance.templates.delete("demo", template.id)
+    for template in store.list_templates("demo"):
+        store.delete_template("demo", template.id)
 
 
 class HostileHost:
@@ -555,7 +555,7 @@ def test_a_hostile_plugin_configuration_is_invalid_config_and_opens_nothing(
         assert len(error.message) < 600
         assert not (directory / "ondemand.db").exists()
     else:
-        config = pm.get_plugin("ondemand.instance").config
+        config = config_of(pm)
         assert 0 < config.deadline_seconds <= 300
         pm.hook.pm_unconfigure(plugin_manager=pm)
 

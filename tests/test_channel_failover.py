@@ -14,6 +14,7 @@ from peers.twilio import TwilioPeer, twilio_error
 from peers.webhook import WebhookPeer
 
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.testing import channels_of, store_of
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_many_sends_through_a_gateway_failing_half_its_requests_all_get_through(
     assert sorted(form["Body"] for form in gateway.created.values()) == sorted(
         f"Send {n}: $120.50" for n in range(24)
     )
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     for sid, form in gateway.created.items():
         record = store.notification_by_provider_id("twilio_sms", sid)
         assert record is not None
@@ -128,6 +129,6 @@ def test_a_configured_built_in_channel_is_offered_and_routed(
     build: Build, receiver: WebhookPeer
 ) -> None:
     pm, _ = build(channels={"voice": "webhook"}, webhook=receiver.settings())
-    routes = pm.get_plugin("ondemand.instance").routes
+    routes = channels_of(pm)
     assert [channel.name for channel in routes["voice"]] == ["webhook"]
     assert [channel.name for channel in routes["text"]] == ["outbox"]

@@ -17,6 +17,7 @@ from ondemand_plugin.channels._twilio import callback_url
 from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.channels.twilio_voice import TwilioVoiceChannel, twiml
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.testing import channels_of, store_of
 from ondemand_plugin.testing.conformance import sample_message
 
 CALLBACK_URL = "https://host.example.com/ondemand/twilio/status"
@@ -67,7 +68,7 @@ def test_a_text_sent_through_the_plugin_records_the_channel_and_twilios_sid(
     assert result["status"] == "sent"
     [sid] = gateway.created
     assert gateway.created[sid]["Body"] == "Hi Mei, you owe $120.50."
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     record = store.notification_by_provider_id("twilio_sms", sid)
     assert record is not None and record.id == result["notification_id"]
     [entries] = pm.hook.pm_history_entries(
@@ -253,7 +254,7 @@ def test_bad_twilio_settings_are_an_invalid_config(
 
 def test_the_channels_connections_close_with_the_plugin(build: Build, gateway: TwilioPeer) -> None:
     pm, _ = build(channels={"text": "twilio_sms"}, twilio_sms=gateway.settings())
-    [channel] = pm.get_plugin("ondemand.instance").routes["text"]
+    [channel] = channels_of(pm)["text"]
     assert send_to_mei(pm)["status"] == "sent"
     pm.hook.pm_unconfigure(plugin_manager=pm)
     assert channel.account._client.is_closed

@@ -135,6 +135,17 @@ def test_an_addon_switch_reaches_a_running_host_within_5_seconds(
     assert [action["id"] for action in actions(ondemand_pm)] == [SEND_ACTION_ID]
 
 
+def test_a_switch_to_the_state_it_has_says_so_and_records_nothing(ondemand: Run) -> None:
+    off = ondemand("addon", "disable", "--practice", "demo", "--by", "Kim Lee").stdout
+    assert "already OFF for practice demo: nothing recorded" in off
+    ondemand("addon", "enable", "--practice", "demo", "--by", "Sam Rivera", "--reason", "Signed")
+    again = ondemand("addon", "enable", "--practice", "demo", "--by", "Kim Lee").stdout
+    assert "already ON for practice demo since" in again and "(by Sam Rivera)" in again
+    assert again.rstrip().endswith("nothing recorded.")
+    log = json.loads(ondemand("addon", "log", "--practice", "demo", "--json").stdout)
+    assert [change["changed_by"] for change in log] == ["Sam Rivera"]
+
+
 def test_a_switch_without_a_name_is_refused_and_not_logged(ondemand: Run, attempt: Run) -> None:
     result = attempt("addon", "enable", "--practice", "demo", "--by", "  ")
     assert "--by NAME" in refused(result, "invalid_request")
@@ -398,9 +409,8 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     entry_point = plugins["ondemand"]
     assert entry_point["version"] == ondemand_plugin.__version__
     assert "pm_configure" in entry_point["hooks"]
-    assert {"pm_dashboard_actions", "pm_dashboard_action", "pm_history_entries"} <= set(
-        plugins["ondemand.instance"]["hooks"]
-    )
+    [feature] = [row for row in listing["plugins"] if "pm_dashboard_action" in row["hooks"]]
+    assert {"pm_dashboard_actions", "pm_history_entries"} <= set(feature["hooks"])
     outbox = plugins["ondemand_plugin.channels.outbox"]
     assert outbox["hooks"] == ["ondemand_delivery_channels"]
     assert outbox["channels"] == ["outbox"]

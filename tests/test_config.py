@@ -15,12 +15,11 @@ import pluggy
 import pytest
 
 from ondemand_plugin import contracts
-from ondemand_plugin.config import load_config, read_config_file
+from ondemand_plugin.config import Config, load_config, read_config_file
 from ondemand_plugin.criteria import send_window_refusal
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.model import Practice
-from ondemand_plugin.plugin import INSTANCE_NAME
-from ondemand_plugin.testing import build_plugin_manager, demo_host
+from ondemand_plugin.testing import build_plugin_manager, config_of, demo_host
 
 
 @pytest.fixture
@@ -40,11 +39,11 @@ def started() -> Iterator[list[pluggy.PluginManager]]:
         pm.hook.pm_unconfigure(plugin_manager=pm)
 
 
-def start(managers: list[pluggy.PluginManager], host_config: dict[str, Any] | None) -> Any:
-    """The plugin as a host starts it; its instance, whose config is what it runs with."""
+def start(managers: list[pluggy.PluginManager], host_config: dict[str, Any] | None) -> Config:
+    """The plugin as a host starts it; the configuration it runs with."""
     pm = build_plugin_manager(demo_host(host_config))
     managers.append(pm)
-    return pm.get_plugin(INSTANCE_NAME)
+    return config_of(pm)
 
 
 def sqlite_url(path: Path) -> str:
@@ -58,9 +57,9 @@ def test_without_host_config_or_environment_everything_lives_under_ondemand_home
     env: pytest.MonkeyPatch, tmp_path: Path, started: list[pluggy.PluginManager]
 ) -> None:
     home = tmp_path / "home"
-    plugin = start(started, None)
-    assert plugin.config.database_url == sqlite_url(home / "ondemand.db")
-    assert plugin.config.outbox_dir == home / "outbox"
+    config = start(started, None)
+    assert config.database_url == sqlite_url(home / "ondemand.db")
+    assert config.outbox_dir == home / "outbox"
     assert (home / "ondemand.db").is_file()
 
 
@@ -80,9 +79,9 @@ def test_the_environment_wins_over_the_defaults(
 ) -> None:
     env.setenv("ONDEMAND_DATABASE_URL", sqlite_url(tmp_path / "env.db"))
     env.setenv("ONDEMAND_OUTBOX_DIR", str(tmp_path / "env-outbox"))
-    plugin = start(started, None)
-    assert plugin.config.database_url == sqlite_url(tmp_path / "env.db")
-    assert plugin.config.outbox_dir == tmp_path / "env-outbox"
+    config = start(started, None)
+    assert config.database_url == sqlite_url(tmp_path / "env.db")
+    assert config.outbox_dir == tmp_path / "env-outbox"
     assert (tmp_path / "env.db").is_file()
     assert not (tmp_path / "home" / "ondemand.db").exists()
 
@@ -92,9 +91,9 @@ def test_the_host_config_wins_over_the_environment_key_by_key(
 ) -> None:
     env.setenv("ONDEMAND_DATABASE_URL", sqlite_url(tmp_path / "env.db"))
     env.setenv("ONDEMAND_OUTBOX_DIR", str(tmp_path / "env-outbox"))
-    plugin = start(started, {"database_url": sqlite_url(tmp_path / "host.db")})
-    assert plugin.config.database_url == sqlite_url(tmp_path / "host.db")
-    assert plugin.config.outbox_dir == tmp_path / "env-outbox"  # the host did not set it
+    config = start(started, {"database_url": sqlite_url(tmp_path / "host.db")})
+    assert config.database_url == sqlite_url(tmp_path / "host.db")
+    assert config.outbox_dir == tmp_path / "env-outbox"  # the host did not set it
     assert (tmp_path / "host.db").is_file()
     assert not (tmp_path / "env.db").exists()
 
@@ -307,8 +306,8 @@ def test_a_host_answering_the_configuration_file_runs_with_its_settings(
 ) -> None:
     settings = {"database_url": sqlite_url(tmp_path / "file.db"), "deadline_seconds": 4}
     (tmp_path / "ondemand.json").write_text(json.dumps(settings), encoding="utf-8")
-    plugin = start(started, read_config_file(tmp_path / "ondemand.json"))
-    assert (plugin.config.database_url, plugin.config.deadline_seconds) == (
+    config = start(started, read_config_file(tmp_path / "ondemand.json"))
+    assert (config.database_url, config.deadline_seconds) == (
         settings["database_url"],
         4,
     )

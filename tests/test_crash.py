@@ -30,6 +30,7 @@ from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.recovery import UNKNOWN_DETAIL
 from ondemand_plugin.stores import open_store
 from ondemand_plugin.stores.base import utc_now
+from ondemand_plugin.testing import run_recovery
 
 WORKER = Path(__file__).with_name("crash_worker.py")
 ROUNDS = 30
@@ -154,8 +155,8 @@ def test_workers_killed_mid_delivery_lose_no_send_and_recovery_never_delivers_ag
     assert cut_short & written and cut_short - written, "both kinds of cut-short sends occur"
 
     # Without a lookup, recovery can only say that their outcome is unknown.
-    blind_recovery = managers[-1].get_plugin("ondemand.instance").recovery
-    assert {record.id for record in blind_recovery.run(older_than_seconds=0)} == cut_short
+    unknown = run_recovery(managers[-1], older_than_seconds=0)
+    assert {record.id for record in unknown} == cut_short
     before = {nid: entry["status"] for nid, entry in history.items()}
     history = whole_history(managers[-1])
     assert {nid: entry["status"] for nid, entry in history.items()} == {
@@ -173,7 +174,7 @@ def test_workers_killed_mid_delivery_lose_no_send_and_recovery_never_delivers_ag
     # With the outbox lookup, the file settles each: there, it was sent; absent, it never left.
     looking = LookingOutbox(outbox)
     managers.append(build(database_url, outbox, looking))
-    settled = managers[-1].get_plugin("ondemand.instance").recovery.run(older_than_seconds=0)
+    settled = run_recovery(managers[-1], older_than_seconds=0)
     assert {record.id: record.status for record in settled} == {
         notification_id: "delivered" if notification_id in written else "failed"
         for notification_id in cut_short

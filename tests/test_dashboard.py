@@ -11,7 +11,9 @@ import pluggy
 import pytest
 from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backend, trace_sql
 
+from hookspecs import hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, addon
+from ondemand_plugin.admin import switch_addon
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host, guarantor
 
@@ -42,7 +44,7 @@ def actions(
 
 
 def switch(pm: pluggy.PluginManager, enabled: bool) -> None:
-    pm.get_plugin("ondemand.instance").entitlement.switch("demo", enabled, "Ann Manager", "test")
+    switch_addon(pm, "demo", enabled=enabled, by="Ann Manager", reason="test")
 
 
 def wait_for(condition: Any, seconds: float) -> bool:
@@ -157,7 +159,6 @@ def test_the_action_sits_in_the_history_panel_of_the_guarantor_dashboard(
     [
         ("patient", "guarantor", "g-mei"),
         ("guarantor", "patient", "p-lily"),
-        ("billing", "billing", "p-lily"),
     ],
 )
 def test_a_subject_that_does_not_match_its_dashboard_is_an_invalid_request(
@@ -167,6 +168,47 @@ def test_a_subject_that_does_not_match_its_dashboard_is_an_invalid_request(
     with pytest.raises(OnDemandError) as refusal:
         actions(ondemand_pm, dashboard, subject_id, subject_type=subject_type)
     assert refusal.value.code == "invalid_request"
+
+
+class AppointmentsPlugin:
+    """Another feature plugin, with an action on a dashboard the On-Demand plugin has none on."""
+
+    @hookimpl
+    def pm_dashboard_actions(
+        self, dashboard: str, subject: dict[str, Any], context: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if dashboard != "appointment":
+            return []
+        return [{"id": "appointments.reschedule", "label": "Reschedule"}]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [{"type": "appointment", "id": "a-17"}, {"appointment": 17}, None],
+    ids=["its own subject", "any subject", "no subject"],
+)
+def test_a_dashboard_the_plugin_does_not_know_gets_no_action_and_leaves_the_others(
+    ondemand_pm: pluggy.PluginManager, subject: Any
+) -> None:
+    enable_addon(ondemand_pm)
+    ondemand_pm.register(AppointmentsPlugin())
+    answers = ondemand_pm.hook.pm_dashboard_actions(
+        dashboard="appointment", subject=subject, context=CONTEXT
+    )
+    assert sorted(answers) == [[], [{"id": "appointments.reschedule", "label": "Reschedule"}]]
+
+
+@pytest.mark.parametrize("context", [{}, {"practice_id": 7}, None])
+def test_a_malformed_context_is_an_invalid_request_on_any_dashboard(
+    ondemand_pm: pluggy.PluginManager, context: Any
+) -> None:
+    enable_addon(ondemand_pm)
+    with pytest.raises(OnDemandError) as refusal:
+        ondemand_pm.hook.pm_dashboard_actions(
+            dashboard="appointment", subject={"type": "appointment", "id": "a-17"}, context=context
+        )
+    assert refusal.value.code == "invalid_request"
+    assert refusal.value.field == "context"
 
 
 # R6: no batched statement, no send

@@ -4,7 +4,9 @@ newest first, paged by an opaque cursor over an index, and never across practice
 from __future__ import annotations
 
 import base64
+import re
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,12 @@ import pluggy
 import pytest
 from conftest import CONTEXT, assert_valid, enable_addon, host_on, send_to_mei, trace_sql
 
+from hookspecs import hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.testing import ReferenceHost, guarantor
+from ondemand_plugin.testing import ReferenceHost, guarantor, store_of
 
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 BILLING = {"practice_id": "demo", "user": {"id": "u7", "name": "Bea Billing"}}
 
 
@@ -126,6 +130,59 @@ def test_a_cursor_the_plugin_never_gave_out_is_an_invalid_request(
     assert refusal.value.code == "invalid_request"
 
 
+def shifted(occurred_at: str, *, hours: int = 0, microseconds: int = 0) -> str:
+    """The same moment (give or take ``microseconds``) in another RFC 3339 spelling."""
+    moment = datetime.fromisoformat(occurred_at) + timedelta(microseconds=microseconds)
+    return moment.astimezone(timezone(timedelta(hours=hours))).isoformat()
+
+
+def test_a_timestamp_as_before_pages_strictly_older_entries(pm: pluggy.PluginManager) -> None:
+    sent = [send_to_mei(pm, body=f"Message {number}")["notification_id"] for number in range(4)]
+    newest_first = history(pm)
+    assert [entry["id"] for entry in newest_first] == sent[::-1]
+    second = newest_first[1]["occurred_at"]
+
+    older = [entry["id"] for entry in history(pm, before=second)]
+    assert older == sent[:2][::-1]
+    assert [entry["id"] for entry in history(pm, before=shifted(second, hours=2))] == older
+    assert [entry["id"] for entry in history(pm, before=second.lower())] == older
+    # a bound a microsecond later takes in the entry at ``second`` itself
+    later = history(pm, before=shifted(second, microseconds=1))
+    assert [entry["id"] for entry in later] == sent[:3][::-1]
+
+
+def test_a_timestamp_finer_than_a_microsecond_still_pages_strictly_older_entries(
+    pm: pluggy.PluginManager,
+) -> None:
+    sent = [send_to_mei(pm, body=f"Message {number}")["notification_id"] for number in range(2)]
+    newest = history(pm)[0]["occurred_at"]  # ...T09:30:00.123456Z
+    assert [entry["id"] for entry in history(pm, before=newest[:-1] + "000Z")] == sent[:1]
+    assert [entry["id"] for entry in history(pm, before=newest[:-1] + "001Z")] == sent[::-1]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "page-2",  # another plugin's cursor
+        "eyJwYWdlIjogMn0",
+        "2026-13-01T00:00:00Z",
+        "2026-05-01T09:30:00",  # no offset: which moment?
+        "2026-05-01",
+        "2026-05-01 09:30:00Z",
+        17,
+    ],
+)
+def test_anything_but_our_cursor_or_an_rfc_3339_timestamp_is_refused_naming_before(
+    pm: pluggy.PluginManager, before: Any
+) -> None:
+    send_to_mei(pm)
+    with pytest.raises(OnDemandError) as refusal:
+        history(pm, before=before)
+    assert refusal.value.code == "invalid_request"
+    assert refusal.value.field == "before"
+    assert "RFC 3339" in refusal.value.message
+
+
 @pytest.mark.parametrize("limit", [0, -1, 101, 10.0, "10", True, None])
 def test_a_page_size_outside_1_to_100_is_an_invalid_request(
     pm: pluggy.PluginManager, limit: Any
@@ -186,9 +243,70 @@ def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManag
     queries = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 2
 
-    database = pm.get_plugin("ondemand.instance").store.path
+    database = store_of(pm).path
     with sqlite3.connect(database) as connection:
         for query in queries:
             plan = " | ".join(row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + query))
             assert "USING INDEX notifications_history" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
+
+
+class LettersPlugin:
+    """Another plugin's history (printed letters): its own entries, paged by time as the
+    contract asks, its occurred_at spelt with an offset rather than Z."""
+
+    def __init__(self, moments: list[datetime]) -> None:
+        self.entries = [
+            {"id": f"letter-{number}", "kind": "letter", "occurred_at": moment.isoformat()}
+            for number, moment in enumerate(sorted(moments, reverse=True))
+        ]
+
+    @hookimpl
+    def pm_history_entries(
+        self, guarantor_id: str, context: dict[str, Any], before: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        bound = datetime.fromisoformat(before) if before else None
+        older = [
+            entry
+            for entry in self.entries
+            if bound is None or datetime.fromisoformat(entry["occurred_at"]) < bound
+        ]
+        return older[:limit]
+
+
+def readme_merge_example() -> str:
+    match = re.search(
+        r"```python\n(from datetime import datetime\n\n\ndef merged_history_page.*?)```",
+        README,
+        re.DOTALL,
+    )
+    assert match, "README.md has no example of a host merging plugins' history pages"
+    return match.group(1)
+
+
+def test_the_readmes_host_merges_two_plugins_pages_by_time_without_overlap_or_gap(
+    pm: pluggy.PluginManager,
+) -> None:
+    ours = [send_to_mei(pm, body=f"Message {number}")["notification_id"] for number in range(12)]
+    times = [datetime.fromisoformat(entry["occurred_at"]) for entry in history(pm, limit=12)]
+    # letters before, between and after our notifications, two of them in the same microsecond
+    # as one of ours
+    letters = [times[-1] - timedelta(days=1), times[0] + timedelta(seconds=1), times[5], times[6]]
+    letters += [times[index] + timedelta(microseconds=1) for index in range(0, 12, 2)]
+    letters += [times[-1] - timedelta(hours=hours) for hours in range(2, 7)]
+    pm.register(LettersPlugin(letters))
+
+    shown: list[list[dict[str, Any]]] = []
+    # the README's example, run as a host would paste it
+    exec(
+        readme_merge_example(),
+        {"pm": pm, "guarantor_id": "g-mei", "context": CONTEXT, "show": shown.append},
+    )
+
+    assert [len(page) for page in shown] == [20, 7]
+    merged = [entry for page in shown for entry in page]
+    assert sorted(entry["id"] for entry in merged) == sorted(
+        ours + [f"letter-{number}" for number in range(len(letters))]
+    )
+    moments = [datetime.fromisoformat(entry["occurred_at"]) for entry in merged]
+    assert moments == sorted(moments, reverse=True)

@@ -5,6 +5,7 @@ plugin managers in one process share nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from conftest import CONTEXT, assert_valid, enable_addon
 
 import hookspecs
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.admin import switch_addon
 from ondemand_plugin.channels.outbox import read_outbox
-from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin
+from ondemand_plugin.errors import HostError, OnDemandError
+from ondemand_plugin.host import Host
+from ondemand_plugin.plugin import OnDemandPlugin
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
@@ -168,7 +171,7 @@ def test_an_unknown_patient_on_a_dashboard_is_not_found(pm: pluggy.PluginManager
 
 
 def addon_off(pm: pluggy.PluginManager, host: ReferenceHost) -> None:
-    pm.get_plugin(INSTANCE_NAME).entitlement.switch("demo", False, "Ann Manager", "test")
+    switch_addon(pm, "demo", enabled=False, by="Ann Manager", reason="test")
 
 
 def host_breaks(pm: pluggy.PluginManager, host: ReferenceHost) -> None:
@@ -280,11 +283,16 @@ def test_every_hook_result_follows_its_schema(pm: pluggy.PluginManager) -> None:
 # Several plugin managers in one process share nothing.
 
 
+def ondemand_instances(pm: pluggy.PluginManager) -> list[OnDemandPlugin]:
+    """What ``pm_configure`` registered in the manager, found by its class, not its name."""
+    return [plugin for plugin in pm.get_plugins() if isinstance(plugin, OnDemandPlugin)]
+
+
 def test_each_plugin_manager_gets_its_own_plugin_instance(
     ondemand_pm: pluggy.PluginManager, second_pm: pluggy.PluginManager
 ) -> None:
-    first = ondemand_pm.get_plugin(INSTANCE_NAME)
-    second = second_pm.get_plugin(INSTANCE_NAME)
+    [first] = ondemand_instances(ondemand_pm)
+    [second] = ondemand_instances(second_pm)
     assert isinstance(first, OnDemandPlugin)
     assert isinstance(second, OnDemandPlugin)
     assert first is not second
@@ -310,13 +318,13 @@ def test_unconfigure_closes_the_store_and_unregisters_the_instance(
 ) -> None:
     enable_addon(ondemand_pm)
     enable_addon(second_pm)
-    instance = ondemand_pm.get_plugin(INSTANCE_NAME)
+    [instance] = ondemand_instances(ondemand_pm)
     wal = Path(str(instance.store.path) + "-wal")
     assert wal.exists()  # an open WAL database keeps its log beside it
 
     ondemand_pm.hook.pm_unconfigure(plugin_manager=ondemand_pm)
 
-    assert ondemand_pm.get_plugin(INSTANCE_NAME) is None
+    assert ondemand_instances(ondemand_pm) == []
     assert not ondemand_pm.is_registered(instance)
     assert not wal.exists()  # SQLite removes the log when the last connection closes
     assert actions(ondemand_pm, "patient", "p-lily") == []  # no one answers the hook any more
@@ -353,3 +361,116 @@ def test_the_receipt_type_and_its_schema_agree() -> None:
         assert_valid("delivery-receipt", attrs.asdict(receipt))
     with pytest.raises(ValueError):
         hookspecs.DeliveryReceipt(status="lost")
+
+
+class RaisingBilling:
+    """A host adapter in front of the reference host whose every platform hook raises, with
+    patient data in the exception's text, as a KeyError from a host's lookup would carry it."""
+
+    def fail(self) -> Any:
+        raise LookupError("no balance row for Mei Chen, born 2011-03-04")
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_practice(self, practice_id: str) -> Any:
+        return self.fail()
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_patient(self, practice_id: str, patient_id: str) -> Any:
+        return self.fail()
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_guarantor(self, practice_id: str, guarantor_id: str) -> Any:
+        return self.fail()
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_quickpay_link(self, practice_id: str, guarantor_id: str, amount: Any) -> Any:
+        return self.fail()
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_update_contact(self, practice_id: str, entity: Any, contact: Any, context: Any) -> Any:
+        return self.fail()
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_set_opt_out(
+        self, practice_id: str, mode: str, address: str, opted_out: bool, context: Any
+    ) -> Any:
+        return self.fail()
+
+    @hookspecs.hookimpl(tryfirst=True)
+    def pm_plugin_config(self, plugin_name: str) -> Any:
+        return self.fail()
+
+
+HOST_CALLS: list[tuple[str, Callable[[Host], object]]] = [
+    ("pm_practice", lambda host: host.practice("demo")),
+    ("pm_patient", lambda host: host.patient("demo", "p-lily")),
+    ("pm_patient", lambda host: host.guarantor_ids_of_patient("demo", "p-lily")),
+    ("pm_guarantor", lambda host: host.guarantor("demo", "g-mei")),
+    ("pm_guarantor", lambda host: host.batched_statement_count("demo", "g-mei")),
+    ("pm_quickpay_link", lambda host: host.quickpay_link("demo", "g-mei", Decimal("1.00"))),
+    (
+        "pm_update_contact",
+        lambda host: host.update_contact(
+            "demo", {"type": "guarantor", "id": "g-mei"}, {"kind": "mobile", "value": "x"}, CONTEXT
+        ),
+    ),
+    ("pm_set_opt_out", lambda host: host.set_opt_out("demo", "text", "+15035550123", True, {})),
+    ("pm_plugin_config", lambda host: host.plugin_config("ondemand")),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [(None, "RaisingBilling"), ("acme-billing-adapter", "acme-billing-adapter")]
+)
+@pytest.mark.parametrize(("hook_name", "call"), HOST_CALLS, ids=[h for h, _ in HOST_CALLS])
+def test_a_host_hook_that_raises_is_a_host_error_naming_the_hook_and_the_host_plugin(
+    tmp_path: Path,
+    hook_name: str,
+    call: Callable[[Host], object],
+    name: str | None,
+    shown: str,
+) -> None:
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    hookspecs.add_hookspecs(pm)
+    pm.register(demo_host(ondemand_test_config(tmp_path)), name="host")
+    broken = RaisingBilling()
+    pm.register(broken, name=name)
+    with pytest.raises(HostError) as refusal:
+        call(Host(pm))
+    message = refusal.value.message
+    assert refusal.value.code == "host_error"
+    assert refusal.value.field == hook_name
+    # the one host plugin that raised, not every implementer of the hook
+    assert f"host plugin {shown} raised LookupError in its {hook_name} hook" in message
+    assert str(id(broken)) not in message
+    assert "Mei" not in message  # the host's exception text could quote a patient
+    assert isinstance(refusal.value.__cause__, LookupError)
+
+
+def test_a_host_hook_that_raises_during_a_dialog_is_a_host_error(
+    pm: pluggy.PluginManager,
+) -> None:
+    pm.register(RaisingBilling())
+    with pytest.raises(OnDemandError) as refusal:
+        dashboard_action(pm, "open", LILY)
+    assert refusal.value.code == "host_error"
+    assert "RaisingBilling" in refusal.value.message
+    assert "pm_practice" in refusal.value.message
+
+
+def test_a_host_plugin_registered_without_a_name_is_named_by_its_class(tmp_path: Path) -> None:
+    host = demo_host(ondemand_test_config(tmp_path))
+    break_balance(host)
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    hookspecs.add_hookspecs(pm)
+    pm.register(host)
+    pm.load_setuptools_entrypoints(hookspecs.PROJECT_NAME)
+    pm.hook.pm_configure.call_historic(kwargs={"plugin_manager": pm})
+    try:
+        enable_addon(pm)
+        with pytest.raises(OnDemandError) as refusal:
+            dashboard_action(pm, "open", LILY)
+    finally:
+        pm.hook.pm_unconfigure(plugin_manager=pm)
+    assert "(ReferenceHost)" in refusal.value.message
+    assert str(id(host)) not in refusal.value.message

@@ -19,7 +19,7 @@ from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.inbound.twilio_signature import expected_signature
-from ondemand_plugin.testing import ReferenceHost
+from ondemand_plugin.testing import ReferenceHost, enable_addon, run_recovery, store_of
 
 SMS_TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
 VOICE_TOKEN = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -98,7 +98,7 @@ def request(
 
 
 def record(pm: pluggy.PluginManager, notification_id: str) -> Any:
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     [found] = [r for r in store.history("demo", "g-mei", None, 100) if r.id == notification_id]
     return found
 
@@ -293,10 +293,6 @@ def gateway_callback(
     return request(pm, "twilio/status", form, headers=headers, url=url)
 
 
-def store_of(pm: pluggy.PluginManager) -> Any:
-    return pm.get_plugin("ondemand.instance").store
-
-
 @pytest.mark.parametrize(
     ("mode", "twilio_status", "status"),
     [
@@ -382,7 +378,7 @@ def test_a_callback_settles_a_send_whose_worker_died_after_twilio_took_it(
 ) -> None:
     notification_id = crash(dying, "key-1")
     [sid] = sms_gateway.created
-    [unknown] = dying.get_plugin("ondemand.instance").recovery.run(older_than_seconds=0)
+    [unknown] = run_recovery(dying, older_than_seconds=0)
     assert (unknown.id, unknown.status) == (notification_id, "unknown")  # Twilio offers no lookup
 
     assert gateway_callback(dying, sms_gateway, sid, twilio_status)["status"] == 200
@@ -511,7 +507,7 @@ def test_a_stop_not_signed_by_twilio_is_refused_and_changes_nothing(
     url = BASE + "twilio/inbound"
     answer = request(pm, "twilio/inbound", form, headers=SIGNATURES[how](form, url))
     assert answer["status"] == 403
-    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
     assert host.calls_to("pm_set_opt_out") == []
 
 
@@ -632,7 +628,7 @@ def test_a_stop_reply_opts_the_number_out_of_texts_and_tells_the_host(
     assert answer["headers"]["Content-Type"] == "text/xml"
     assert answer["body"].endswith("<Response/>")
 
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     assert store.is_opted_out("demo", "text", MEI)
     assert not store.is_opted_out("demo", "voice", MEI)
     [told] = host.calls_to("pm_set_opt_out")
@@ -658,7 +654,7 @@ def test_a_start_reply_opts_the_number_back_in(
     send_to_mei(pm)
     reply(pm, "STOP")
     reply(pm, body)
-    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
     assert [call["opted_out"] for call in host.calls_to("pm_set_opt_out")] == [True, False]
     assert host.guarantors["demo"]["g-mei"]["opt_out"]["text"] is False
     assert send_to_mei(pm)["status"] == "sent"
@@ -706,7 +702,7 @@ def test_a_stop_for_a_practice_the_host_no_longer_knows_changes_nothing_there(
     del host.practices["demo"]
     assert reply(pm, "STOP")["status"] == 200
     assert host.calls_to("pm_set_opt_out") == []
-    assert not pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", MEI)
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
 
 
 def test_the_plugin_honours_a_stop_before_the_host_catches_up(
@@ -794,7 +790,7 @@ def test_history_says_why_a_text_was_not_delivered(pm: pluggy.PluginManager) -> 
 @pytest.mark.parametrize("backend", ["sqlite"])  # it sets a status with the SQLite store's SQL
 def test_history_says_when_the_outcome_of_a_send_is_unknown(pm: pluggy.PluginManager) -> None:
     text = sent_text(pm)
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     # As recovery marks a send whose worker died mid-delivery, before it could be completed.
     with store._transaction() as connection:
         connection.execute("UPDATE notifications SET status = 'sending' WHERE id = ?", (text.id,))
@@ -829,7 +825,7 @@ def add_north(pm: pluggy.PluginManager, host: ReferenceHost, text_from: str) -> 
         },
     )
     host.link("north", "p-lily", "g-mei")
-    pm.get_plugin("ondemand.instance").entitlement.switch("north", True, "QA", "test")
+    enable_addon(pm, "north")
     return {**CONTEXT, "practice_id": "north"}
 
 
@@ -841,7 +837,7 @@ def test_a_stop_opts_out_only_of_the_practices_that_texted_from_that_number(
     send_to_mei(pm, context=north)
 
     reply(pm, "STOP")  # to demo's number
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     assert store.is_opted_out("demo", "text", MEI)
     assert not store.is_opted_out("north", "text", MEI)
     assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["demo"]
@@ -864,7 +860,7 @@ def test_a_stop_to_the_channels_shared_number_opts_out_of_every_practice_texting
     send_to_mei(pm, context=north)
 
     reply(pm, "STOP", To="+15035550199")
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     assert store.is_opted_out("demo", "text", MEI) and store.is_opted_out("north", "text", MEI)
     reply(pm, "START", To=PRACTICE_NUMBER)  # the practice's own number sent nothing
     assert store.is_opted_out("demo", "text", MEI)
@@ -879,7 +875,7 @@ def test_a_stop_through_the_channels_messaging_service_opts_out_of_the_practices
         twilio_sms=twilio_settings(sms_gateway, messaging_service_sid=service),
     )
     send_to_mei(pm)
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
 
     reply(pm, "STOP", To="+15035550177", MessagingServiceSid="MG" + "2" * 32)
     assert not store.is_opted_out("demo", "text", MEI)  # another service's number

@@ -21,6 +21,8 @@ from peers.twilio_signature import sign
 from test_inbound import SMS_TOKEN, twilio_settings
 from werkzeug.serving import make_server
 
+from ondemand_plugin.testing import store_of
+
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
@@ -66,7 +68,7 @@ def post(url: str, form: dict[str, str], signature: str | None) -> tuple[int, st
 
 
 def status_of(pm: pluggy.PluginManager, notification_id: str) -> str:
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     [record] = [r for r in store.history("demo", "g-mei", None, 10) if r.id == notification_id]
     return str(record.status)
 
@@ -75,7 +77,7 @@ def test_a_signed_status_callback_over_http_marks_the_text_delivered(
     pm: pluggy.PluginManager, base_url: str
 ) -> None:
     sent = send_to_mei(pm)
-    [record] = pm.get_plugin("ondemand.instance").store.history("demo", "g-mei", None, 1)
+    [record] = store_of(pm).history("demo", "g-mei", None, 1)
     sid = record.provider_message_id
     url = base_url + "ondemand/twilio/status"
     form = {"MessageSid": sid, "MessageStatus": "delivered", "To": "+15035550123"}
@@ -97,7 +99,7 @@ def test_a_stop_over_http_is_answered_with_empty_twiml(
     status, content_type, body = post(url, form, sign(url, form, SMS_TOKEN))
     assert (status, content_type) == (200, "text/xml")
     assert body.endswith("<Response/>")
-    assert pm.get_plugin("ondemand.instance").store.is_opted_out("demo", "text", "+15035550123")
+    assert store_of(pm).is_opted_out("demo", "text", "+15035550123")
 
 
 def test_paths_of_other_plugins_and_unknown_paths_are_404(base_url: str) -> None:

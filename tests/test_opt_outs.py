@@ -17,6 +17,7 @@ from hookspecs import (
     hookimpl,
 )
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.testing import store_of
 
 MEI = "+15035550123"
 
@@ -83,7 +84,7 @@ def test_a_recipient_who_opted_out_with_the_provider_is_not_texted_again(
     assert told["context"]["channel"] == "gateway-a"
     assert told["context"]["keyword"] is None
 
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     assert store.is_opted_out("demo", "text", MEI)
     [entry] = pm.hook.pm_history_entries(
         guarantor_id="g-mei",

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from conftest import enable_addon, send_to_mei
+from conftest import CONTEXT, enable_addon, send_to_mei
 from test_cli import run_ondemand
 
 import hookspecs
+from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.extensions import load_plugins
 from ondemand_plugin.testing import build_plugin_manager, demo_host
@@ -245,3 +246,64 @@ def test_plugins_command_lists_each_channel_with_its_distribution_and_status(
     text = run_ondemand("plugins", home=tmp_path / "home", env={"PYTHONPATH": str(site)}).stdout
     assert "pigeon [text] from pigeon (pigeon-channel 9.9.1): active" in text
     assert "owl 1.0.0 (owl-channel): skipped: importing it failed" in text
+
+
+def test_the_test_kits_manager_refuses_a_misspelled_hook_naming_its_distribution(
+    install: Install, host_config: dict[str, object], managers: list[pluggy.PluginManager]
+) -> None:
+    install(
+        "crow-channel",
+        "0.3.0",
+        PIGEON.replace("ondemand_delivery_channels", "ondemand_delivery_channel"),
+    )
+    with pytest.raises(OnDemandError) as refused:
+        build(host_config, managers)
+    assert refused.value.code == "plugin_error"
+    assert "crow (provided by: crow-channel 0.3.0)" in refused.value.message
+    assert "did you mean ondemand_delivery_channels?" in refused.value.message
+
+
+BROKEN_STORE = """
+from hookspecs import hookimpl
+
+
+class CmsStore:
+    def list_templates(self, practice_id):
+        raise TimeoutError("the CMS did not answer")
+
+    def get_template(self, practice_id, template_id):
+        raise TimeoutError("the CMS did not answer")
+
+    def save_template(self, practice_id, template):
+        raise TimeoutError("the CMS did not answer")
+
+    def delete_template(self, practice_id, template_id):
+        raise TimeoutError("the CMS did not answer")
+
+
+@hookimpl
+def ondemand_template_store(config):
+    return CmsStore()
+"""
+
+
+def test_a_failing_template_store_is_named_with_its_distribution_in_the_dialog(
+    install: Install,
+    host_config: dict[str, object],
+    managers: list[pluggy.PluginManager],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    install("acme-cms", "2.4.0", BROKEN_STORE)
+    pm = build(host_config, managers)
+    with caplog.at_level(logging.WARNING):
+        form = pm.hook.pm_dashboard_action(
+            action_id=SEND_ACTION_ID,
+            step="open",
+            subject={"type": "patient", "id": "p-lily"},
+            payload={},
+            context=CONTEXT,
+        )
+    assert form["can_send"] is True
+    assert "acme-cms (provided by: acme-cms 2.4.0)" in " ".join(form["notices"])
+    assert "acme-cms (provided by: acme-cms 2.4.0): its template store failed" in caplog.text
+    assert send_to_mei(pm)["status"] == "sent"

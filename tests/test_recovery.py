@@ -29,6 +29,7 @@ from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.recovery import MISSING_CHANNEL_DETAIL, NEVER_LEFT_DETAIL, UNKNOWN_DETAIL
+from ondemand_plugin.testing import run_recovery, store_of
 
 BODY = "Your balance is {{BalanceDue}}"
 
@@ -129,7 +130,7 @@ def crash(pm: pluggy.PluginManager, key: str) -> str:
     """Send with ``key`` in a worker that dies mid-delivery; the notification's id."""
     with pytest.raises(WorkerDied):
         submit(pm, key)
-    record = pm.get_plugin("ondemand.instance").store.notification_by_key("demo", key)
+    record = store_of(pm).notification_by_key("demo", key)
     assert record is not None and record.status == "sending"
     return str(record.id)
 
@@ -266,7 +267,7 @@ def test_a_failover_channel_that_cannot_tell_leaves_the_send_unknown(
     notification_id = crash(pm, "k1")
 
     with caplog.at_level(logging.WARNING):
-        [record] = pm.get_plugin("ondemand.instance").recovery.run()
+        [record] = run_recovery(pm)
     assert (record.id, record.status, record.detail) == (notification_id, "unknown", UNKNOWN_DETAIL)
     assert unsure.deliveries == 0
     if isinstance(getattr(unsure, "answer", None), Exception):
@@ -276,7 +277,7 @@ def test_a_failover_channel_that_cannot_tell_leaves_the_send_unknown(
 def test_recovery_leaves_completed_sends_alone(build: Build, stuck_at_once: None) -> None:
     pm, _ = build()
     result = submit(pm, "k1")
-    assert pm.get_plugin("ondemand.instance").recovery.run(older_than_seconds=0) == []
+    assert run_recovery(pm, older_than_seconds=0) == []
     assert submit(pm, "k1") == {**result, "duplicate": True}
 
 
@@ -336,7 +337,7 @@ def test_ondemand_recover_settles_stuck_sends_through_the_configuration_files_ch
         "2 unfinished send(s): 1 sent, 1 failed, 0 still unknown.",
     ]
     assert statuses(pm) == {written: "delivered", never_left: "failed"}
-    failed = pm.get_plugin("ondemand.instance").store.notification_by_id("demo", never_left)
+    failed = store_of(pm).notification_by_id("demo", never_left)
     assert failed.detail == NEVER_LEFT_DETAIL.format(channels="outbox")
     outbox = Path(host.plugin_config["outbox_dir"])  # type: ignore[index]
     assert [path.stem for path in outbox.rglob("*.json")] == [written]
@@ -386,7 +387,7 @@ def test_recovery_asks_only_the_channels_the_sends_route_named_when_it_was_claim
     # The next worker routes texts to the outbox, which is sure it never got the message: but
     # the outbox did not carry it, and crashy, which did, is not there to ask.
     again, _ = build()
-    store = again.get_plugin("ondemand.instance").store
+    store = store_of(again)
     record = store.notification_by_id("demo", notification_id)
     assert record is not None and record.route_channels == ("crashy",)
     assert (record.status, record.detail) == (
@@ -404,18 +405,18 @@ def test_sends_no_channel_can_tell_about_never_keep_newer_stuck_sends_from_being
     blind = BlindChannel()
     blind_pm, _ = build(ChannelPlugin(blind), channels={"text": "blind"})
     untellable = [crash(blind_pm, f"blind-{number}") for number in range(3)]
-    blind_pm.get_plugin("ondemand.instance").recovery.run()
+    run_recovery(blind_pm)
     crashy = CrashingOutbox(outbox)
     pm, _ = build(ChannelPlugin(crashy, BlindChannel()), channels={"text": "crashy"})
     newer = crash(pm, "newer")
 
-    settled = pm.get_plugin("ondemand.instance").recovery.run()
+    settled = run_recovery(pm)
     assert newer in [record.id for record in settled]
     assert statuses(pm)[newer] == "delivered"
     # Each pass takes the unknown sends looked up longest ago: all take their turn.
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     for _pass in range(2):
-        pm.get_plugin("ondemand.instance").recovery.run()
+        run_recovery(pm)
     looked_up = [store.notification_by_id("demo", nid).looked_up_at for nid in untellable]
     assert None not in looked_up
 
@@ -432,12 +433,10 @@ def test_a_send_claimed_before_routes_were_recorded_is_settled_by_a_find_never_b
     for notification_id in (written, never_left):
         run_sql(pm, "UPDATE notifications SET route_channels = NULL WHERE id = ?", notification_id)
 
-    settled = {
-        record.id: record.status for record in pm.get_plugin("ondemand.instance").recovery.run()
-    }
+    settled = {record.id: record.status for record in run_recovery(pm)}
     assert settled == {written: "delivered", never_left: "unknown"}
 
 
 def run_sql(pm: pluggy.PluginManager, statement: str, *parameters: object) -> None:
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     store._connection().execute(statement, parameters)

@@ -22,7 +22,7 @@ from ondemand_plugin.config import SendWindow
 from ondemand_plugin.criteria import send_window_refusal
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.model import Practice
-from ondemand_plugin.testing import ReferenceHost, build_plugin_manager
+from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, config_of
 
 LILY = {"type": "patient", "id": "p-lily"}
 RUTH = {"type": "patient", "id": "p-ruth"}
@@ -608,7 +608,7 @@ def test_a_send_window_of_the_whole_day_sends_at_any_hour(
     pm_with_config: Callable[..., pluggy.PluginManager],
 ) -> None:
     pm = pm_with_config(send_window={"start": "00:00", "end": "24:00"})
-    assert pm.get_plugin("ondemand.instance").config.send_window is None
+    assert config_of(pm).send_window is None
     assert submit(pm, body="{{BalanceDue}}")["status"] == "sent"
     practice = Practice(
         id="demo",

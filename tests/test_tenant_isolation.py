@@ -18,8 +18,9 @@ from test_cli import refused, run_ondemand
 from test_inbound import MEI, SMS_TOKEN, add_north, reply, sms_status, twilio_settings
 
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.admin import switch_addon
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.testing import ReferenceHost, guarantor
+from ondemand_plugin.testing import ReferenceHost, guarantor, store_of
 
 NORTH = {"practice_id": "north", "user": {"id": "u9", "name": "Nils North"}}
 PRACTICES = ("demo", "north")
@@ -103,7 +104,7 @@ def north_cursor(pm: pluggy.PluginManager) -> str:
 
 def snapshot(pm: pluggy.PluginManager, host: ReferenceHost) -> dict[str, Any]:
     """Everything either practice has, in the store, the outbox and the host."""
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     outbox = Path(host.plugin_config["outbox_dir"])  # type: ignore[index]
     return {
         "templates": {p: store.list_templates(p) for p in PRACTICES},
@@ -252,7 +253,7 @@ def test_another_practices_idempotency_key_is_a_new_send_not_its_result(
 def test_one_practices_addon_switch_does_not_open_another(
     pm: pluggy.PluginManager, ondemand_host: ReferenceHost
 ) -> None:
-    pm.get_plugin("ondemand.instance").entitlement.switch("demo", False, "Account Manager")
+    switch_addon(pm, "demo", enabled=False, by="Account Manager")
     assert pm.hook.pm_dashboard_actions(dashboard="patient", subject=LILY, context=CONTEXT) == [[]]
     with pytest.raises(OnDemandError) as refusal:
         open_send(LILY)(pm)
@@ -318,7 +319,7 @@ def texting(build: Build) -> Iterator[tuple[pluggy.PluginManager, ReferenceHost]
 
 
 def notification(pm: pluggy.PluginManager, practice_id: str, notification_id: str) -> Any:
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     [found] = [r for r in store.history(practice_id, "g-mei", None, 10) if r.id == notification_id]
     return found
 
@@ -331,7 +332,7 @@ def test_a_stop_to_one_practices_number_from_someone_only_another_texted_changes
     send_to_mei(pm, context=north)  # demo never texted Mei
 
     reply(pm, "STOP", To=DEMO_NUMBER)
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     assert not store.is_opted_out("demo", "text", MEI)
     assert not store.is_opted_out("north", "text", MEI)
     assert host.calls_to("pm_set_opt_out") == []
@@ -350,7 +351,7 @@ def test_a_status_callback_changes_only_the_practice_whose_message_it_names(
     sms_status(pm, theirs.provider_message_id, "undelivered", ErrorCode="21610")
     assert notification(pm, "north", theirs.id).status == "undelivered"
     assert notification(pm, "demo", ours.id) == ours
-    store = pm.get_plugin("ondemand.instance").store
+    store = store_of(pm)
     assert store.is_opted_out("north", "text", MEI)
     assert not store.is_opted_out("demo", "text", MEI)
     assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["north"]

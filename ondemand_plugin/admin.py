@@ -1,0 +1,168 @@
+"""The account manager's tools: switch the premium add-on (R1) for a practice, see its state and
+who switched it, when and why.
+
+No hook switches the add-on: it is the account manager's business, not a dashboard's. A host (or
+its admin page, or a test) calls these with the plugin manager that loaded the plugin::
+
+    from ondemand_plugin.admin import addon_log, addon_state, switch_addon
+
+    switch = switch_addon(pm, "pr1", enabled=True, by="Ann Manager", reason="Signed the plan")
+    switch.changed        # False if it was on already: then nothing was recorded
+    addon_state(pm, "pr1").enabled                        # True
+    [(c.enabled, c.changed_by) for c in addon_log(pm, "pr1")]   # [(True, "Ann Manager")]
+
+A switch takes effect at once in the manager that made it, and reaches the others on the same
+database within ``REFRESH_SECONDS`` (they re-read the switch at most that often). The ``ondemand
+addon`` command does the same on a database named on its command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pluggy
+
+from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
+from ondemand_plugin.errors import InvalidRequest
+from ondemand_plugin.plugin import instance_of
+from ondemand_plugin.stores.base import AddonChange, format_timestamp
+
+__all__ = [
+    "REFRESH_SECONDS",
+    "AddonChange",
+    "AddonState",
+    "AddonSwitch",
+    "addon_log",
+    "addon_state",
+    "change_to_dict",
+    "switch_addon",
+]
+
+
+@attrs.frozen
+class AddonState:
+    """Whether a practice has the add-on, and the switch that made it so (None: never switched,
+    so it is off)."""
+
+    practice_id: str
+    enabled: bool
+    last_change: AddonChange | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "practice_id": self.practice_id,
+            "enabled": self.enabled,
+            "last_change": change_to_dict(self.last_change) if self.last_change else None,
+        }
+
+
+@attrs.frozen
+class AddonSwitch:
+    """What a switch did. ``record`` is the audit record it wrote; when ``changed`` is False the
+    practice already had that state and nothing was written: ``record`` is then the switch that
+    set it (None if the add-on was never switched)."""
+
+    practice_id: str
+    enabled: bool
+    changed: bool
+    record: AddonChange | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "practice_id": self.practice_id,
+            "enabled": self.enabled,
+            "changed": self.changed,
+            "record": change_to_dict(self.record) if self.record else None,
+        }
+
+
+def switch_addon(
+    plugin_manager: pluggy.PluginManager,
+    practice_id: str,
+    *,
+    enabled: bool,
+    by: str,
+    reason: str | None = None,
+) -> AddonSwitch:
+    """Switch the add-on on or off for a practice, keeping who did it (``by``), when and why.
+
+    Switching to the state the practice already has records nothing (``changed`` is False).
+    An empty ``by`` is refused with ``invalid_request``.
+    """
+    return switch(
+        entitlement_of(plugin_manager), practice_id, enabled=enabled, by=by, reason=reason
+    )
+
+
+def addon_state(plugin_manager: pluggy.PluginManager, practice_id: str) -> AddonState:
+    """The practice's add-on state as the database holds it now, with its last switch."""
+    return state(entitlement_of(plugin_manager), practice_id)
+
+
+def addon_log(plugin_manager: pluggy.PluginManager, practice_id: str) -> list[AddonChange]:
+    """Every switch of the add-on for the practice, oldest first."""
+    return log(entitlement_of(plugin_manager), practice_id)
+
+
+def change_to_dict(change: AddonChange) -> dict[str, Any]:
+    """An audit record as JSON: its ``changed_at`` in RFC 3339 UTC."""
+    return {
+        "practice_id": change.practice_id,
+        "enabled": change.enabled,
+        "changed_by": change.changed_by,
+        "reason": change.reason,
+        "changed_at": format_timestamp(change.changed_at),
+    }
+
+
+# The same operations on an Entitlement: the command line has a database but no host.
+
+
+def switch(
+    entitlement: Entitlement,
+    practice_id: str,
+    *,
+    enabled: bool,
+    by: str,
+    reason: str | None = None,
+) -> AddonSwitch:
+    check_practice_id(practice_id)
+    if type(enabled) is not bool:
+        raise InvalidRequest(
+            "enabled must be True (switch on) or False (switch off).", field="enabled"
+        )
+    if type(by) is not str or not by.strip():
+        raise InvalidRequest(
+            "Say who switches the add-on (by, or --by NAME on the command line): the audit "
+            "trail needs a name.",
+            field="by",
+        )
+    if reason is not None and type(reason) is not str:
+        raise InvalidRequest("reason must be text, or None.", field="reason")
+    current = state(entitlement, practice_id)
+    if current.enabled == enabled:
+        return AddonSwitch(practice_id, enabled, changed=False, record=current.last_change)
+    record = entitlement.switch(practice_id, enabled, by, reason)
+    return AddonSwitch(practice_id, enabled, changed=True, record=record)
+
+
+def state(entitlement: Entitlement, practice_id: str) -> AddonState:
+    # The log, not the cache: another manager may have switched it since the last refresh.
+    changes = log(entitlement, practice_id)
+    last = changes[-1] if changes else None
+    return AddonState(practice_id, enabled=last is not None and last.enabled, last_change=last)
+
+
+def log(entitlement: Entitlement, practice_id: str) -> list[AddonChange]:
+    check_practice_id(practice_id)
+    return entitlement.log(practice_id)
+
+
+def check_practice_id(practice_id: object) -> None:
+    if type(practice_id) is not str or not practice_id.strip():
+        raise InvalidRequest("practice_id must be the practice's id.", field="practice_id")
+
+
+def entitlement_of(plugin_manager: pluggy.PluginManager) -> Entitlement:
+    return instance_of(plugin_manager).entitlement

@@ -60,7 +60,7 @@ def pm_dashboard_action(
             payload={"guarantor_id": "g1",
                      "send_to": {"entity": {"type": "guarantor", "id": "g1"}, "mode": "text"},
                      "template_id": form["templates"][0]["id"],
-                     "idempotency_key": "c0ffee"})
+                     "idempotency_key": form["idempotency_key"]})  # a repeat returns the first
         # {"notification_id": "...", "status": "sent", "duplicate": False, ...}
     """
 

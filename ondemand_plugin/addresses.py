@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -53,6 +55,17 @@ def mask(address: str) -> str:
         local, _, domain = address.partition("@")
         return f"{local[:1]}***@{domain}"
     return f"{address[:2]}***{address[-4:]}" if len(address) > 6 else "***"
+
+
+# What looks like an e-mail address or a phone number in free text (an exception's message).
+_EMAIL_LIKE = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE_LIKE = re.compile(r"\+?\d[\d ().-]{5,}\d")
+
+
+def mask_addresses(text: str) -> str:
+    """``text`` with everything that looks like an e-mail address or a phone number masked."""
+    text = _EMAIL_LIKE.sub(lambda match: mask(match.group()), text)
+    return _PHONE_LIKE.sub(lambda match: mask(re.sub(r"[^\d+]", "", match.group())), text)
 
 
 def _invalid(message: str) -> OnDemandError:

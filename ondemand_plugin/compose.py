@@ -82,10 +82,31 @@ def render_html(text: str, values: Mapping[str, str], practice_name: str) -> str
     )
 
 
+CENT = Decimal("0.01")
+
+
+def to_cents(amount: Decimal) -> Decimal:
+    """``amount`` to the cent, a negative zero (``-0.00``) read as zero."""
+    cents = amount.quantize(CENT)
+    return abs(cents) if cents.is_zero() else cents
+
+
+def format_amount(amount: Decimal) -> str:
+    """A balance as the contracts carry it: ``"12.30"``, ``"0.00"``, ``"-35.00"``."""
+    return f"{to_cents(amount):f}"
+
+
+def one_line(text: str) -> str:
+    """``text`` fit for a mail header: every kind of line break (CR, LF, U+0085, U+2028,
+    U+2029, and the rest ``str.splitlines`` knows) becomes a space."""
+    return " ".join(text.splitlines())
+
+
 def format_money(amount: Decimal) -> str:
     """``$1,234.50``; a credit shows as a credit: ``$12.00 credit``."""
-    text = f"${abs(amount):,.2f}"
-    return f"{text} credit" if amount < 0 else text
+    cents = to_cents(amount)
+    text = f"${abs(cents):,.2f}"
+    return f"{text} credit" if cents < 0 else text
 
 
 def sms_segments(text: str) -> tuple[str, int]:

@@ -45,6 +45,8 @@ class SendOption:
     mode: str
     address: str
     refusal: OnDemandError | None
+    # The listed guarantors whose balance this person may be sent.
+    guarantor_ids: tuple[str, ...]
 
 
 @attrs.frozen
@@ -111,26 +113,51 @@ def choose_guarantor(scope: Scope, guarantor_id: str) -> Guarantor:
     )
 
 
+def may_receive(guarantor: Guarantor, entity: Entity) -> bool:
+    """A guarantor's balance goes only to that guarantor or to a patient they are responsible
+    for: never to another guarantor, such as a separated parent."""
+    if isinstance(entity, Guarantor):
+        return entity.id == guarantor.id
+    return entity.id in guarantor.patient_ids or guarantor.id in entity.guarantor_ids
+
+
 def send_options(scope: Scope, practice: Practice, opted_out: OptedOut) -> list[SendOption]:
     """R8: every contact of every entity in scope, per mode; entities with none are absent."""
     region = practice_region(practice.phone)
     options = []
     for entity in scope.recipients:
+        carries = tuple(g.id for g in scope.eligible_guarantors if may_receive(g, entity))
         for contact in entity.contacts:
             for mode in contact.modes:
-                refusal = mode_refusal(entity, mode, practice) or address_refusal(
-                    entity, mode, _comparable(contact.value, mode, region), opted_out
+                refusal = (
+                    mode_refusal(entity, mode, practice)
+                    or _no_balance_refusal(entity, carries)
+                    or _on_file_refusal(entity, mode, contact.value, region, opted_out)
                 )
-                options.append(SendOption(entity, mode, contact.value, refusal))
+                options.append(SendOption(entity, mode, contact.value, refusal, carries))
     return options
 
 
-def _comparable(address: str, mode: str, region: str) -> str:
-    """The address as opt-outs are kept (normalised); as it is if it cannot be read."""
+def _no_balance_refusal(entity: Entity, carries: tuple[str, ...]) -> OnDemandError | None:
+    if carries:
+        return None
+    return OnDemandError(
+        f"{entity.name or 'This person'} is not a guarantor listed here, nor a patient one of "
+        "them is responsible for, so no balance can be sent to them. Pick another Send To.",
+        code="recipient_not_allowed",
+        field="send_to.entity",
+    )
+
+
+def _on_file_refusal(
+    entity: Entity, mode: str, address: str, region: str, opted_out: OptedOut
+) -> OnDemandError | None:
+    """Why the address on file cannot be used: it is invalid (Modify corrects it), or opted out."""
     try:
-        return normalize_address(address, "email" if mode == "email" else "voice", region)
-    except OnDemandError:
-        return address
+        normalised = normalize_address(address, mode, region)
+    except OnDemandError as error:
+        return error
+    return address_refusal(entity, mode, normalised, opted_out)
 
 
 def address_refusal(
@@ -158,9 +185,9 @@ def mode_refusal(entity: Entity, mode: str, practice: Practice) -> OnDemandError
             field="send_to.mode",
         )
     if mode == "email" and not practice.sender_email:
-        return _no_sender("a sender e-mail address")
+        return _no_sender("sender e-mail address")
     if mode == "text" and not practice.text_from:
-        return _no_sender("a text origination number")
+        return _no_sender("text origination number")
     return None
 
 
@@ -176,6 +203,7 @@ def _no_sender(what: str) -> OnDemandError:
 def choose_recipient(
     scope: Scope,
     practice: Practice,
+    guarantor: Guarantor,
     entity_ref: dict[str, str],
     mode: str,
     address: str | None,
@@ -183,6 +211,14 @@ def choose_recipient(
 ) -> Recipient:
     """R8: the selected Send To contact determines how it is sent; Modify corrects an address."""
     entity = _entity_in_scope(scope, entity_ref)
+    if not may_receive(guarantor, entity):
+        raise OnDemandError(
+            f"{guarantor.name}'s balance can go only to {guarantor.name} or to a patient "
+            f"{guarantor.name} is responsible for, not to {entity.name or 'this person'}. "
+            "Pick one of them in Send To, or pick the guarantor whose balance it is.",
+            code="recipient_not_allowed",
+            field="send_to.entity",
+        )
     refusal = mode_refusal(entity, mode, practice)
     if refusal is not None:
         raise refusal

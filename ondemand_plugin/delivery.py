@@ -31,6 +31,7 @@ from hookspecs.types import (
     TransientDeliveryError,
 )
 from ondemand_plugin.addresses import mask
+from ondemand_plugin.logsafe import message_texts, sanitised, summary
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,12 @@ def deliver(
         except PermanentDeliveryError as error:
             failures.append(f"{channel.name} refused the message: {error}")
         except Exception as error:
-            log.exception("Channel %s raised while delivering %s", channel.name, message)
+            log.error(
+                "Channel %s raised while delivering %s: %s",
+                channel.name,
+                message,
+                summary(error, message_texts(message), (message.to,)),
+            )
             failures.append(f"{channel.name} failed unexpectedly ({type(error).__name__})")
         else:
             if isinstance(receipt, DeliveryReceipt):
@@ -91,7 +97,12 @@ def deliver(
                     delivered=receipt.status == "delivered",
                 )
             failures.append(f"{channel.name} answered without a DeliveryReceipt")
-        log.warning("Delivery of %s through %s failed: %s", message, channel.name, failures[-1])
+        log.warning(
+            "Delivery of %s through %s failed: %s",
+            message,
+            channel.name,
+            sanitised(failures[-1], message_texts(message), (message.to,)),
+        )
     return DeliveryOutcome(
         status="failed",
         detail="; ".join(failures) or "No channel is configured for this mode.",

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pluggy
 
 from ondemand_plugin import contracts
-from ondemand_plugin.errors import HostError, NotFound
+from ondemand_plugin.addresses import normalize_email
+from ondemand_plugin.compose import to_cents
+from ondemand_plugin.errors import HostError, NotFound, OnDemandError
 from ondemand_plugin.extensions import plugin_name
 from ondemand_plugin.model import Contact, Guarantor, Patient, Practice
 
@@ -42,9 +44,21 @@ class Host:
             name=data["name"],
             phone=data["phone"],
             timezone=timezone,
-            sender_email=data.get("sender_email"),
+            sender_email=self._sender_email(practice_id, data.get("sender_email")),
             text_from=data.get("text_from"),
         )
+
+    def _sender_email(self, practice_id: str, sender: str | None) -> str | None:
+        """The practice's one sender address: it becomes an e-mail's From, and a list of
+        several would put other people's addresses there."""
+        if not sender:
+            return None
+        try:
+            return normalize_email(sender)
+        except OnDemandError:
+            raise self._invalid(
+                "pm_practice", practice_id, "sender_email must be one valid e-mail address"
+            ) from None
 
     def patient(self, practice_id: str, patient_id: str) -> Patient:
         data = self._call("pm_patient", practice_id=practice_id, patient_id=patient_id)
@@ -64,7 +78,7 @@ class Host:
             id=data["id"],
             first_name=data["first_name"],
             last_name=data["last_name"],
-            balance=Decimal(data["pops_balance"]),
+            balance=to_cents(Decimal(data["pops_balance"])),
             dunning_count=data["dunning_count"],
             batched_statement_count=data["batched_statement_count"],
             patient_ids=tuple(data["patient_ids"]),

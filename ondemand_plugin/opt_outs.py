@@ -8,6 +8,7 @@ import logging
 
 from ondemand_plugin.addresses import mask
 from ondemand_plugin.host import Host
+from ondemand_plugin.logsafe import summary
 from ondemand_plugin.stores.base import OptOut, Store, format_timestamp, utc_now
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,12 @@ class OptOuts:
         }
         try:
             self.host.set_opt_out(practice_id, mode, address, opted_out, context)
-        except Exception:
+        except Exception as error:
             # The plugin honours the change from its own store whatever the host does.
-            log.exception(
-                "The host's pm_set_opt_out (%s) raised; the opt-out of %s is kept by the plugin",
+            log.error(
+                "The host's pm_set_opt_out (%s) raised; the opt-out of %s is kept by the "
+                "plugin: %s",
                 self.host.implementers("pm_set_opt_out"),
                 mask(address),
+                summary(error, addresses=(address,)),
             )

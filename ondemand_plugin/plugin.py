@@ -109,7 +109,11 @@ class OnDemandPlugin:
         routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))
         chosen = choose_template_store(plugin_manager, config.raw)
         store = open_store(config.database_url)
-        templates = TemplateManager(*chosen) if chosen else TemplateManager(store)
+        host = Host(plugin_manager)
+        templates = TemplateManager(
+            *(chosen or (store,)),
+            practice_sender=lambda practice_id: host.practice(practice_id).sender_email,
+        )
         plugin = cls(plugin_manager, config, store, routes, templates)
         # A worker that starts may be replacing one that died mid-delivery.
         plugin.recovery.run()

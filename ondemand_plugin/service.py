@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -40,7 +41,9 @@ from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.recovery import UNKNOWN_DETAIL, Recovery
 from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
-from ondemand_plugin.templates import TemplateManager
+from ondemand_plugin.templates import TemplateManager, in_practice_domain
+
+log = logging.getLogger(__name__)
 
 DUPLICATE_POLL_SECONDS = 0.05
 # How long past the deadline a repeated request waits for the first one's delivery to end.
@@ -102,11 +105,13 @@ class SendService:
             "action_id": SEND_ACTION_ID,
             "can_send": reason is None,
             "reason": reason,
+            # One key per opened dialog: a second press of Send Now repeats the first.
+            "idempotency_key": new_idempotency_key(),
             "guarantors": [
                 {
                     "id": guarantor.id,
                     "name": guarantor.name,
-                    "balance": str(guarantor.balance),
+                    "balance": compose.format_amount(guarantor.balance),
                     "payment_allowed": guarantor.payment_allowed,
                     "notice": _guarantor_notice(guarantor),
                 }
@@ -123,6 +128,7 @@ class SendService:
                     "address": option.address,
                     "allowed": option.refusal is None,
                     "reason": _refusal_text(option.refusal),
+                    "guarantor_ids": list(option.guarantor_ids),
                 }
                 for option in options
             ],
@@ -140,7 +146,7 @@ class SendService:
     ) -> dict[str, Any]:
         contracts.check("send-request", payload, request_error)
         practice_id = context["practice_id"]
-        key = payload.get("idempotency_key") or secrets.token_hex(16)
+        key = payload.get("idempotency_key") or new_idempotency_key()
         request_hash = _request_hash(subject, payload)
         earlier = self.store.notification_by_key(practice_id, key)
         if earlier is not None:
@@ -154,6 +160,7 @@ class SendService:
         recipient = choose_recipient(
             scope,
             practice,
+            guarantor,
             send_to["entity"],
             send_to["mode"],
             send_to.get("address"),
@@ -223,12 +230,15 @@ class SendService:
         rendered = compose.render_text(body, values)
         compose.check_length(rendered, mode)
         sender = {
-            "email": (template.sender_email if template else None) or practice.sender_email,
+            "email": _email_sender(practice, template),
             "text": practice.text_from,
             "voice": practice.text_from or practice.phone,
         }[mode]
         return Composed(
-            subject=compose.render_text(subject_text, values) if subject_text else None,
+            # Merged values come from the host: a line break among them must not reach a header.
+            subject=compose.one_line(compose.render_text(subject_text, values))
+            if subject_text
+            else None,
             body=rendered,
             html=compose.render_html(body, values, practice.name) if mode == "email" else None,
             sender=sender or practice.phone,
@@ -291,7 +301,7 @@ class SendService:
             sent_by_name=context["user"]["name"],
             status="sending",
             status_changed_at=now,
-            balance=str(guarantor.balance),
+            balance=compose.format_amount(guarantor.balance),
             payment_allowed=guarantor.payment_allowed,
             template_label=composed.template_label,
             route_channels=tuple(channel.name for channel in self.channels[recipient.mode]),
@@ -301,7 +311,7 @@ class SendService:
                 "status": "unknown",
                 "duplicate": False,
                 "guarantor_id": guarantor.id,
-                "balance": str(guarantor.balance),
+                "balance": compose.format_amount(guarantor.balance),
                 "payment_allowed": guarantor.payment_allowed,
                 "mode": recipient.mode,
                 "to": recipient.address,
@@ -402,6 +412,25 @@ class SendService:
         return {**_answer(record), "duplicate": True}
 
 
+def _email_sender(practice: Practice, template: Template | None) -> str | None:
+    """The template's own sender when it is in the practice's domain, else the practice's.
+
+    Templates are checked when saved, but a template store is another plugin's code: one that
+    answers a sender of another domain (``security@bigbank.example``) is not believed.
+    """
+    if template is None or not template.sender_email:
+        return practice.sender_email
+    if in_practice_domain(template.sender_email, practice.sender_email):
+        return template.sender_email
+    log.warning(
+        "Template %s of practice %s has a sender outside the practice's domain; the practice's "
+        "own sender is used instead",
+        template.id,
+        practice.id,
+    )
+    return practice.sender_email
+
+
 def _answer(record: NotificationRecord) -> dict[str, Any]:
     """The send result kept for a record; for a send its worker never completed, the claim's
     provisional result with the status recovery, a status lookup or a provider's callback gave
@@ -423,10 +452,36 @@ def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:
     return patients[0] if len(patients) == 1 else None
 
 
+def new_idempotency_key() -> str:
+    return secrets.token_hex(16)
+
+
 def _request_hash(subject: dict[str, Any], payload: dict[str, Any]) -> str:
-    essence = {name: value for name, value in payload.items() if name != "idempotency_key"}
-    canonical = json.dumps({"subject": subject, "payload": essence}, sort_keys=True)
+    canonical = json.dumps({"subject": subject, "payload": _essence(payload)}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _essence(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a request asks for, whichever way it is spelled: an omitted setting, ``null``, a
+    blank subject or address and ``save_contact: false`` all mean the default, and the name
+    the open form gave beside an entity says nothing the id does not."""
+    send_to = payload["send_to"]
+    return {
+        "guarantor_id": payload["guarantor_id"],
+        "send_to": {
+            "entity": {"type": send_to["entity"]["type"], "id": send_to["entity"]["id"]},
+            "mode": send_to["mode"],
+            "address": _given(send_to.get("address")),
+            "save_contact": bool(send_to.get("save_contact")),
+        },
+        "template_id": payload.get("template_id"),
+        "subject": _given(payload.get("subject")),
+        "body": payload.get("body"),
+    }
+
+
+def _given(text: str | None) -> str | None:
+    return text if text is not None and text.strip() else None
 
 
 def _refusal_text(refusal: OnDemandError | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -16,6 +16,9 @@ from ondemand_plugin.errors import InvalidRequest, OnDemandError, PluginError
 from ondemand_plugin.extensions import report_label
 
 _REQUIRED_ON_CREATE = ("label", "mode", "body")
+
+# A practice's own sender e-mail address (None when it has none), asked of the host.
+PracticeSender = Callable[[str], str | None]
 
 
 def template_to_dict(template: Template) -> dict[str, Any]:
@@ -46,17 +49,41 @@ class _StoreFailed(PluginError):
         self.problem = problem
 
 
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def in_practice_domain(sender: str, practice_sender: str | None) -> bool:
+    """Whether ``sender`` is in the domain of the practice's own sender, or under it: a
+    template may not send in another company's name."""
+    if not practice_sender:
+        return False
+    domain, own = domain_of(sender), domain_of(practice_sender)
+    return domain == own or domain.endswith("." + own)
+
+
 class TemplateManager:
     """Create, change, copy and delete one practice's templates, each checked before it is saved.
 
     ``provider`` names a third party's store (its plugin and distribution): what that store
     raises or answers is checked, so that a broken store is named, and the templates that break
     the contract are left out rather than breaking the dialog.
+
+    ``practice_sender`` answers a practice's sender address, so that a template's own sender is
+    kept to the practice's domain. Without it (the command line has no host to ask) the check is
+    left to the send, which does not believe a sender outside the domain.
     """
 
-    def __init__(self, store: TemplateStore, provider: str | None = None) -> None:
+    def __init__(
+        self,
+        store: TemplateStore,
+        provider: str | None = None,
+        *,
+        practice_sender: PracticeSender | None = None,
+    ) -> None:
         self.store = store
         self.provider = provider
+        self.practice_sender = practice_sender
 
     def list(self, practice_id: str) -> list[Template]:
         return self._listed(practice_id)[0]
@@ -106,19 +133,22 @@ class TemplateManager:
             raise InvalidRequest(
                 "A new template needs " + ", ".join(missing) + ".", field="template." + missing[0]
             )
-        template = _checked(Template(id=new_template_id(), **_input(fields)))
+        template = self._checked(practice_id, Template(id=new_template_id(), **_input(fields)))
         self._call("save_template", practice_id, template)
         return template
 
     def update(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
-        template = _checked(attrs.evolve(self.get(practice_id, template_id), **_input(fields)))
+        changed = attrs.evolve(self.get(practice_id, template_id), **_input(fields))
+        template = self._checked(practice_id, changed)
         self._call("save_template", practice_id, template)
         return template
 
     def copy(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
         original = self.get(practice_id, template_id)
         changes = {"label": f"Copy of {original.label}"[:100], **_input(fields)}
-        template = _checked(attrs.evolve(original, id=new_template_id(), **changes))
+        template = self._checked(
+            practice_id, attrs.evolve(original, id=new_template_id(), **changes)
+        )
         self._call("save_template", practice_id, template)
         return template
 
@@ -164,6 +194,12 @@ class TemplateManager:
                 self.provider, f"its {method} raised {type(error).__name__}"
             ) from error
 
+    def _checked(self, practice_id: str, template: Template) -> Template:
+        template = _checked(template)
+        if template.sender_email and self.practice_sender is not None:
+            _check_sender_domain(template.sender_email, self.practice_sender(practice_id))
+        return template
+
 
 def template_problem(template: object) -> str | None:
     """What makes a third party's answer not a valid template, if anything."""
@@ -183,6 +219,21 @@ def _input(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _input_error(path: str, problem: str) -> InvalidRequest:
     return InvalidRequest(f"The template's {path} {problem}.", field=f"template.{path}")
+
+
+def _check_sender_domain(sender: str, practice_sender: str | None) -> None:
+    if in_practice_domain(sender, practice_sender):
+        return
+    if practice_sender is None:
+        problem = "the practice has no sender e-mail address, so a template cannot set one"
+        fix = "Leave it empty, or ask an administrator to set the practice's sender first."
+    else:
+        problem = f"it must be an address at {domain_of(practice_sender)}, the practice's domain"
+        fix = "Use an address of the practice, or leave it empty to send as the practice."
+    raise InvalidRequest(
+        f"The template's sender_email is not allowed: {problem}. {fix}",
+        field="template.sender_email",
+    )
 
 
 def _checked(template: Template) -> Template:

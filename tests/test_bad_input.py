@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -514,7 +515,10 @@ def test_absurd_balances_are_host_errors_or_shown_as_money(
         assert "pops_balance" in error.message
         assert _written(entitled_pm, _outbox(ondemand_host)) == before
     else:
-        assert result["balance"] == balance
+        # Shown to the cent, a negative zero as zero.
+        assert Decimal(result["balance"]) == Decimal(balance)
+        assert re.fullmatch(r"-?[0-9]+\.[0-9]{2}", result["balance"])
+        assert result["balance"] != "-0.00"
         assert_valid("send-result", result)
         assert result["payment_allowed"] is (Decimal(balance) > 0)
 

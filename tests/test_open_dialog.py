@@ -90,6 +90,7 @@ def test_the_dialog_for_a_patient_with_two_guarantors(pm: pluggy.PluginManager) 
         "address": "+15035550123",
         "allowed": True,
         "reason": None,
+        "guarantor_ids": ["g-mei"],
     }
     assert form["templates"] == []
     assert all(isinstance(notice, str) and notice for notice in form["notices"])

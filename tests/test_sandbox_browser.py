@@ -193,6 +193,30 @@ def test_a_zero_balance_is_sent_without_a_way_to_pay(page: Page) -> None:
     expect(page.get_by_role("button")).to_have_count(0)
 
 
+def offered(page: Page) -> list[str]:
+    """The Send To options the dialog shows."""
+    options: list[str] = page.locator("#od-send-to").evaluate(
+        "select => Array.from(select.options).filter(o => !o.hidden).map(o => o.textContent)"
+    )
+    return options
+
+
+def test_send_to_follows_the_chosen_guarantor(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    send_to = dialog.get_by_label("Send To")
+    assert TOM_EMAIL not in offered(page) and MEI_TEXT in offered(page)
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    # Choosing Tom moves Send To off Mei: Tom's balance is not hers to see.
+    dialog.get_by_label("Guarantor").select_option(label=TOM)
+    assert offered(page) and all("Mei Chen" not in text for text in offered(page))
+    expect(send_to.locator("option:checked")).to_have_text(TOM_EMAIL)
+    dialog.get_by_label("Message").fill("Your balance is {{BalanceDue}}")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to tom.chen@example.com")
+
+
 def test_a_refused_send_shows_its_reason_and_sends_nothing(page: Page) -> None:
     page.goto("/practices/demo/patients/p-lily")
     open_send_dialog(page)

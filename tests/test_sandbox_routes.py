@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import ondemand_sandbox
+from ondemand_plugin import service
 from ondemand_sandbox import Sandbox, build_app
 from ondemand_sandbox.accounts import SwitchRefused
 from ondemand_sandbox.database import Database
@@ -416,3 +417,19 @@ def test_the_guarantor_dashboard_names_opt_outs_as_the_office_says_them(
 ) -> None:
     assert 'id="opted-out-of">texts<' in client.get("/practices/demo/guarantors/g-ada").text
     assert 'id="opted-out-of">nothing<' in client.get("/practices/demo/guarantors/g-mei").text
+
+
+def test_the_dialog_carries_the_idempotency_key_its_open_step_gave(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "new_idempotency_key", lambda: "key-of-this-dialog")
+    html = client.get(SEND_URL).text
+    assert 'id="od-key" value="key-of-this-dialog"' in html
+
+
+def test_each_send_to_option_carries_whose_balance_it_may_get(client: TestClient) -> None:
+    html = client.get(SEND_URL).text
+    mei = re.search(r'<option[^>]*data-entity-id="g-mei"[^>]*data-mode="text"[^>]*>', html)
+    tom = re.search(r'<option[^>]*data-entity-id="g-tom"[^>]*>', html)
+    assert mei and 'data-guarantor-ids="g-mei"' in mei.group()
+    assert tom and 'data-guarantor-ids="g-tom"' in tom.group()

@@ -31,6 +31,7 @@ from hookspecs.types import (
 )
 from ondemand_plugin.addresses import mask
 from ondemand_plugin.channels._http import DEFAULT_TIMEOUT_SECONDS, scrub
+from ondemand_plugin.compose import one_line
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,12 @@ def _reply(error: Exception) -> tuple[int | None, str]:
 
 
 def compose_email(message: OutboundMessage) -> EmailMessage:
+    """The e-mail, each header on one line: a line break in a name or subject (a Unicode one,
+    U+2028, as much as CR or LF) would otherwise start a header of its own."""
     email = EmailMessage()
-    email["From"] = formataddr((message.sender_name or "", message.sender))
+    email["From"] = formataddr((one_line(message.sender_name or ""), message.sender))
     email["To"] = message.to
-    email["Subject"] = message.subject or ""
+    email["Subject"] = one_line(message.subject or "")
     email["Date"] = formatdate(localtime=False, usegmt=True)
     email["Message-ID"] = make_msgid(domain=message.sender.rpartition("@")[2] or None)
     email.set_content(message.body)

@@ -41,8 +41,23 @@ function selectedContact() {
   return option ? option.dataset : null;
 }
 
+// Only those who may get the chosen guarantor's balance are offered: that guarantor, or a patient
+// they are responsible for (the plugin's guarantor_ids), never another guarantor.
+function followGuarantor(guarantorId) {
+  const sendTo = byId("od-send-to");
+  for (const option of sendTo.options) {
+    option.hidden = !option.dataset.guarantorIds.split(" ").includes(guarantorId);
+  }
+  const chosen = sendTo.selectedOptions[0];
+  if (!chosen || chosen.hidden) {
+    const first = Array.from(sendTo.options).find((option) => !option.hidden && !option.disabled);
+    sendTo.selectedIndex = first ? first.index : -1;
+  }
+}
+
 function refreshSendForm() {
   const guarantor = byId("od-guarantor").selectedOptions[0];
+  followGuarantor(guarantor ? guarantor.value : "");
   // The plugin's notice for the chosen guarantor (R5), shown only while that one is chosen.
   const notice = guarantor ? guarantor.dataset.notice : "";
   byId("od-payment-notice").textContent = notice;
@@ -104,6 +119,11 @@ async function sendNow() {
   const form = byId("send-form");
   const button = byId("od-send");
   if (!form || !button || button.disabled) return;
+  if (!selectedContact()) {
+    const message = "No one who may get this guarantor's balance can be reached: pick another guarantor.";
+    showError(byId("od-error"), { code: "no_contact", message });
+    return;
+  }
   button.disabled = true;
   showError(byId("od-error"), null);
   byId("od-result").textContent = "Sending…";

@@ -2,6 +2,8 @@
 
 - A start's pass when nothing is stuck, among many settled sends (it runs on every worker start).
 - Settling stuck sends through the outbox lookup (half of them found), per send.
+- A pass behind a full batch of sends that no channel can tell about: the newer stuck send is
+  still settled in that pass (recovery cannot starve), and what the pass costs.
 
 Run: python bench/bench_recovery.py [--rows N] [--stuck N] [--dir PATH]
 """
@@ -16,13 +18,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from hookspecs.types import OutboundMessage
+from ondemand_plugin import recovery
 from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.recovery import Recovery
 from ondemand_plugin.stores import Completion, NotificationRecord, SQLiteStore, Store
 from ondemand_plugin.stores.base import utc_now
 
 
-def record(number: int, age: timedelta) -> NotificationRecord:
+def record(number: int, age: timedelta, route: tuple[str, ...] = ("outbox",)) -> NotificationRecord:
     moment = utc_now() - age
     return NotificationRecord(
         id=f"ntf_{number:012d}",
@@ -43,6 +46,7 @@ def record(number: int, age: timedelta) -> NotificationRecord:
         balance="120.50",
         payment_allowed=True,
         template_label=None,
+        route_channels=route,
         result={"status": "unknown", "subject": None, "body": "Your balance is $120.50"},
     )
 
@@ -81,6 +85,23 @@ def settle(store: Store, outbox: OutboxChannel, first: int, stuck: int) -> float
     return elapsed / stuck
 
 
+def behind_untellable(store: Store, outbox: OutboxChannel, first: int) -> float:
+    """A pass that finds a full batch of sends ``unknown`` that no channel can look up (their
+    route's channel is gone), and one newer stuck send the outbox has."""
+    for number in range(first, first + recovery.BATCH):
+        store.claim_notification(record(number, timedelta(hours=2), route=("gone",)))
+    passes = Recovery(store, {"text": (outbox,)}, 10.0)
+    passes.run()
+    newer = record(first + recovery.BATCH, timedelta(hours=1))
+    store.claim_notification(newer)
+    outbox.deliver(OutboundMessage(newer.id, "demo", "text", "+15035550123", "", None, "Hi"))
+    start = time.perf_counter()
+    settled = passes.run()
+    elapsed = time.perf_counter() - start
+    assert any(r.id == newer.id and r.status == "delivered" for r in settled), "starved"
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000, help="settled sends in the history")
@@ -94,10 +115,13 @@ def main() -> None:
         fill(store, arguments.rows)
         pass_seconds = start_pass(Recovery(store, {"text": (outbox,)}, 10.0), rounds=50)
         per_send = settle(store, outbox, arguments.rows, arguments.stuck)
+        behind = behind_untellable(store, outbox, arguments.rows + arguments.stuck)
         store.close()
     print(f"a worker start's recovery pass, nothing stuck, {arguments.rows:,} settled sends: "
           f"{pass_seconds * 1e6:.0f} µs")  # fmt: skip
     print(f"settling a stuck send through the outbox lookup: {per_send * 1e6:.0f} µs per send")
+    print(f"a pass behind {recovery.BATCH:,} sends no channel can tell about settles the newer "
+          f"stuck send: {behind * 1e3:.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

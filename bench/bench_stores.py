@@ -42,7 +42,9 @@ BODY = ("x" * 200,)
 
 def plugin_manager(database_url: str, folder: Path) -> Any:
     config = {"database_url": database_url, "outbox_dir": str(folder / "outbox")}
-    return build_plugin_manager(demo_host({**config, "send_window": None}))
+    return build_plugin_manager(
+        demo_host({**config, "send_window": {"start": "00:00", "end": "24:00"}})
+    )
 
 
 def send_worker(database_url: str, folder: Path, sends: int, start: Any, done: Any) -> None:

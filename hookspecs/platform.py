@@ -92,6 +92,10 @@ def pm_update_contact(
 def pm_plugin_config(plugin_name: str) -> dict[str, Any] | None:
     """The host's configuration for a plugin, or None to let the plugin use its environment.
 
+    For ``ondemand``: the keys of ``contracts/plugin-config.json``, each optional (``null`` means
+    unset). ``ondemand_plugin.config.read_config_file(path)`` reads them from the JSON or TOML
+    file that the ``ondemand`` command is given too (``--config`` or ``ONDEMAND_CONFIG``).
+
     Example::
 
         @hookimpl

@@ -9,8 +9,12 @@ and exits with status 2.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -19,11 +23,17 @@ import click
 import pluggy
 
 import hookspecs
-from hookspecs.types import MODES, Template
+from hookspecs.types import MODES, Channel, Template
 from ondemand_plugin import __version__, admin, demo
 from ondemand_plugin.addon import Entitlement
-from ondemand_plugin.channels import register_built_in_channels
-from ondemand_plugin.config import load_config, ondemand_home
+from ondemand_plugin.channels import CONFIGURABLE_CHANNELS, register_built_in_channels
+from ondemand_plugin.config import (
+    CONFIG_FILE_VARIABLE,
+    Config,
+    load_config,
+    ondemand_home,
+    read_config_file,
+)
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.extensions import (
     ChannelOffer,
@@ -67,10 +77,23 @@ class OnDemandGroup(click.Group):
             raise Refusal(error) from error
 
 
+def configuration(ctx: click.Context) -> Config:
+    """The plugin's configuration as a host given the same file would have it: the --config
+    file (else ONDEMAND_CONFIG's) over the ONDEMAND_* variables over the defaults, with
+    --database-url over them all."""
+    root = ctx.find_root()
+    config_file: str | None = root.params["config_file"]
+    settings = dict(root.obj or {})
+    if root.params["database_url"]:
+        settings["database_url"] = root.params["database_url"]
+    where = f"the configuration file {config_file}, " if config_file else ""
+    return load_config(settings, source=f"{where}--database-url or the ONDEMAND_* variables")
+
+
 def open_database(ctx: click.Context) -> Store:
-    """The store named by --database-url, else ONDEMAND_DATABASE_URL, else the default file."""
-    database_url = ctx.find_root().params["database_url"] or load_config(None).database_url
-    store = open_store(database_url)
+    """The store named by --database-url, else the configuration file, else
+    ONDEMAND_DATABASE_URL, else the default file."""
+    store = open_store(configuration(ctx).database_url)
     ctx.call_on_close(store.close)
     return store
 
@@ -85,16 +108,29 @@ def utc_text(moment: datetime) -> str:
 
 @click.group(cls=OnDemandGroup)
 @click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    envvar=CONFIG_FILE_VARIABLE,
+    help="The plugin's configuration, a .json or .toml file of the settings a host's "
+    "pm_plugin_config returns (database, channels and their settings, deadline); "
+    f"default: ${CONFIG_FILE_VARIABLE}. Give each command the hosts' file, so that it works "
+    "on their database and routes as they do.",
+)
+@click.option(
     "--database-url",
     metavar="URL",
     help="sqlite:////absolute/path.db or postgresql://user@host:5432/database; "
-    "default: $ONDEMAND_DATABASE_URL, else "
+    "default: the configuration file's, else $ONDEMAND_DATABASE_URL, else "
     "$ONDEMAND_HOME/ondemand.db ($ONDEMAND_HOME defaults to ~/.local/share/ondemand).",
 )
 @click.version_option(__version__, prog_name="ondemand")
-def cli(database_url: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None) -> None:
     """On-Demand Balance Notifications: the add-on switch, templates, history, recovery,
     plugins, a demo."""
+    # Read and checked here, so that a bad file is refused by every command, before it acts.
+    ctx.obj = read_config_file(config_file) if config_file else {}
 
 
 def main() -> None:
@@ -376,7 +412,7 @@ def history(
 
     Newest first, as the Statement/Notification History panel shows them.
     """
-    recovery = Recovery(open_database(ctx), {}, load_config(None).deadline_seconds)
+    recovery = Recovery(open_database(ctx), {}, configuration(ctx).deadline_seconds)
     entries = history_entries(recovery, practice, guarantor, limit)
     if as_json:
         print_json(entries)
@@ -420,14 +456,17 @@ def history_entries(
 def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None:
     """Settle the sends whose worker stopped mid-delivery.
 
-    Each is marked unknown, then its mode's channels that can look a message up are asked
-    whether they have it: sent if one has, failed if all are sure they never got it. Nothing
-    is delivered again. Channels and the deadline come from the ONDEMAND_* environment.
+    Each is marked unknown, then the channels its send was routed to are asked whether they
+    have it: sent if one has, failed if all are sure they never got it. Nothing is delivered
+    again. Channels, their settings and the deadline come from the configuration file
+    (--config or ONDEMAND_CONFIG): give it the hosts' file. A send routed to a channel this
+    configuration lacks stays unknown, and says which.
     """
-    config = load_config(None)
+    config = configuration(ctx)
     pm, _skipped = entry_point_manager()
-    routes = channels_by_mode(config, collect_channels(pm, config.raw))
-    recovery = Recovery(open_database(ctx), routes, config.deadline_seconds)
+    channels = collect_channels(pm, config.raw)
+    routes = channels_by_mode(config, channels)
+    recovery = Recovery(open_database(ctx), routes, config.deadline_seconds, channels)
     rows = [
         {
             "notification_id": record.id,
@@ -442,10 +481,12 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
         return
     for row in rows:
         click.echo(f"{row['practice_id']}  {row['notification_id']}  {row['status']}")
-    counts = {status: sum(row["status"] == status for row in rows) for status in ("sent", "failed")}
+    # A channel that says the message arrived (the outbox) settles it as delivered: sent too.
+    sent = sum(row["status"] in ("sent", "delivered") for row in rows)
+    failed = sum(row["status"] == "failed" for row in rows)
     click.echo(
-        f"{len(rows)} unfinished send(s): {counts['sent']} sent, {counts['failed']} failed, "
-        f"{len(rows) - counts['sent'] - counts['failed']} still unknown."
+        f"{len(rows)} unfinished send(s): {sent} sent, {failed} failed, "
+        f"{len(rows) - sent - failed} still unknown."
     )
 
 
@@ -454,14 +495,16 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
 
 @cli.command()
 @json_option
-def plugins(as_json: bool) -> None:
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins and channels, and whether each is active.
 
     Every plugin a host would load (name, distribution, version, hooks, status) and every
-    channel they offer (name, distribution, version, modes, status). A broken one is listed
-    as "skipped: <why>".
+    channel they offer with the configuration (name, distribution, version, modes, status).
+    A broken one is listed as "skipped: <why>"; a built-in channel without its settings as
+    "not configured: <the key that enables it>".
     """
-    listing = plugin_listing()
+    listing = plugin_listing(configuration(ctx))
     if as_json:
         print_json(listing)
         return
@@ -479,12 +522,19 @@ def plugins(as_json: bool) -> None:
         )
 
 
-def plugin_listing() -> dict[str, list[dict[str, Any]]]:
+def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
     """The entry-point plugins, what their ``pm_configure`` registers and the channels they
-    offer, without a database."""
-    pm, skipped = entry_point_manager()
-    survey = survey_channels(pm, load_config(None).raw)
+    offer with this configuration, without a database."""
+    with problems_listed_not_logged():
+        pm, skipped = entry_point_manager()
+        survey = survey_channels(pm, config.raw)
     channels = [channel_row(pm, offer) for offer in survey.offers]
+    offered = {offer.plugin for offer in survey.offers}
+    channels += [
+        unconfigured_channel_row(pm, module, channel)
+        for module, channel in CONFIGURABLE_CHANNELS.items()
+        if module not in offered and pm.is_registered(module)
+    ]
     rows = [plugin_row(pm, plugin, survey, channels) for plugin in pm.get_plugins()]
     rows += [
         {
@@ -518,6 +568,35 @@ def plugin_listing() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+@contextmanager
+def problems_listed_not_logged() -> Iterator[None]:
+    """The listing shows every plugin's problem: warning of it as well would say it twice."""
+    logger = logging.getLogger("ondemand_plugin.extensions")
+    was_disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was_disabled
+
+
+def not_configured(key: str) -> str:
+    return f"not configured: add its settings under {key!r} in the configuration file to enable it"
+
+
+def unconfigured_channel_row(
+    pm: pluggy.PluginManager, module: object, channel: type[Channel]
+) -> dict[str, Any]:
+    return {
+        "name": channel.name,
+        "plugin": pm.get_name(module),
+        "distribution": DISTRIBUTION,
+        "version": __version__,
+        "modes": sorted(channel.modes),
+        "status": not_configured(channel.name),
+    }
+
+
 def entry_point_manager() -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
     """The installed plugins and the built-in channels, left unconfigured: no store opened.
     Also the plugins that could not be loaded."""
@@ -537,16 +616,26 @@ def plugin_row(
     name = pm.get_name(plugin) or repr(plugin)
     dist, version = distribution_of(pm, plugin)
     fault = survey.faults.get(plugin)
+    offered = [
+        row["name"] for row in channels if row["plugin"] == name and row["status"] == "active"
+    ]
     return {
         "name": name,
         "distribution": dist,
         "version": version,
         "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-        "channels": [
-            row["name"] for row in channels if row["plugin"] == name and row["status"] == "active"
-        ],
-        "status": f"skipped: {fault}" if fault else "active",
+        "channels": offered,
+        "status": plugin_status(plugin, fault, offered),
     }
+
+
+def plugin_status(plugin: object, fault: str | None, offered: list[str]) -> str:
+    if fault:
+        return f"skipped: {fault}"
+    channel = CONFIGURABLE_CHANNELS.get(plugin)  # type: ignore[call-overload]
+    if channel is not None and not offered:
+        return not_configured(channel.name)
+    return "active"
 
 
 def channel_row(pm: pluggy.PluginManager, offer: ChannelOffer) -> dict[str, Any]:
@@ -578,8 +667,9 @@ def distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str | Non
 def run_demo() -> None:
     """Run a whole session on a demo practice.
 
-    It works in $ONDEMAND_HOME/demo, deleted and recreated at each run, whatever
-    --database-url says.
+    It works in $ONDEMAND_HOME/demo, deleted and recreated at each run, and sends to its own
+    outbox only, whatever --config and --database-url say: a demo practice must never reach
+    the hosts' database or text through their channels.
     """
     demo.run(sys.stdout, ondemand_home(os.environ))
 
@@ -612,5 +702,8 @@ def run_sandbox(host: str, port: int, home: Path | None) -> None:
         ) from None
     folder = home or ondemand_home(os.environ) / "sandbox"
     click.echo(f"Practice sandbox: open http://{host}:{port}/ in your browser (Ctrl+C stops it).")
-    click.echo(f"Its data lives in {folder}.")
+    click.echo(f"Its data lives in {folder}. To work on it with the ondemand command, run:")
+    click.echo(
+        f"  export {CONFIG_FILE_VARIABLE}={shlex.quote(str(ondemand_sandbox.config_path(folder)))}"
+    )
     ondemand_sandbox.serve(folder, host, port)

@@ -122,6 +122,13 @@ def describe(error: ValidationError) -> tuple[str, str]:
     return path, _PROBLEMS.get(str(error.validator), _generic)(error)
 
 
+def _expected_form(error: ValidationError) -> str:
+    """What a value matching the pattern looks like: the schema says it in ``x-expected``, which
+    every pattern in ``contracts/`` has, because a regular expression tells staff nothing."""
+    expected = error.schema.get("x-expected") if isinstance(error.schema, dict) else None
+    return f"must be {expected}" if expected else "has the wrong form"
+
+
 def _generic(error: ValidationError) -> str:
     return f"breaks the schema rule {error.validator!r}"
 
@@ -130,7 +137,7 @@ _PROBLEMS: dict[str, Callable[[ValidationError], str]] = {
     "required": lambda e: e.message,
     "additionalProperties": lambda e: e.message,
     "type": lambda e: f"must be of type {e.validator_value}",
-    "pattern": lambda e: "has the wrong form",
+    "pattern": lambda e: _expected_form(e),
     "minLength": lambda e: f"must have at least {e.validator_value} character(s)",
     "maxLength": lambda e: f"must have at most {e.validator_value} characters",
     "minItems": lambda e: f"must have at least {e.validator_value} item(s)",

@@ -17,7 +17,7 @@ import pluggy
 
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, admin, compose
 from ondemand_plugin.channels.outbox import read_outbox
-from ondemand_plugin.config import sqlite_url
+from ondemand_plugin.config import ALL_DAY, sqlite_url
 from ondemand_plugin.criteria import MODE_NAMES
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
@@ -57,7 +57,7 @@ def run(out: TextIO, home: Path) -> Path:
         {
             "database_url": sqlite_url(folder / "ondemand.db"),
             "outbox_dir": str(folder / "outbox"),
-            "send_window": None,
+            "send_window": ALL_DAY,
         }
     )
     # Mei asked not to be called, so that the dialog shows a refused Send To with its reason.

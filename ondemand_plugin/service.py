@@ -304,6 +304,7 @@ class SendService:
             balance=compose.format_amount(guarantor.balance),
             payment_allowed=guarantor.payment_allowed,
             template_label=composed.template_label,
+            route_channels=tuple(channel.name for channel in self.channels[recipient.mode]),
             # The answer if its worker dies before completing it; the completion replaces it.
             result={
                 "notification_id": notification_id,

@@ -2,8 +2,10 @@
 
 A small web application that integrates the On-Demand plugin the way a host should: it answers the
 platform hooks from its own SQLite database (``adapter``), loads every plugin through the ``pm``
-entry points (``host``), and renders only what the hooks return (``app``). It imports ``hookspecs``,
-never the plugin's modules. ``ondemand sandbox`` runs it.
+entry points (``host``), and renders only what the hooks return (``app``). It imports ``hookspecs``
+and the plugin's public ``read_config_file``, never its other modules. ``ondemand sandbox`` runs it.
+Its ``pm_plugin_config`` answers the configuration file it writes in its home folder
+(``config_path``), which the ``ondemand`` command reads too.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from ondemand_sandbox.adapter import config_path
 from ondemand_sandbox.app import create_app
 from ondemand_sandbox.host import Sandbox
 
-__all__ = ["Sandbox", "build_app", "create_app", "serve"]
+__all__ = ["Sandbox", "build_app", "config_path", "create_app", "serve"]
 
 
 def build_app(home: Path, base_url: str) -> Starlette:

@@ -7,6 +7,7 @@ plugin works inside.
 
 from __future__ import annotations
 
+import json
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +15,16 @@ from typing import Any
 from urllib.parse import quote
 
 from hookspecs import hookimpl
+from ondemand_plugin.config import read_config_file
 from ondemand_sandbox.database import Database
 from ondemand_sandbox.phone import SANDBOX_ACCOUNT_SID
+
+CONFIG_FILE = "ondemand.json"
+
+
+def config_path(home: Path) -> Path:
+    """The plugin's configuration file of a sandbox home folder."""
+    return home.resolve() / CONFIG_FILE
 
 
 class SandboxHost:
@@ -28,6 +37,8 @@ class SandboxHost:
         # Twilio's auth token for the account, which signs every request Twilio makes. The sandbox
         # plays Twilio for the replies typed in its outbox, so it makes one up each time it starts.
         self.twilio_auth_token = secrets.token_urlsafe(24)
+        self.config_file = config_path(home)
+        self._write_config_file()
 
     @property
     def plugin_database_url(self) -> str:
@@ -41,14 +52,28 @@ class SandboxHost:
     def pm_plugin_config(self, plugin_name: str) -> dict[str, Any] | None:
         if plugin_name != "ondemand":
             return None
+        # The file the sandbox wrote, as a host with a configuration file does: the ondemand
+        # command reads the same one (--config or ONDEMAND_CONFIG), so that it works on this
+        # database and routes as the sandbox does.
+        return read_config_file(self.config_file)
+
+    def _write_config_file(self) -> None:
+        # Written aside and moved in, so that a command reading it never sees half of it; only
+        # its owner may read it, since it holds the Twilio auth token.
+        aside = self.config_file.with_name(f".{CONFIG_FILE}.{secrets.token_hex(4)}")
+        aside.touch(mode=0o600)
+        aside.write_text(json.dumps(self._plugin_settings(), indent=2) + "\n", encoding="utf-8")
+        aside.replace(self.config_file)
+
+    def _plugin_settings(self) -> dict[str, Any]:
         # Everything lives in the sandbox's home folder. The sandbox sends to its own outbox only
         # (each mode named, so that the Twilio settings below never make the plugin text for
-        # real), so it lets a visitor try it at any hour: the send window is off.
+        # real), so it lets a visitor try it at any hour: the send window is the whole day.
         return {
             "database_url": self.plugin_database_url,
             "outbox_dir": str(self.outbox_dir),
             "channels": {"email": "outbox", "text": "outbox", "voice": "outbox"},
-            "send_window": None,
+            "send_window": {"start": "00:00", "end": "24:00"},
             # The plugin checks the signature of Twilio's requests (replies, status callbacks)
             # with this token; the account is the sandbox's own stand-in for a provider's.
             "twilio_sms": {

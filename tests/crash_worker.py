@@ -45,7 +45,7 @@ def plugin_config(database_url: str, outbox_dir: Path) -> dict[str, Any]:
     return {
         "database_url": database_url,
         "outbox_dir": str(outbox_dir),
-        "send_window": None,
+        "send_window": {"start": "00:00", "end": "24:00"},
         "channels": {"text": CHANNEL},
     }
 

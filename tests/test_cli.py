@@ -33,7 +33,7 @@ def run_ondemand(
     environ = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("ONDEMAND_DATABASE_URL", "ONDEMAND_OUTBOX_DIR")
+        if name not in ("ONDEMAND_DATABASE_URL", "ONDEMAND_OUTBOX_DIR", "ONDEMAND_CONFIG")
     }
     environ.update({"ONDEMAND_HOME": str(home), "HOME": str(home), **(env or {})})
     return subprocess.run(
@@ -168,6 +168,74 @@ def test_the_database_is_the_option_else_the_environment_else_the_home_folder(
     home_url = "sqlite:///" + str(home / "ondemand.db")
     option = run_ondemand("--database-url", home_url, *status, home=home, env=elsewhere)
     assert json.loads(option.stdout)["enabled"] is True
+
+
+def test_the_configuration_file_names_the_database_and_the_option_overrides_it(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    config = tmp_path / "ondemand.toml"
+    config.write_text(f'database_url = "sqlite:///{tmp_path / "hosts.db"}"\n', encoding="utf-8")
+    enable = ("addon", "enable", "--practice", "demo", "--by", "Sam Rivera")
+    status = ("addon", "status", "--practice", "demo", "--json")
+    elsewhere = {"ONDEMAND_DATABASE_URL": "sqlite:///" + str(tmp_path / "env.db")}
+
+    assert run_ondemand("--config", str(config), *enable, home=home, env=elsewhere).returncode == 0
+    assert (tmp_path / "hosts.db").is_file() and not (tmp_path / "env.db").exists()
+    from_variable = run_ondemand(*status, home=home, env={"ONDEMAND_CONFIG": str(config)})
+    assert json.loads(from_variable.stdout)["enabled"] is True
+    overridden = run_ondemand(
+        "--database-url", "sqlite:///" + str(tmp_path / "other.db"), "--config", str(config),
+        *status, home=home,
+    )  # fmt: skip
+    assert json.loads(overridden.stdout)["enabled"] is False
+    assert not (home / "ondemand.db").exists()
+
+
+def test_templates_and_history_read_the_configuration_files_database(
+    tmp_path: Path, ondemand_pm: pluggy.PluginManager, database_url: str
+) -> None:
+    config = tmp_path / "ondemand.json"
+    config.write_text(json.dumps({"database_url": database_url}), encoding="utf-8")
+    enable_addon(ondemand_pm)
+    sent = send_to_mei(ondemand_pm)
+    env = {"ONDEMAND_CONFIG": str(config)}
+    home = tmp_path / "home"
+    added = run_ondemand(
+        "templates", "add", "--practice", "demo", "--label", "Hi", "--mode", "text",
+        "--body", "Hi", "--json", home=home, env=env,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    listed = run_ondemand("templates", "list", "--practice", "demo", "--json", home=home, env=env)
+    assert [template["label"] for template in json.loads(listed.stdout)] == ["Hi"]
+    history = run_ondemand(
+        "history", "--practice", "demo", "--guarantor", "g-mei", "--json", home=home, env=env
+    )
+    assert [entry["id"] for entry in json.loads(history.stdout)] == [sent["notification_id"]]
+    assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("addon", "status", "--practice", "demo"),
+        ("templates", "list", "--practice", "demo"),
+        ("history", "--practice", "demo", "--guarantor", "g-mei"),
+        ("plugins",),
+        ("recover",),
+        ("demo",),
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_command_refuses_a_bad_configuration_file_before_it_acts(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    config = tmp_path / "ondemand.json"
+    config.write_text('{"deadline_seconds": "ten"}', encoding="utf-8")
+    home = tmp_path / "home"
+    sentence = refused(run_ondemand("--config", str(config), *command, home=home), "invalid_config")
+    assert str(config) in sentence and "deadline_seconds" in sentence
+    assert not home.exists()
 
 
 # R7: templates
@@ -347,7 +415,10 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     assert outbox["hooks"] == ["ondemand_delivery_channels"]
     assert outbox["channels"] == ["outbox"]
     assert outbox["distribution"] == "ondemand-plugin"
-    assert {row["status"] for row in listing["plugins"]} == {"active"}
+    built_in_channels = {f"ondemand_plugin.channels.{name}" for name in UNCONFIGURED}
+    assert {
+        row["status"] for row in listing["plugins"] if row["name"] not in built_in_channels
+    } == {"active"}
     assert {
         "name": "outbox",
         "plugin": "ondemand_plugin.channels.outbox",
@@ -361,6 +432,41 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     text = run_ondemand("plugins", home=home).stdout
     assert f"ondemand {ondemand_plugin.__version__}" in text
     assert "channels: outbox" in text
+
+
+def on_path(site: Path) -> dict[str, str]:
+    """The environment that puts ``site`` on the path before what is on it already."""
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+
+
+UNCONFIGURED = ("smtp", "twilio_sms", "twilio_voice", "webhook")
+
+
+def test_plugins_says_which_channels_are_not_configured_and_the_key_that_enables_them(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    listing = json.loads(run_ondemand("plugins", "--json", home=home).stdout)
+    plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
+    channels = {channel["name"]: channel for channel in listing["channels"]}
+    for name in UNCONFIGURED:
+        status = f"not configured: add its settings under {name!r} in the configuration file"
+        assert plugins[f"ondemand_plugin.channels.{name}"]["status"].startswith(status)
+        assert channels[name]["status"].startswith(status)
+    assert channels["twilio_sms"]["modes"] == ["text"]
+    assert channels["outbox"]["status"] == "active"
+
+    config = tmp_path / "ondemand.toml"
+    config.write_text('[smtp]\nhost = "mail.example.com"\n', encoding="utf-8")
+    configured = run_ondemand("--config", str(config), "plugins", "--json", home=home)
+    listing = json.loads(configured.stdout)
+    plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
+    channels = {channel["name"]: channel for channel in listing["channels"]}
+    assert plugins["ondemand_plugin.channels.smtp"]["status"] == "active"
+    assert plugins["ondemand_plugin.channels.smtp"]["channels"] == ["smtp"]
+    assert channels["smtp"]["status"] == "active"
+    assert channels["webhook"]["status"].startswith("not configured")
+    assert not home.exists()
 
 
 PIGEON_PLUGIN = """
@@ -396,9 +502,7 @@ def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_pa
     )
     (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
 
-    result = run_ondemand(
-        "plugins", "--json", home=tmp_path / "home", env={"PYTHONPATH": str(site)}
-    )
+    result = run_ondemand("plugins", "--json", home=tmp_path / "home", env=on_path(site))
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     plugins = {plugin["name"]: plugin for plugin in listing["plugins"]}
@@ -421,8 +525,27 @@ def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_pa
     }
     assert channels["broken"]["status"].startswith("skipped: channel 'broken' must declare modes")
     assert "ondemand" in plugins
-    # The broken channel is named with its distribution, and skipped.
-    assert "pigeon (provided by: pigeon-channel 9.9.1)" in result.stderr
+    # The broken channel is listed as skipped, and said once: the listing is the report.
+    text = run_ondemand("plugins", home=tmp_path / "home", env=on_path(site))
+    said = text.stdout + text.stderr
+    assert said.count("channel 'broken' must declare modes") == 1, said
+    assert "broken [-] from pigeon (pigeon-channel 9.9.1): skipped" in text.stdout
+
+
+def test_other_commands_warn_of_a_broken_channel_naming_its_distribution(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    dist_info = site / "pigeon_channel-9.9.1.dist-info"
+    dist_info.mkdir(parents=True)
+    (site / "pigeon_channel.py").write_text(PIGEON_PLUGIN, encoding="utf-8")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 9.9.1\n", encoding="utf-8"
+    )
+    (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
+    result = run_ondemand("recover", home=tmp_path / "home", env=on_path(site))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("pigeon (provided by: pigeon-channel 9.9.1)") == 1
     assert "'broken'" in result.stderr
 
 

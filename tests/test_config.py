@@ -4,6 +4,7 @@ field."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -13,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pluggy
 import pytest
 
-from ondemand_plugin.config import Config, load_config
+from ondemand_plugin import contracts
+from ondemand_plugin.config import Config, load_config, read_config_file
 from ondemand_plugin.criteria import send_window_refusal
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.model import Practice
@@ -124,7 +126,7 @@ def test_host_settings_are_taken_as_given(env: pytest.MonkeyPatch) -> None:
     assert config.send_window.start == time(7, 30)
     assert config.send_window.contains(time(23, 59, 30))
     assert config.deadline_seconds == 2.5
-    assert load_config({"send_window": None}).send_window is None
+    assert load_config({"send_window": {"start": "00:00", "end": "24:00"}}).send_window is None
 
 
 # Invalid configuration
@@ -185,3 +187,155 @@ def test_a_window_open_until_midnight_says_so_in_its_refusal() -> None:
         ends_at_2359.send_window, practice, datetime(2026, 1, 1, 5, tzinfo=UTC)
     )
     assert refusal is not None and "between 08:00 and 23:59" in refusal.message
+
+
+# null means unset
+
+
+def test_null_for_a_setting_of_the_plugin_means_unset(env: pytest.MonkeyPatch) -> None:
+    defaults = load_config(None)
+    config = load_config(
+        {
+            "database_url": None,
+            "send_window": None,
+            "deadline_seconds": None,
+            "channels": {"text": None, "email": "outbox"},
+            "smtp": None,
+            "twilio_sms": {
+                "account_sid": "AC" + "0" * 32,
+                "auth_token": "token",
+                "from": None,
+                "timeout_seconds": None,
+            },
+        }
+    )
+    assert (config.database_url, config.send_window, config.deadline_seconds) == (
+        defaults.database_url,
+        defaults.send_window,
+        defaults.deadline_seconds,
+    )
+    assert config.channels == defaults.channels
+    assert "smtp" not in config.raw
+    assert config.raw["twilio_sms"] == {"account_sid": "AC" + "0" * 32, "auth_token": "token"}
+
+
+def test_a_third_party_channels_section_is_passed_on_as_given(env: pytest.MonkeyPatch) -> None:
+    config = load_config({"pigeon": {"loft": None}, "raven": None})
+    assert config.raw["pigeon"] == {"loft": None}
+    assert "raven" not in config.raw
+
+
+def test_a_required_setting_given_as_null_is_missing(env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(OnDemandError) as refusal:
+        load_config({"smtp": {"host": None}})
+    assert refusal.value.field == "smtp"
+    assert "'host' is a required property" in refusal.value.message
+
+
+# A refused pattern says the expected form
+
+
+def test_a_refused_pattern_says_the_expected_form(env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(OnDemandError) as refusal:
+        load_config({"twilio_sms": {"account_sid": "AC123", "auth_token": "token"}})
+    assert "twilio_sms.account_sid must be AC followed by 32 letters or digits" in (
+        refusal.value.message
+    )
+    assert "AC123" not in refusal.value.message
+
+
+def patterns_without_expected_form(node: object, where: str) -> Iterator[str]:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from patterns_without_expected_form(item, f"{where}/{index}")
+    elif isinstance(node, dict):
+        if "pattern" in node and not isinstance(node.get("x-expected"), str):
+            yield where
+        for key, value in node.items():
+            if key != "pattern":
+                yield from patterns_without_expected_form(value, f"{where}/{key}")
+
+
+def test_every_pattern_in_the_contracts_says_the_form_it_expects() -> None:
+    missing = [
+        where
+        for name in contracts.schema_names()
+        for where in patterns_without_expected_form(
+            json.loads((contracts.contracts_dir() / f"{name}.json").read_text("utf-8")), name
+        )
+    ]
+    assert missing == []
+
+
+# The configuration file
+
+
+CONFIG_SETTINGS: dict[str, Any] = {
+    "database_url": "sqlite:////var/lib/ondemand/ondemand.db",
+    "channels": {"text": ["twilio_sms", "outbox"]},
+    "send_window": {"start": "07:00", "end": "20:00"},
+    "twilio_sms": {"account_sid": "AC" + "a1" * 16, "auth_token": "token", "from": "+15035550100"},
+}
+CONFIG_TOML = (
+    """\
+database_url = "sqlite:////var/lib/ondemand/ondemand.db"
+send_window = { start = "07:00", end = "20:00" }
+
+[channels]
+text = ["twilio_sms", "outbox"]
+
+[twilio_sms]
+account_sid = "AC"""
+    + "a1" * 16
+    + """"
+auth_token = "token"
+from = "+15035550100"
+"""
+)
+
+
+def test_a_configuration_file_is_read_alike_from_json_and_toml(tmp_path: Path) -> None:
+    (tmp_path / "ondemand.json").write_text(json.dumps(CONFIG_SETTINGS), encoding="utf-8")
+    (tmp_path / "ondemand.toml").write_text(CONFIG_TOML, encoding="utf-8")
+    assert read_config_file(tmp_path / "ondemand.json") == CONFIG_SETTINGS
+    assert read_config_file(str(tmp_path / "ondemand.toml")) == CONFIG_SETTINGS
+
+
+def test_a_host_answering_the_configuration_file_runs_with_its_settings(
+    env: pytest.MonkeyPatch, tmp_path: Path, started: list[pluggy.PluginManager]
+) -> None:
+    settings = {"database_url": sqlite_url(tmp_path / "file.db"), "deadline_seconds": 4}
+    (tmp_path / "ondemand.json").write_text(json.dumps(settings), encoding="utf-8")
+    config = start(started, read_config_file(tmp_path / "ondemand.json"))
+    assert (config.database_url, config.deadline_seconds) == (
+        settings["database_url"],
+        4,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        ("missing.json", None, "does not exist"),
+        ("ondemand.yaml", "database_url: x", "must be JSON (ending in .json) or TOML"),
+        ("ondemand.json", '{"channels": ', "is not valid JSON"),
+        ("ondemand.toml", "channels = [", "is not valid TOML"),
+        ("ondemand.json", '["outbox"]', "must hold an object of settings"),
+        ("ondemand.json", '{"deadline_seconds": 0}', "deadline_seconds must be more than 0"),
+        ("ondemand.json", '{"send_window": {"start": "21:00", "end": "08:00"}}', "end after"),
+        ("ondemand.toml", 'database_url = "mysql://db"', "database_url must be a URL starting"),
+    ],
+    ids=["missing", "extension", "json", "toml", "not-an-object", "schema", "window", "pattern"],
+)
+def test_a_bad_configuration_file_is_refused_naming_the_file_and_the_fix(
+    tmp_path: Path, name: str, text: str | None, problem: str
+) -> None:
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(OnDemandError) as refusal:
+        read_config_file(path)
+    assert refusal.value.code == "invalid_config"
+    assert str(path) in refusal.value.message
+    assert problem in refusal.value.message
+    assert refusal.value.message.endswith(".")

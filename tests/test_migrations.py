@@ -114,3 +114,30 @@ def test_a_database_migrated_by_a_newer_plugin_is_refused_and_left_alone(
     assert (refusal.value.code, refusal.value.field) == ("invalid_config", "database_url")
     assert "Upgrade the plugin" in refusal.value.message
     assert run_sql(empty_database, "SELECT version FROM schema_version") == [(newer,)]
+
+
+def test_a_notification_claimed_before_routes_were_recorded_reads_without_one(
+    empty_database: str,
+) -> None:
+    earlier = migrations_of(empty_database)[:2]
+    run_sql(
+        empty_database,
+        *[statement for script in earlier for statement in script.split(";") if statement.strip()],
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version VALUES (2)",
+        "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, request_hash, "
+        "occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, sent_by_id, "
+        "sent_by_name, status, status_changed_at, balance, payment_allowed, detail) VALUES "
+        "('n1', 'pr1', 'g1', 'k1', 'h', '2026-01-01T10:00:00.000000Z', 'text', '+15035550123', "
+        "'guarantor', 'g1', 'Mei Chen', 'u1', 'Amy Front', 'sending', "
+        "'2026-01-01T10:00:00.000000Z', '1.00', TRUE, '')",
+    )
+    store = open_store(empty_database)
+    try:
+        found = store.notification_by_id("pr1", "n1")
+        assert found is not None
+        assert (found.status, found.route_channels, found.looked_up_at) == ("sending", None, None)
+        [stuck] = store.sending_notifications(utc_now(), 10)
+        assert stuck.id == "n1"
+    finally:
+        store.close()

@@ -42,6 +42,18 @@ def test_without_psycopg_a_postgresql_url_says_which_extra_to_install(
     monkeypatch.setitem(sys.modules, "psycopg", None)
     monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgres", raising=False)
     refusal = refusal_of("postgresql://db.example.com/ondemand")
+    assert "psycopg is not installed" in refusal.message
+    assert "pip install 'ondemand-plugin[postgresql]'" in refusal.message
+
+
+def test_without_the_pool_a_postgresql_url_names_it_and_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # psycopg installed on its own, without psycopg_pool, which the extra also brings.
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgres", raising=False)
+    refusal = refusal_of("postgresql://db.example.com/ondemand")
+    assert "psycopg_pool is not installed" in refusal.message
     assert "pip install 'ondemand-plugin[postgresql]'" in refusal.message
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
 from conftest import CONTEXT, Build, assert_valid, trace_sql
+from peers.twilio import TwilioPeer
 from test_cli import run_ondemand
 
 from hookspecs import (
@@ -24,8 +26,9 @@ from hookspecs import (
 )
 from ondemand_plugin import SEND_ACTION_ID, recovery, service
 from ondemand_plugin.channels.outbox import OutboxChannel
+from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.recovery import NEVER_LEFT_DETAIL, UNKNOWN_DETAIL
+from ondemand_plugin.recovery import MISSING_CHANNEL_DETAIL, NEVER_LEFT_DETAIL, UNKNOWN_DETAIL
 from ondemand_plugin.testing import run_recovery, store_of
 
 BODY = "Your balance is {{BalanceDue}}"
@@ -185,7 +188,7 @@ def test_a_worker_starting_settles_stuck_sends_by_lookup_and_never_delivers_them
     assert [path.stem for path in outbox.rglob("*.json")] == [written]
     failed = submit(again, "k2")
     assert (failed["status"], failed["duplicate"]) == ("failed", True)
-    assert failed["detail"] == NEVER_LEFT_DETAIL.format(mode="text")
+    assert failed["detail"] == NEVER_LEFT_DETAIL.format(channels="crashy")
     sent = submit(again, "k1")
     assert (sent["status"], sent["notification_id"]) == ("sent", written)
     assert "crashy has it (delivered)" in sent["detail"]
@@ -278,19 +281,46 @@ def test_recovery_leaves_completed_sends_alone(build: Build, stuck_at_once: None
     assert submit(pm, "k1") == {**result, "duplicate": True}
 
 
-def test_ondemand_recover_settles_stuck_sends_through_the_configured_channels(
-    build: Build, tmp_path: Path, outbox: Path
-) -> None:
-    # The outbox the command routes texts to is where the dead worker's channel wrote.
-    crashy = CrashingOutbox(outbox)
-    pm, host = build(ChannelPlugin(crashy), channels={"text": "crashy"})
-    written = crash(pm, "k1")
-    crashy.write_first = False
-    never_left = crash(pm, "k2")
-    database = ["--database-url", host.plugin_config["database_url"]]  # type: ignore[index]
-    env = {"ONDEMAND_OUTBOX_DIR": str(outbox)}
+def dying_after(deliver: Any, *, delivered: bool = True) -> Any:
+    """A channel class's ``deliver`` in a worker killed right after (or right before) it."""
 
-    not_yet = run_ondemand(*database, "recover", home=tmp_path / "home", env=env)
+    def deliver_then_die(self: object, message: OutboundMessage) -> DeliveryReceipt:
+        if delivered:
+            deliver(self, message)
+        raise WorkerDied
+
+    return deliver_then_die
+
+
+def recover(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """``ondemand ARGS recover --older-than 0 --json``: its rows by notification id."""
+    done = run_ondemand(
+        *args, "recover", "--older-than", "0", "--json", home=tmp_path / "home", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return {row["notification_id"]: row for row in json.loads(done.stdout)}
+
+
+def write_config(tmp_path: Path, settings: dict[str, Any]) -> str:
+    path = tmp_path / "ondemand.json"
+    path.write_text(json.dumps(settings), encoding="utf-8")
+    return str(path)
+
+
+def test_ondemand_recover_settles_stuck_sends_through_the_configuration_files_channels(
+    build: Build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pm, host = build()
+    monkeypatch.setattr(OutboxChannel, "deliver", dying_after(OutboxChannel.deliver))
+    written = crash(pm, "k1")
+    monkeypatch.setattr(OutboxChannel, "deliver", dying_after(None, delivered=False))
+    never_left = crash(pm, "k2")
+    # The hosts' own file: their database and the outbox their worker wrote to.
+    config = write_config(tmp_path, dict(host.plugin_config or {}))
+
+    not_yet = run_ondemand("--config", config, "recover", home=tmp_path / "home")
     assert (not_yet.returncode, not_yet.stdout) == (
         0,
         "0 unfinished send(s): 0 sent, 0 failed, 0 still unknown.\n",
@@ -298,14 +328,115 @@ def test_ondemand_recover_settles_stuck_sends_through_the_configured_channels(
     assert statuses(pm) == {written: "sending", never_left: "sending"}
 
     done = run_ondemand(
-        *database, "recover", "--older-than", "0", "--json", home=tmp_path / "home", env=env
+        "recover", "--older-than", "0", home=tmp_path / "home", env={"ONDEMAND_CONFIG": config}
     )
     assert done.returncode == 0, done.stderr
-    rows = {row["notification_id"]: row for row in json.loads(done.stdout)}
-    assert {nid: (row["practice_id"], row["status"]) for nid, row in rows.items()} == {
-        written: ("demo", "delivered"),
-        never_left: ("demo", "failed"),
-    }
+    assert done.stdout.splitlines() == [
+        f"demo  {written}  delivered",
+        f"demo  {never_left}  failed",
+        "2 unfinished send(s): 1 sent, 1 failed, 0 still unknown.",
+    ]
     assert statuses(pm) == {written: "delivered", never_left: "failed"}
-    assert crashy.deliveries == 2
+    failed = store_of(pm).notification_by_id("demo", never_left)
+    assert failed.detail == NEVER_LEFT_DETAIL.format(channels="outbox")
+    outbox = Path(host.plugin_config["outbox_dir"])  # type: ignore[index]
     assert [path.stem for path in outbox.rglob("*.json")] == [written]
+
+
+@pytest.fixture
+def gateway() -> Iterator[TwilioPeer]:
+    with TwilioPeer() as peer:
+        yield peer
+
+
+def test_a_text_twilio_accepted_before_its_worker_died_is_never_called_failed(
+    build: Build, tmp_path: Path, gateway: TwilioPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twilio = gateway.settings(**{"from": "+15035550100"})
+    pm, host = build(channels={"text": "twilio_sms"}, twilio_sms=twilio)
+    monkeypatch.setattr(TwilioSmsChannel, "deliver", dying_after(TwilioSmsChannel.deliver))
+    notification_id = crash(pm, "k1")
+    assert len(gateway.created) == 1
+    database = host.plugin_config["database_url"]  # type: ignore[index]
+
+    # From cron without the hosts' configuration: texts would be routed to the outbox, which
+    # never carried this one, so it cannot say it never left.
+    [row] = recover(tmp_path, "--database-url", database).values()
+    assert (row["notification_id"], row["status"]) == (notification_id, "unknown")
+    assert row["detail"] == MISSING_CHANNEL_DETAIL.format(
+        channels="twilio_sms", missing="twilio_sms"
+    )
+    assert "Run ondemand recover with the configuration that has twilio_sms" in row["detail"]
+
+    # With the hosts' file: Twilio has no status lookup, so it stays unknown, and says why.
+    config = write_config(tmp_path, dict(host.plugin_config or {}))
+    [row] = recover(tmp_path, "--config", config).values()
+    assert (row["status"], row["detail"]) == ("unknown", UNKNOWN_DETAIL)
+    assert statuses(pm) == {notification_id: "unknown"}
+    assert len(gateway.created) == 1  # nothing was sent again
+
+
+def test_recovery_asks_only_the_channels_the_sends_route_named_when_it_was_claimed(
+    build: Build, outbox: Path, stuck_at_once: None
+) -> None:
+    crashy = CrashingOutbox(outbox)
+    crashy.write_first = False
+    pm, _ = build(ChannelPlugin(crashy), channels={"text": "crashy"})
+    notification_id = crash(pm, "k1")
+
+    # The next worker routes texts to the outbox, which is sure it never got the message: but
+    # the outbox did not carry it, and crashy, which did, is not there to ask.
+    again, _ = build()
+    store = store_of(again)
+    record = store.notification_by_id("demo", notification_id)
+    assert record is not None and record.route_channels == ("crashy",)
+    assert (record.status, record.detail) == (
+        "unknown",
+        MISSING_CHANNEL_DETAIL.format(channels="crashy", missing="crashy"),
+    )
+    assert submit(again, "k1")["status"] == "unknown"
+    assert crashy.deliveries == 1
+
+
+def test_sends_no_channel_can_tell_about_never_keep_newer_stuck_sends_from_being_settled(
+    build: Build, outbox: Path, stuck_at_once: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recovery, "BATCH", 2)
+    blind = BlindChannel()
+    blind_pm, _ = build(ChannelPlugin(blind), channels={"text": "blind"})
+    untellable = [crash(blind_pm, f"blind-{number}") for number in range(3)]
+    run_recovery(blind_pm)
+    crashy = CrashingOutbox(outbox)
+    pm, _ = build(ChannelPlugin(crashy, BlindChannel()), channels={"text": "crashy"})
+    newer = crash(pm, "newer")
+
+    settled = run_recovery(pm)
+    assert newer in [record.id for record in settled]
+    assert statuses(pm)[newer] == "delivered"
+    # Each pass takes the unknown sends looked up longest ago: all take their turn.
+    store = store_of(pm)
+    for _pass in range(2):
+        run_recovery(pm)
+    looked_up = [store.notification_by_id("demo", nid).looked_up_at for nid in untellable]
+    assert None not in looked_up
+
+
+def test_a_send_claimed_before_routes_were_recorded_is_settled_by_a_find_never_by_a_miss(
+    build: Build, outbox: Path, stuck_at_once: None
+) -> None:
+    crashy = CrashingOutbox(outbox)
+    pm, _ = build(ChannelPlugin(crashy), channels={"text": "crashy"})
+    written = crash(pm, "k1")
+    crashy.write_first = False
+    never_left = crash(pm, "k2")
+    # As an older plugin claimed them: without the channels of their route.
+    for notification_id in (written, never_left):
+        run_sql(pm, "UPDATE notifications SET route_channels = NULL WHERE id = ?", notification_id)
+
+    settled = {record.id: record.status for record in run_recovery(pm)}
+    assert settled == {written: "delivered", never_left: "unknown"}
+
+
+def run_sql(pm: pluggy.PluginManager, statement: str, *parameters: object) -> None:
+    store = store_of(pm)
+    store._connection().execute(statement, parameters)

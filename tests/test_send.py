@@ -604,10 +604,10 @@ def test_the_send_window_is_read_in_the_practice_time_zone(
     assert refusal_code(pm, body="{{BalanceDue}}") == "outside_send_window"
 
 
-def test_a_null_send_window_sends_at_any_hour(
+def test_a_send_window_of_the_whole_day_sends_at_any_hour(
     pm_with_config: Callable[..., pluggy.PluginManager],
 ) -> None:
-    pm = pm_with_config(send_window=None)
+    pm = pm_with_config(send_window={"start": "00:00", "end": "24:00"})
     assert config_of(pm).send_window is None
     assert submit(pm, body="{{BalanceDue}}")["status"] == "sent"
     practice = Practice(

@@ -135,6 +135,62 @@ def test_unsettled_notifications_are_those_still_sending_or_unknown(store: Store
     assert len(store.unsettled_notifications(utc_now(), limit=1)) == 1
 
 
+def test_a_claim_keeps_the_channels_its_route_named(store: Store) -> None:
+    store.claim_notification(record(1, route_channels=("twilio_sms", "outbox")))
+    store.claim_notification(record(2))
+    routed = store.notification_by_id("pr1", "n1")
+    assert routed is not None and routed.route_channels == ("twilio_sms", "outbox")
+    unrecorded = store.notification_by_id("pr1", "n2")
+    assert unrecorded is not None and unrecorded.route_channels is None
+
+
+def test_sends_still_sending_are_read_apart_from_the_unknown_ones(store: Store) -> None:
+    earlier = utc_now() - timedelta(minutes=5)
+    for number in (1, 2, 3):
+        store.claim_notification(record(number, occurred_at=earlier + timedelta(seconds=number)))
+    store.claim_notification(record(4))
+    store.advance_status("pr1", "n2", "unknown", "The worker stopped during delivery.")
+    cutoff = utc_now() - timedelta(minutes=1)
+    assert [found.id for found in store.sending_notifications(cutoff, limit=10)] == ["n1", "n3"]
+    assert [found.id for found in store.sending_notifications(cutoff, limit=1)] == ["n1"]
+    assert [found.id for found in store.unknown_notifications(cutoff, limit=10)] == ["n2"]
+
+
+def test_unknown_sends_come_never_looked_up_first_then_looked_up_longest_ago(
+    store: Store,
+) -> None:
+    earlier = utc_now() - timedelta(minutes=5)
+    for number in (1, 2, 3):
+        store.claim_notification(record(number, occurred_at=earlier + timedelta(seconds=number)))
+        store.advance_status("pr1", f"n{number}", "unknown", "The worker stopped.")
+    cutoff = utc_now()
+
+    def unknown() -> list[str]:
+        return [found.id for found in store.unknown_notifications(cutoff, limit=10)]
+
+    assert unknown() == ["n1", "n2", "n3"]
+    assert store.record_lookup("pr1", "n1", "No channel can tell yet.")
+    assert unknown() == ["n2", "n3", "n1"]
+    assert store.record_lookup("pr1", "n2", "No channel can tell yet.")
+    assert unknown() == ["n3", "n1", "n2"]
+    looked_up = store.notification_by_id("pr1", "n1")
+    assert looked_up is not None and looked_up.looked_up_at is not None
+    assert (looked_up.status, looked_up.detail) == ("unknown", "No channel can tell yet.")
+
+
+def test_a_lookup_is_recorded_only_on_a_send_still_unknown(store: Store) -> None:
+    store.claim_notification(record(1))
+    store.claim_notification(record(2))
+    complete(store, record(2))
+    assert not store.record_lookup("pr1", "n1", "No channel can tell yet.")
+    assert not store.record_lookup("pr1", "n2", "No channel can tell yet.")
+    assert not store.record_lookup("pr2", "n1", "No channel can tell yet.")
+    for number in (1, 2):
+        found = store.notification_by_id("pr1", f"n{number}")
+        assert found is not None and found.looked_up_at is None
+        assert found.detail != "No channel can tell yet."
+
+
 def test_a_reply_belongs_to_the_practices_that_notified_the_address(store: Store) -> None:
     store.claim_notification(record(1, practice_id="pr2"))
     store.claim_notification(record(2))

@@ -11,9 +11,18 @@ from types import ModuleType
 
 import pluggy
 
+from hookspecs.types import Channel
 from ondemand_plugin.channels import outbox, smtp, twilio_sms, twilio_voice, webhook
 
 BUILT_IN_CHANNEL_PLUGINS: tuple[ModuleType, ...] = (outbox, smtp, twilio_sms, twilio_voice, webhook)
+# The channel each of the others offers once its settings are in the configuration under the
+# channel's name: what ``ondemand plugins`` lists as not configured, and how to configure it.
+CONFIGURABLE_CHANNELS: dict[ModuleType, type[Channel]] = {
+    smtp: smtp.SmtpChannel,
+    twilio_sms: twilio_sms.TwilioSmsChannel,
+    twilio_voice: twilio_voice.TwilioVoiceChannel,
+    webhook: webhook.WebhookChannel,
+}
 
 
 def register_built_in_channels(plugin_manager: pluggy.PluginManager) -> None:

@@ -43,12 +43,14 @@ def open_store(database_url: str) -> Store:
 
 
 def _postgres_store(database_url: str) -> Store:
-    # Imported here: SQLite-only installs do not have psycopg, and need not.
+    # Imported here: SQLite-only installs do not have psycopg, and need not. The extra brings
+    # two packages (psycopg and psycopg_pool): the one missing is named.
     try:
         from ondemand_plugin.stores.postgres import PostgresStore
-    except ImportError:
+    except ImportError as error:
+        missing = (error.name or "psycopg").partition(".")[0]
         raise ConfigError(
-            "The database_url names a PostgreSQL database, but psycopg is not installed. "
+            f"The database_url names a PostgreSQL database, but {missing} is not installed. "
             "Install the PostgreSQL extra: pip install 'ondemand-plugin[postgresql]'.",
             field="database_url",
         ) from None

@@ -80,6 +80,11 @@ class NotificationRecord:
     provider_message_id: str | None = None
     detail: str = ""
     result: dict[str, Any] | None = None
+    # The channels the send's route named when it was claimed, in failover order: the only ones
+    # recovery may ask about it. None for a send claimed before routes were recorded.
+    route_channels: tuple[str, ...] | None = None
+    # When recovery last asked those channels about a send still ``unknown``, in vain.
+    looked_up_at: datetime | None = None
 
 
 @attrs.frozen
@@ -168,6 +173,25 @@ class Store(Protocol):
         self, occurred_before: datetime, limit: int
     ) -> list[NotificationRecord]:
         """Notifications still ``sending`` or ``unknown`` begun before a moment, oldest first."""
+        ...
+
+    def sending_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        """Notifications still ``sending`` begun before a moment, oldest first."""
+        ...
+
+    def unknown_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        """Notifications ``unknown`` begun before a moment: those never looked up first, then
+        those looked up longest ago, so that sends no channel can tell about take their turn
+        and never keep the others from being looked up."""
+        ...
+
+    def record_lookup(self, practice_id: str, notification_id: str, detail: str) -> bool:
+        """Note a lookup that left a notification ``unknown``: why (``detail``), and when
+        (``looked_up_at``). False if it is no longer ``unknown``."""
         ...
 
     def practices_that_notified(self, mode: str, address: str) -> list[str]:

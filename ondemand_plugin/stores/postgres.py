@@ -106,6 +106,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     """
+    ALTER TABLE notifications ADD COLUMN route_channels text[], ADD COLUMN looked_up_at timestamptz;
+    CREATE INDEX notifications_lookups ON notifications (looked_up_at NULLS FIRST, occurred_at, id)
+        WHERE status = 'unknown';
+    """,
+    """
     CREATE TABLE inbound_messages (
         channel text COLLATE "C" NOT NULL,
         message_id text COLLATE "C" NOT NULL,
@@ -371,6 +376,36 @@ class PostgresStore:
         )
         return [_notification(row) for row in rows]
 
+    def sending_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status = 'sending' AND occurred_at < %s ORDER BY occurred_at, id LIMIT %s",
+            (occurred_before, limit),
+        )
+        return [_notification(row) for row in rows]
+
+    def unknown_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status = 'unknown' AND occurred_at < %s "
+            "ORDER BY looked_up_at NULLS FIRST, occurred_at, id LIMIT %s",
+            (occurred_before, limit),
+        )
+        return [_notification(row) for row in rows]
+
+    def record_lookup(self, practice_id: str, notification_id: str, detail: str) -> bool:
+        with self._connection() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET detail = %s, looked_up_at = %s "
+                "WHERE practice_id = %s AND id = %s AND status = 'unknown'",
+                (detail, utc_now(), practice_id, notification_id),
+            )
+            return cursor.rowcount == 1
+
     def practices_that_notified(self, mode: str, address: str) -> list[str]:
         rows = self._all(
             "SELECT DISTINCT practice_id FROM notifications "
@@ -510,6 +545,8 @@ def _template(row: DictRow) -> Template:
 def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
     values = attrs.asdict(record, recurse=False)
     values["result"] = Json(record.result) if record.result is not None else None
+    if record.route_channels is not None:
+        values["route_channels"] = list(record.route_channels)
     return tuple(values[column] for column in NOTIFICATION_COLUMNS)
 
 
@@ -518,5 +555,7 @@ def _notification(row: DictRow) -> NotificationRecord:
     values.update(
         occurred_at=_utc(row["occurred_at"]),
         status_changed_at=_utc(row["status_changed_at"]),
+        route_channels=tuple(row["route_channels"]) if row["route_channels"] is not None else None,
+        looked_up_at=_utc(row["looked_up_at"]) if row["looked_up_at"] else None,
     )
     return NotificationRecord(**values)

@@ -98,6 +98,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     """
+    ALTER TABLE notifications ADD COLUMN route_channels TEXT;
+    ALTER TABLE notifications ADD COLUMN looked_up_at TEXT;
+    CREATE INDEX notifications_lookups ON notifications (status, looked_up_at, occurred_at, id);
+    """,
+    """
     CREATE TABLE inbound_messages (
         channel TEXT NOT NULL,
         message_id TEXT NOT NULL,
@@ -396,6 +401,36 @@ class SQLiteStore:
         )
         return [_notification(row) for row in rows]
 
+    def sending_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        rows = self._connection().execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status = 'sending' AND occurred_at < ? ORDER BY occurred_at, id LIMIT ?",
+            (format_timestamp(occurred_before), limit),
+        )
+        return [_notification(row) for row in rows]
+
+    def unknown_notifications(
+        self, occurred_before: datetime, limit: int
+    ) -> list[NotificationRecord]:
+        rows = self._connection().execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE status = 'unknown' AND occurred_at < ? "
+            "ORDER BY looked_up_at NULLS FIRST, occurred_at, id LIMIT ?",
+            (format_timestamp(occurred_before), limit),
+        )
+        return [_notification(row) for row in rows]
+
+    def record_lookup(self, practice_id: str, notification_id: str, detail: str) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET detail = ?, looked_up_at = ? "
+                "WHERE practice_id = ? AND id = ? AND status = 'unknown'",
+                (detail, format_timestamp(utc_now()), practice_id, notification_id),
+            )
+        return cursor.rowcount == 1
+
     def practices_that_notified(self, mode: str, address: str) -> list[str]:
         rows = self._connection().execute(
             "SELECT DISTINCT practice_id FROM notifications "
@@ -491,6 +526,10 @@ def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
         status_changed_at=format_timestamp(record.status_changed_at),
         payment_allowed=int(record.payment_allowed),
         result=json.dumps(record.result) if record.result is not None else None,
+        route_channels=(
+            json.dumps(list(record.route_channels)) if record.route_channels is not None else None
+        ),
+        looked_up_at=format_timestamp(record.looked_up_at) if record.looked_up_at else None,
     )
     return tuple(values[column] for column in NOTIFICATION_COLUMNS)
 
@@ -502,5 +541,9 @@ def _notification(row: sqlite3.Row) -> NotificationRecord:
         status_changed_at=parse_timestamp(row["status_changed_at"]),
         payment_allowed=bool(row["payment_allowed"]),
         result=json.loads(row["result"]) if row["result"] else None,
+        route_channels=(
+            tuple(json.loads(row["route_channels"])) if row["route_channels"] is not None else None
+        ),
+        looked_up_at=parse_timestamp(row["looked_up_at"]) if row["looked_up_at"] else None,
     )
     return NotificationRecord(**values)

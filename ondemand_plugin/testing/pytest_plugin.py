@@ -15,6 +15,7 @@ from typing import Any
 import pluggy
 import pytest
 
+from ondemand_plugin.config import ALL_DAY
 from ondemand_plugin.testing.host import ReferenceHost, demo_host
 from ondemand_plugin.testing.manager import build_plugin_manager
 
@@ -23,7 +24,7 @@ def ondemand_test_config(directory: Path) -> dict[str, Any]:
     return {
         "database_url": "sqlite:///" + str(directory / "ondemand.db"),
         "outbox_dir": str(directory / "outbox"),
-        "send_window": None,
+        "send_window": ALL_DAY,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +42,8 @@ from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.recovery import UNKNOWN_DETAIL, Recovery
 from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
 from ondemand_plugin.templates import TemplateManager
+
+log = logging.getLogger(__name__)
 
 DUPLICATE_POLL_SECONDS = 0.05
 # How long past the deadline a repeated request waits for the first one's delivery to end.
@@ -166,9 +169,27 @@ class SendService:
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
             return self._replay(holder, request_hash)
-        if recipient.corrected and send_to.get("save_contact"):
-            self._save_contact(practice_id, recipient, context)
-        return self._deliver(record, practice, recipient, composed, context)
+        try:
+            if recipient.corrected and send_to.get("save_contact"):
+                self._save_contact(practice_id, recipient, context)
+            message = _message(record, practice, recipient, composed)
+        except BaseException:
+            # Nothing reached a channel: give the key back, so that a retry goes at once
+            # instead of waiting for a delivery that never began.
+            self._release(record)
+            raise
+        return self._deliver(record, message, practice, recipient, context)
+
+    def _release(self, record: NotificationRecord) -> None:
+        try:
+            self.store.release_claim(record.practice_id, record.id)
+        except Exception as error:
+            # The refusal the caller gets matters more; recovery settles the claim later.
+            log.warning(
+                "The claim of notification %s could not be released (%s); recovery will settle it.",
+                record.id,
+                type(error).__name__,
+            )
 
     def _opted_out(self, practice_id: str) -> OptedOut:
         return lambda mode, address: self.store.is_opted_out(practice_id, mode, address)
@@ -322,22 +343,11 @@ class SendService:
     def _deliver(
         self,
         record: NotificationRecord,
+        message: OutboundMessage,
         practice: Practice,
         recipient: Recipient,
-        composed: Composed,
         context: dict[str, Any],
     ) -> dict[str, Any]:
-        message = OutboundMessage(
-            notification_id=record.id,
-            practice_id=practice.id,
-            mode=recipient.mode,  # type: ignore[arg-type]
-            to=recipient.address,
-            sender=composed.sender,
-            sender_name=practice.name,
-            subject=composed.subject,
-            body=composed.body,
-            html=composed.html,
-        )
         outcome = deliver(message, self.channels[recipient.mode], self.config.deadline_seconds)
         assert record.result is not None
         result = {**record.result, "status": outcome.status, "detail": outcome.detail}
@@ -398,6 +408,22 @@ class SendService:
                 field="idempotency_key",
             )
         return {**_answer(record), "duplicate": True}
+
+
+def _message(
+    record: NotificationRecord, practice: Practice, recipient: Recipient, composed: Composed
+) -> OutboundMessage:
+    return OutboundMessage(
+        notification_id=record.id,
+        practice_id=practice.id,
+        mode=recipient.mode,  # type: ignore[arg-type]
+        to=recipient.address,
+        sender=composed.sender,
+        sender_name=practice.name,
+        subject=composed.subject,
+        body=composed.body,
+        html=composed.html,
+    )
 
 
 def _answer(record: NotificationRecord) -> dict[str, Any]:

@@ -267,24 +267,35 @@ class PostgresStore:
 
     def claim_notification(self, record: NotificationRecord) -> NotificationRecord | None:
         with self._connection() as connection:
-            # A concurrent claim of the same key makes this INSERT wait for it to commit, then do
-            # nothing; the SELECT, a statement of its own, then sees the winner's row. Each
-            # statement commits on its own: a claim is one round trip when it wins.
+            while True:
+                # A concurrent claim of the same key makes this INSERT wait for it to commit,
+                # then do nothing; the SELECT, a statement of its own, then sees the winner's
+                # row. Each statement commits on its own: a claim is one round trip when it wins.
+                cursor = connection.execute(
+                    f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
+                    f"VALUES ({_NOTIFICATION_VALUES}) "
+                    "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
+                    _notification_row(record),
+                )
+                if cursor.rowcount == 1:
+                    return None
+                row = connection.execute(
+                    f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                    "WHERE practice_id = %s AND idempotency_key = %s",
+                    (record.practice_id, record.idempotency_key),
+                ).fetchone()
+                # None: the winner released its claim between the two statements; claim again.
+                if row is not None:
+                    return _notification(row)
+
+    def release_claim(self, practice_id: str, notification_id: str) -> bool:
+        with self._connection() as connection:
             cursor = connection.execute(
-                f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
-                f"VALUES ({_NOTIFICATION_VALUES}) "
-                "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
-                _notification_row(record),
+                "DELETE FROM notifications "
+                "WHERE practice_id = %s AND id = %s AND status = 'sending'",
+                (practice_id, notification_id),
             )
-            if cursor.rowcount == 1:
-                return None
-            row = connection.execute(
-                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
-                "WHERE practice_id = %s AND idempotency_key = %s",
-                (record.practice_id, record.idempotency_key),
-            ).fetchone()
-        assert row is not None, "the row that holds the key cannot vanish: nothing deletes one"
-        return _notification(row)
+            return cursor.rowcount == 1
 
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion

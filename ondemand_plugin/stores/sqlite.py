@@ -295,6 +295,14 @@ class SQLiteStore:
             ).fetchone()
         return _notification(row)
 
+    def release_claim(self, practice_id: str, notification_id: str) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM notifications WHERE practice_id = ? AND id = ? AND status = 'sending'",
+                (practice_id, notification_id),
+            )
+        return cursor.rowcount == 1
+
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion
     ) -> None:

@@ -46,6 +46,13 @@ class HostError(OnDemandError):
     code = "host_error"
 
 
+class StoreUnavailable(OnDemandError):
+    """The plugin's database cannot be used just now: unreachable, failing, or locked for longer
+    than a request may wait. Nothing was sent or written; the same request may be sent again."""
+
+    code = "store_unavailable"
+
+
 class ConfigError(OnDemandError):
     code = "invalid_config"
 

@@ -112,7 +112,7 @@ class OnDemandPlugin:
         practice_id = context.get("practice_id") if type(context) is dict else None
         if type(practice_id) is not str:
             raise InvalidRequest("context.practice_id must be the practice's id.", field="context")
-        if not self.entitlement.is_enabled(practice_id):
+        if not self.entitlement.shown_on_dashboards(practice_id):
             return []
         panel = PANELS.get(dashboard) if type(dashboard) is str else None
         if (

@@ -35,7 +35,7 @@ from ondemand_plugin.criteria import (
     send_window_refusal,
 )
 from ondemand_plugin.delivery import deliver
-from ondemand_plugin.errors import InvalidRequest, OnDemandError
+from ondemand_plugin.errors import InvalidRequest, OnDemandError, StoreUnavailable
 from ondemand_plugin.host import Host
 from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.opt_outs import OptOuts
@@ -351,20 +351,28 @@ class SendService:
         outcome = deliver(message, self.channels[recipient.mode], self.config.deadline_seconds)
         assert record.result is not None
         result = {**record.result, "status": outcome.status, "detail": outcome.detail}
-        self.store.complete_notification(
-            practice.id,
-            record.id,
-            Completion(
-                # The result says whether the message left; the history, how far it got. A channel
-                # that hands the message over itself (the outbox) says "delivered" at once; the
-                # others wait for the provider's callback.
-                status="delivered" if outcome.delivered else outcome.status,
-                detail=outcome.detail,
-                channel=outcome.channel,
-                provider_message_id=outcome.provider_message_id,
-                result=result,
-            ),
+        completion = Completion(
+            # The result says whether the message left; the history, how far it got. A channel
+            # that hands the message over itself (the outbox) says "delivered" at once; the
+            # others wait for the provider's callback.
+            status="delivered" if outcome.delivered else outcome.status,
+            detail=outcome.detail,
+            channel=outcome.channel,
+            provider_message_id=outcome.provider_message_id,
+            result=result,
         )
+        try:
+            self.store.complete_notification(practice.id, record.id, completion)
+        except StoreUnavailable as error:
+            # The delivery is over: a refusal now would say nothing left when it may have.
+            # The entry stays "sending" and recovery settles it from the channel's lookup.
+            log.warning(
+                "The outcome of notification %s (%s) could not be recorded: %s Recovery will "
+                "settle its history entry.",
+                record.id,
+                outcome.status,
+                error.message,
+            )
         if outcome.recipient_opted_out and outcome.channel is not None:
             self.opt_outs.change(
                 practice.id,

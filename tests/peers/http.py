@@ -66,7 +66,7 @@ class HttpPeer:
         self.script: list[Fault] = []
         self.rule: Callable[[int], Fault] = lambda number: None
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = _Server(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         # A short poll keeps shutdown, so each test's teardown, quick.
@@ -86,6 +86,12 @@ class HttpPeer:
             number = len(self.requests)
             self.requests.append(request)
             return self.script.pop(0) if self.script else self.rule(number)
+
+
+class _Server(ThreadingHTTPServer):
+    # As a provider's front end does, take many new connections at once: the standard library's
+    # backlog of 5 drops the rest, and each dropped one waits a second to try again.
+    request_queue_size = 128
 
 
 def _handler_for(peer: HttpPeer) -> type[BaseHTTPRequestHandler]:

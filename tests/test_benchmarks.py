@@ -18,6 +18,11 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_sandbox.py", ["--rounds", "1", "--calls", "2"], "Send Balance Notification dialog"),
         ("bench_inbound.py", ["--notifications", "5"], "signed status callback, settles one"),
         ("bench_recovery.py", ["--rows", "50", "--stuck", "4"], "settling a stuck send"),
+        (
+            "bench_concurrency.py",
+            ["--desks", "4", "--sends", "1", "--delay", "0.05"],
+            "Share of the ideal",
+        ),
     ],
 )
 def test_a_benchmark_runs_to_its_report(

@@ -1,10 +1,12 @@
-"""The database goes away and comes back: dashboards keep answering from what they knew, the dialog
+"""Outages and load.
+
+The database goes away and comes back: dashboards keep answering from what they knew, the dialog
 and sends refuse at once with ``store_unavailable`` and write nothing, and the plugin recovers by
 itself. PostgreSQL is taken away for real, through a TCP forwarder the test stops; SQLite, by
-taking its folder away or holding its write lock past the timeout.
+taking its folder away or holding its write lock past the timeout. The times asserted are the
+issue's contract figures with room for a loaded machine; each test prints what it measured.
 
-The times asserted are the issue's contract figures with room for a loaded machine; each test
-prints what it measured."""
+Desks sending at once keep their connections to the provider from one burst to the next."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from time import monotonic, sleep
 from typing import Any, TypeVar
@@ -21,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pluggy
 import pytest
 from conftest import CONTEXT, Build, enable_addon, host_on
+from peers.http import Slow
 from peers.tcp_proxy import TcpProxy
 from peers.twilio import TwilioPeer
 
@@ -277,3 +281,23 @@ def test_a_send_whose_outcome_cannot_be_recorded_still_says_it_left(
     assert len(gateway.created) == 1
     [entry] = history(pm)  # written before delivery; recovery settles it
     assert entry["id"] == result["notification_id"]
+
+
+# Load
+
+
+def test_desks_sending_at_once_keep_their_provider_connections_for_the_next_burst(
+    build: Build,
+) -> None:
+    desks = 32
+    with TwilioPeer() as gateway:
+        gateway.rule = lambda number: Slow(0.2)  # every desk's send is in flight at once
+        pm, _ = build(channels={"text": "twilio_sms"}, twilio_sms=gateway.settings())
+        for burst in range(2):
+            keys = [f"burst-{burst}-desk-{desk}" for desk in range(desks)]
+            with ThreadPoolExecutor(max_workers=desks) as pool:
+                results = list(pool.map(lambda key: submit(pm, key), keys))
+            assert {result["status"] for result in results} == {"sent"}
+
+    assert len(gateway.requests) == 2 * desks
+    assert len({request.client_port for request in gateway.requests}) <= desks

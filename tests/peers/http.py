@@ -22,6 +22,8 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The client's port: one per connection, so requests with the same one shared a connection.
+    client_port: int = 0
 
     @property
     def form(self) -> dict[str, str]:
@@ -105,7 +107,11 @@ def _handler_for(peer: HttpPeer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = Request(
-                "POST", self.path, dict(self.headers.items()), self.rfile.read(length)
+                "POST",
+                self.path,
+                dict(self.headers.items()),
+                self.rfile.read(length),
+                self.client_address[1],
             )
             fault = peer._fault(request)
             if isinstance(fault, Drop):

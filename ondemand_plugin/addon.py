@@ -106,7 +106,7 @@ class Entitlement:
                     log.warning(
                         "%s Until it is back, dashboards show the add-on as last read, and "
                         "the dialog and sends are refused (store_unavailable).",
-                        error.message,
+                        error.outage,
                     )
             raise
         with self._lock:

@@ -52,6 +52,10 @@ class StoreUnavailable(OnDemandError):
 
     code = "store_unavailable"
 
+    def __init__(self, database: str, reason: str) -> None:
+        self.outage = f"The On-Demand database ({database}) is unavailable: {reason}."
+        super().__init__(f"{self.outage} Nothing was sent or written; try again in a moment.")
+
 
 class ConfigError(OnDemandError):
     code = "invalid_config"

@@ -371,7 +371,7 @@ class SendService:
                 "settle its history entry.",
                 record.id,
                 outcome.status,
-                error.message,
+                error.outage,
             )
         if outcome.recipient_opted_out and outcome.channel is not None:
             self.opt_outs.change(

@@ -170,11 +170,7 @@ class PostgresStore:
 
     def _unavailable(self, error: Exception) -> StoreUnavailable:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return StoreUnavailable(
-            f"The On-Demand database (PostgreSQL at {self._where}) is unavailable: {reason}. "
-            "Nothing was sent or written; try again in a moment.",
-            field="database_url",
-        )
+        return StoreUnavailable(f"PostgreSQL at {self._where}", reason)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[DictRow]]:

@@ -139,11 +139,7 @@ def _is_unavailable(error: sqlite3.Error) -> bool:
 
 
 def _refusal(error: sqlite3.Error, path: Path) -> StoreUnavailable:
-    return StoreUnavailable(
-        f"The On-Demand database (SQLite at {path}) is unavailable: {error}. Nothing was sent "
-        "or written; try again in a moment.",
-        field="database_url",
-    )
+    return StoreUnavailable(f"SQLite at {path}", str(error))
 
 
 class SQLiteStore:

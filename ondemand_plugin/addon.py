@@ -2,17 +2,25 @@
 
 Dashboards ask on every render, so the set of entitled practices is cached in memory and
 re-read at most every ``REFRESH_SECONDS``: a switch made anywhere is seen within that time.
+While the database is away, dashboards answer from the state last read, without waiting on it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import time
 from collections.abc import Callable
 
-from ondemand_plugin.errors import InvalidRequest, NotEntitled
+from ondemand_plugin.errors import InvalidRequest, NotEntitled, StoreUnavailable
 from ondemand_plugin.stores.base import AddonChange, Store, utc_now
 
+log = logging.getLogger(__name__)
+
 REFRESH_SECONDS = 2.0
+# How long a dashboard render waits for a re-read before it answers from the state last read.
+DASHBOARD_WAIT_SECONDS = 0.5
 
 
 class Entitlement:
@@ -21,10 +29,23 @@ class Entitlement:
         self._clock = clock
         self._enabled: frozenset[str] = frozenset()
         self._fresh_until = float("-inf")
+        self._store_away = False
+        self._lock = threading.Lock()
+        self._rereading: threading.Thread | None = None
 
     def is_enabled(self, practice_id: str) -> bool:
         if self._clock() >= self._fresh_until:
             self._refresh()
+        return practice_id in self._enabled
+
+    def shown_on_dashboards(self, practice_id: str) -> bool:
+        """``is_enabled`` for the dashboards' hot path: the re-read runs aside, and a render
+        waits for it at most ``DASHBOARD_WAIT_SECONDS`` (not at all while the database is
+        known to be away), then answers from the state last read."""
+        if self._clock() >= self._fresh_until:
+            rereading = self._reread_aside()
+            if not self._store_away:
+                rereading.join(DASHBOARD_WAIT_SECONDS)
         return practice_id in self._enabled
 
     def require(self, practice_id: str) -> None:
@@ -58,6 +79,39 @@ class Entitlement:
     def log(self, practice_id: str) -> list[AddonChange]:
         return self._store.addon_log(practice_id)
 
+    def _reread_aside(self) -> threading.Thread:
+        """The re-read in flight, or a new one: one at a time, however many renders ask."""
+        with self._lock:
+            if self._rereading is None or not self._rereading.is_alive():
+                self._rereading = threading.Thread(
+                    target=self._refresh_quietly, name="ondemand-addon-reread", daemon=True
+                )
+                self._rereading.start()
+            return self._rereading
+
+    def _refresh_quietly(self) -> None:
+        # Logged once by _refresh; the renders keep the state last read.
+        with contextlib.suppress(StoreUnavailable):
+            self._refresh()
+
     def _refresh(self) -> None:
-        self._enabled = self._store.enabled_practices()
-        self._fresh_until = self._clock() + REFRESH_SECONDS
+        try:
+            enabled = self._store.enabled_practices()
+        except StoreUnavailable as error:
+            with self._lock:
+                # Tried again at the next refresh, not on every render in between.
+                self._fresh_until = self._clock() + REFRESH_SECONDS
+                if not self._store_away:
+                    self._store_away = True
+                    log.warning(
+                        "%s Until it is back, dashboards show the add-on as last read, and "
+                        "the dialog and sends are refused (store_unavailable).",
+                        error.outage,
+                    )
+            raise
+        with self._lock:
+            self._enabled = enabled
+            self._fresh_until = self._clock() + REFRESH_SECONDS
+            if self._store_away:
+                self._store_away = False
+                log.warning("The On-Demand database is back: the add-on state is read again.")

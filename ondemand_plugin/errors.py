@@ -46,6 +46,17 @@ class HostError(OnDemandError):
     code = "host_error"
 
 
+class StoreUnavailable(OnDemandError):
+    """The plugin's database cannot be used just now: unreachable, failing, or locked for longer
+    than a request may wait. Nothing was sent or written; the same request may be sent again."""
+
+    code = "store_unavailable"
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.outage = f"The On-Demand database ({database}) is unavailable: {reason}."
+        super().__init__(f"{self.outage} Nothing was sent or written; try again in a moment.")
+
+
 class ConfigError(OnDemandError):
     code = "invalid_config"
 

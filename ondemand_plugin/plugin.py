@@ -142,7 +142,7 @@ class OnDemandPlugin:
         # Other plugins show actions on dashboards this one has none for: an unknown dashboard
         # is no error, or the host would lose every plugin's actions with it.
         panel = PANELS.get(dashboard) if type(dashboard) is str else None
-        if panel is None or not self.entitlement.is_enabled(practice_id):
+        if panel is None or not self.entitlement.shown_on_dashboards(practice_id):
             return []
         if (
             type(subject) is not dict

@@ -35,7 +35,7 @@ from ondemand_plugin.criteria import (
     send_window_refusal,
 )
 from ondemand_plugin.delivery import deliver
-from ondemand_plugin.errors import InvalidRequest, OnDemandError
+from ondemand_plugin.errors import InvalidRequest, OnDemandError, StoreUnavailable
 from ondemand_plugin.host import Host
 from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.opt_outs import OptOuts
@@ -174,9 +174,27 @@ class SendService:
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
             return self._replay(holder, request_hash)
-        if recipient.corrected and send_to.get("save_contact"):
-            self._save_contact(practice_id, recipient, context)
-        return self._deliver(record, practice, recipient, composed, context)
+        try:
+            if recipient.corrected and send_to.get("save_contact"):
+                self._save_contact(practice_id, recipient, context)
+            message = _message(record, practice, recipient, composed)
+        except BaseException:
+            # Nothing reached a channel: give the key back, so that a retry goes at once
+            # instead of waiting for a delivery that never began.
+            self._release(record)
+            raise
+        return self._deliver(record, message, practice, recipient, context)
+
+    def _release(self, record: NotificationRecord) -> None:
+        try:
+            self.store.release_claim(record.practice_id, record.id)
+        except Exception as error:
+            # The refusal the caller gets matters more; recovery settles the claim later.
+            log.warning(
+                "The claim of notification %s could not be released (%s); recovery will settle it.",
+                record.id,
+                type(error).__name__,
+            )
 
     def _opted_out(self, practice_id: str) -> OptedOut:
         return lambda mode, address: self.store.is_opted_out(practice_id, mode, address)
@@ -334,39 +352,36 @@ class SendService:
     def _deliver(
         self,
         record: NotificationRecord,
+        message: OutboundMessage,
         practice: Practice,
         recipient: Recipient,
-        composed: Composed,
         context: dict[str, Any],
     ) -> dict[str, Any]:
-        message = OutboundMessage(
-            notification_id=record.id,
-            practice_id=practice.id,
-            mode=recipient.mode,  # type: ignore[arg-type]
-            to=recipient.address,
-            sender=composed.sender,
-            sender_name=practice.name,
-            subject=composed.subject,
-            body=composed.body,
-            html=composed.html,
-        )
         outcome = deliver(message, self.channels[recipient.mode], self.config.deadline_seconds)
         assert record.result is not None
         result = {**record.result, "status": outcome.status, "detail": outcome.detail}
-        self.store.complete_notification(
-            practice.id,
-            record.id,
-            Completion(
-                # The result says whether the message left; the history, how far it got. A channel
-                # that hands the message over itself (the outbox) says "delivered" at once; the
-                # others wait for the provider's callback.
-                status="delivered" if outcome.delivered else outcome.status,
-                detail=outcome.detail,
-                channel=outcome.channel,
-                provider_message_id=outcome.provider_message_id,
-                result=result,
-            ),
+        completion = Completion(
+            # The result says whether the message left; the history, how far it got. A channel
+            # that hands the message over itself (the outbox) says "delivered" at once; the
+            # others wait for the provider's callback.
+            status="delivered" if outcome.delivered else outcome.status,
+            detail=outcome.detail,
+            channel=outcome.channel,
+            provider_message_id=outcome.provider_message_id,
+            result=result,
         )
+        try:
+            self.store.complete_notification(practice.id, record.id, completion)
+        except StoreUnavailable as error:
+            # The delivery is over: a refusal now would say nothing left when it may have.
+            # The entry stays "sending" and recovery settles it from the channel's lookup.
+            log.warning(
+                "The outcome of notification %s (%s) could not be recorded: %s Recovery will "
+                "settle its history entry.",
+                record.id,
+                outcome.status,
+                error.outage,
+            )
         if outcome.recipient_opted_out and outcome.channel is not None:
             self.opt_outs.change(
                 practice.id,
@@ -429,6 +444,22 @@ def _email_sender(practice: Practice, template: Template | None) -> str | None:
         practice.id,
     )
     return practice.sender_email
+
+
+def _message(
+    record: NotificationRecord, practice: Practice, recipient: Recipient, composed: Composed
+) -> OutboundMessage:
+    return OutboundMessage(
+        notification_id=record.id,
+        practice_id=practice.id,
+        mode=recipient.mode,  # type: ignore[arg-type]
+        to=recipient.address,
+        sender=composed.sender,
+        sender_name=practice.name,
+        subject=composed.subject,
+        body=composed.body,
+        html=composed.html,
+    )
 
 
 def _answer(record: NotificationRecord) -> dict[str, Any]:

@@ -20,6 +20,11 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_inbound_memory.py", ["--requests", "3"], "3 unsigned 1 MB POSTs"),
         ("bench_recovery.py", ["--rows", "50", "--stuck", "4"], "settling a stuck send"),
         ("bench_addon.py", ["--switches", "1"], "Seen by another worker"),
+        (
+            "bench_concurrency.py",
+            ["--desks", "4", "--sends", "1", "--delay", "0.05"],
+            "Share of the ideal",
+        ),
     ],
 )
 def test_a_benchmark_runs_to_its_report(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -113,9 +114,19 @@ def test_connections_the_server_closed_are_replaced_without_failing_a_call(
     store.enabled_practices()
     # What a server restart or failover does to the pool's idle connections.
     with psycopg.connect(postgres_server, autocommit=True) as admin:
-        ended = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'ondemand-store-test'"
-        ).fetchall()
-    assert ended
+        ended = [
+            pid
+            for pid, terminated in admin.execute(
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'ondemand-store-test'"
+            ).fetchall()
+            if terminated
+        ]
+        assert ended
+        # pg_terminate_backend only signals: wait until those backends have ended, as after a
+        # restart.
+        while admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (ended,)
+        ).fetchall():
+            time.sleep(0.01)
     assert store.enabled_practices() == frozenset()

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time
 from pathlib import Path
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -457,6 +458,35 @@ def test_a_corrected_number_for_a_call_keeps_the_kind_of_contact_it_replaces(
 
     kinds = [call["contact"]["kind"] for call in ondemand_host.calls_to("pm_update_contact")]
     assert kinds == ["mobile", "home"]
+
+
+class ContactsDown:
+    """A host whose contact records cannot be written: its ``pm_update_contact`` raises."""
+
+    @hookimpl(tryfirst=True)
+    def pm_update_contact(self, **arguments: Any) -> bool:
+        raise RuntimeError("the contacts service is down")
+
+
+def test_a_contact_that_cannot_be_saved_sends_nothing_and_frees_the_key_at_once(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    to = send_to("g-mei", "text", address="503.555.0199", save_contact=True)
+    broken = ContactsDown()
+    pm.register(broken)
+    with pytest.raises(OnDemandError) as refused:
+        submit(pm, to=to, body="Hi", idempotency_key="modify-1")
+    assert refused.value.code == "host_error"
+    assert "pm_update_contact" in refused.value.message
+    assert_nothing_sent(pm, ondemand_host)
+
+    pm.unregister(broken)
+    started = monotonic()
+    result = submit(pm, to=to, body="Hi", idempotency_key="modify-1")
+    assert monotonic() - started < 1.0  # no wait for a first request still "in progress"
+    assert (result["status"], result["duplicate"]) == ("sent", False)
+    assert len(outbox(ondemand_host)) == 1
+    assert [entry["id"] for entry in history(pm)] == [result["notification_id"]]
 
 
 def test_a_corrected_contact_is_not_saved_unless_asked(

@@ -57,6 +57,25 @@ def test_a_claimed_key_returns_the_record_that_holds_it(store: Store) -> None:
     assert store.claim_notification(record(3, practice_id="pr2", idempotency_key="key-1")) is None
 
 
+def test_a_released_claim_frees_its_key_at_once(store: Store) -> None:
+    store.claim_notification(record(1))
+    assert store.release_claim("pr1", "n1")
+    assert store.notification_by_key("pr1", "key-1") is None
+    assert store.claim_notification(record(2, idempotency_key="key-1")) is None
+    holder = store.notification_by_key("pr1", "key-1")
+    assert holder is not None and holder.id == "n2"
+
+
+def test_only_a_claim_still_sending_in_its_own_practice_is_released(store: Store) -> None:
+    store.claim_notification(record(1))
+    assert not store.release_claim("pr2", "n1")
+    complete(store, record(1))
+    assert not store.release_claim("pr1", "n1")
+    assert not store.release_claim("pr1", "n-never-claimed")
+    kept = store.notification_by_key("pr1", "key-1")
+    assert kept is not None and kept.status == "sent"
+
+
 def test_a_provider_callback_finds_its_notification(store: Store) -> None:
     store.claim_notification(record(1))
     complete(store, record(1))

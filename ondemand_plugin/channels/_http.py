@@ -17,8 +17,11 @@ from hookspecs.types import PermanentDeliveryError, TransientDeliveryError
 from ondemand_plugin.addresses import mask
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-# Enough for many sends in flight at once, each on a kept-alive connection.
-_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+# Enough for many sends in flight at once, each on a kept-alive connection: every connection is
+# kept, since a pool that closes some after each burst of sends opens (and handshakes) them again
+# on the next one.
+MAX_CONNECTIONS = 50
+_LIMITS = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
 
 
 def client(

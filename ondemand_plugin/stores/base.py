@@ -143,6 +143,12 @@ class Store(Protocol):
         """
         ...
 
+    def release_claim(self, practice_id: str, notification_id: str) -> bool:
+        """Delete a claim that is still ``sending``: nothing was handed to a channel, so the
+        key is free again at once. False if there is no such claim (it was completed, or is
+        another practice's)."""
+        ...
+
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion
     ) -> None:

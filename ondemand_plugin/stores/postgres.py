@@ -9,6 +9,7 @@ backend orders it byte for byte alike.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,10 +20,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Json
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hookspecs.types import Template
-from ondemand_plugin.errors import ConfigError
+from ondemand_plugin.errors import ConfigError, StoreUnavailable
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
     AddonChange,
@@ -122,9 +123,13 @@ MIGRATIONS: tuple[str, ...] = (
 
 POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_SECONDS = 10
-# Waiting longer for a pooled connection than SQLite waits for its write lock would only hide an
-# exhausted pool.
-POOL_TIMEOUT_SECONDS = 30.0
+# How long a request waits for a pooled connection before it is refused (store_unavailable): when
+# the database is away, the dialog and a send say so within 2 seconds instead of hanging.
+POOL_TIMEOUT_SECONDS = 1.5
+# A pool's own attempts to connect while the database is away: each gives up after this long
+# (their slots are then free), and the next request starts a new one. So the pool comes back within
+# seconds of the database, however long it was away.
+RECONNECT_SECONDS = 5.0
 
 _NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
 _NOTIFICATION_VALUES = ", ".join(["%s"] * len(NOTIFICATION_COLUMNS))
@@ -152,10 +157,13 @@ class PostgresStore:
             min_size=1,
             max_size=POOL_MAX_SIZE,
             timeout=POOL_TIMEOUT_SECONDS,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            # A connection the server closed while idle (a restart, a failover, an idle timeout)
-            # is replaced before use instead of failing a send: one empty round trip per use.
-            check=ConnectionPool.check_connection,
+            reconnect_timeout=RECONNECT_SECONDS,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": _connect_timeout(url),
+            },
+            check=_check_idle_connection,
             open=True,
             name="ondemand",
         )
@@ -167,8 +175,15 @@ class PostgresStore:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[DictRow]]:
-        with self._pool.connection() as connection:
-            yield connection
+        try:
+            with self._pool.connection() as connection:
+                yield connection
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            raise self._unavailable(error) from error
+
+    def _unavailable(self, error: Exception) -> StoreUnavailable:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return StoreUnavailable(f"PostgreSQL at {self._where}", reason)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[DictRow]]:
@@ -280,24 +295,35 @@ class PostgresStore:
 
     def claim_notification(self, record: NotificationRecord) -> NotificationRecord | None:
         with self._connection() as connection:
-            # A concurrent claim of the same key makes this INSERT wait for it to commit, then do
-            # nothing; the SELECT, a statement of its own, then sees the winner's row. Each
-            # statement commits on its own: a claim is one round trip when it wins.
+            while True:
+                # A concurrent claim of the same key makes this INSERT wait for it to commit,
+                # then do nothing; the SELECT, a statement of its own, then sees the winner's
+                # row. Each statement commits on its own: a claim is one round trip when it wins.
+                cursor = connection.execute(
+                    f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
+                    f"VALUES ({_NOTIFICATION_VALUES}) "
+                    "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
+                    _notification_row(record),
+                )
+                if cursor.rowcount == 1:
+                    return None
+                row = connection.execute(
+                    f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                    "WHERE practice_id = %s AND idempotency_key = %s",
+                    (record.practice_id, record.idempotency_key),
+                ).fetchone()
+                # None: the winner released its claim between the two statements; claim again.
+                if row is not None:
+                    return _notification(row)
+
+    def release_claim(self, practice_id: str, notification_id: str) -> bool:
+        with self._connection() as connection:
             cursor = connection.execute(
-                f"INSERT INTO notifications ({_NOTIFICATION_COLUMNS}) "
-                f"VALUES ({_NOTIFICATION_VALUES}) "
-                "ON CONFLICT (practice_id, idempotency_key) DO NOTHING",
-                _notification_row(record),
+                "DELETE FROM notifications "
+                "WHERE practice_id = %s AND id = %s AND status = 'sending'",
+                (practice_id, notification_id),
             )
-            if cursor.rowcount == 1:
-                return None
-            row = connection.execute(
-                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
-                "WHERE practice_id = %s AND idempotency_key = %s",
-                (record.practice_id, record.idempotency_key),
-            ).fetchone()
-        assert row is not None, "the row that holds the key cannot vanish: nothing deletes one"
-        return _notification(row)
+            return cursor.rowcount == 1
 
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion
@@ -466,6 +492,25 @@ class PostgresStore:
             parameters += (parse_timestamp(occurred_at), notification_id)
         rows = self._all(history_query(before is not None), (*parameters, limit))
         return [_notification(row) for row in rows]
+
+
+def _check_idle_connection(connection: psycopg.Connection[Any]) -> None:
+    """A pooled connection's check before use, with no round trip while it is healthy: an idle
+    connection has nothing to read unless the server closed it (a restart, a failover, an idle
+    timeout) or sent a notice. Only then is it asked, and a closed one is replaced before use."""
+    if connection.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    poll = select.poll()
+    poll.register(connection.fileno(), select.POLLIN)
+    if poll.poll(0):
+        ConnectionPool.check_connection(connection)
+
+
+def _connect_timeout(url: str) -> int:
+    """The URL's connect_timeout, else ours: libpq's default waits as long as the network does,
+    and a pool's attempt that hangs keeps it from coming back when the database does."""
+    given = conninfo_to_dict(url).get("connect_timeout")
+    return int(given) if given is not None else CONNECT_TIMEOUT_SECONDS
 
 
 def _server_description(url: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Template
-from ondemand_plugin.errors import ConfigError
+from ondemand_plugin.errors import ConfigError, StoreUnavailable
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
     AddonChange,
@@ -115,6 +115,45 @@ MIGRATIONS: tuple[str, ...] = (
 _NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
 _NOTIFICATION_VALUES = ", ".join(["?"] * len(NOTIFICATION_COLUMNS))
 
+# How long a statement waits for another process's write lock before it is refused.
+LOCK_TIMEOUT_SECONDS = 30.0
+# The database cannot be used just now (its file or folder gone, the disk failing or full, a lock
+# held past the timeout), as against a mistake in a statement: the first are store_unavailable.
+_UNAVAILABLE = {
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN,
+}
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose statements say ``store_unavailable`` when the database cannot be used,
+    as every backend's do."""
+
+    path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as error:
+            if _is_unavailable(error):
+                raise _refusal(error, self.path) from error
+            raise
+
+
+def _is_unavailable(error: sqlite3.Error) -> bool:
+    # The primary result code is the low byte (SQLITE_IOERR_WRITE is an SQLITE_IOERR); errors the
+    # sqlite3 module raises itself carry none.
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _UNAVAILABLE
+
+
+def _refusal(error: sqlite3.Error, path: Path) -> StoreUnavailable:
+    return StoreUnavailable(f"SQLite at {path}", str(error))
+
 
 class SQLiteStore:
     """``Store`` on a SQLite file. Safe to share between threads and processes."""
@@ -135,9 +174,19 @@ class SQLiteStore:
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
+            try:
+                connection = sqlite3.connect(
+                    self.path,
+                    timeout=LOCK_TIMEOUT_SECONDS,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=_Connection,
+                )
+            except sqlite3.Error as error:
+                if _is_unavailable(error):
+                    raise _refusal(error, self.path) from error
+                raise
+            connection.path = self.path
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -307,6 +356,14 @@ class SQLiteStore:
                 (record.practice_id, record.idempotency_key),
             ).fetchone()
         return _notification(row)
+
+    def release_claim(self, practice_id: str, notification_id: str) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM notifications WHERE practice_id = ? AND id = ? AND status = 'sending'",
+                (practice_id, notification_id),
+            )
+        return cursor.rowcount == 1
 
     def complete_notification(
         self, practice_id: str, notification_id: str, completion: Completion

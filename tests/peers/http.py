@@ -22,6 +22,8 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The client's port: one per connection, so requests with the same one shared a connection.
+    client_port: int = 0
 
     @property
     def form(self) -> dict[str, str]:
@@ -66,7 +68,7 @@ class HttpPeer:
         self.script: list[Fault] = []
         self.rule: Callable[[int], Fault] = lambda number: None
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = _Server(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         # A short poll keeps shutdown, so each test's teardown, quick.
@@ -88,6 +90,12 @@ class HttpPeer:
             return self.script.pop(0) if self.script else self.rule(number)
 
 
+class _Server(ThreadingHTTPServer):
+    # As a provider's front end does, take many new connections at once: the standard library's
+    # backlog of 5 drops the rest, and each dropped one waits a second to try again.
+    request_queue_size = 128
+
+
 def _handler_for(peer: HttpPeer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real providers offer
@@ -99,7 +107,11 @@ def _handler_for(peer: HttpPeer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = Request(
-                "POST", self.path, dict(self.headers.items()), self.rfile.read(length)
+                "POST",
+                self.path,
+                dict(self.headers.items()),
+                self.rfile.read(length),
+                self.client_address[1],
             )
             fault = peer._fault(request)
             if isinstance(fault, Drop):

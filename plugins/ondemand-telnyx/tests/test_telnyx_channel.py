@@ -1,0 +1,100 @@
+"""The Telnyx channel against a loopback Telnyx: the channel conformance kit, and what the kit
+does not know about Telnyx (its request, its opted-out error, its settings)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+from ondemand_telnyx import SettingsError, TelnyxChannel, TelnyxSettings
+from ondemand_telnyx.testing import API_KEY, PROFILE_ID, TelnyxGateway, opted_out, telnyx_error
+
+from hookspecs.types import Channel, RecipientOptedOutError
+from ondemand_plugin.testing.conformance import ChannelConformance, FailureKind, sample_message
+
+
+@pytest.fixture
+def gateway() -> Iterator[TelnyxGateway]:
+    with TelnyxGateway() as peer:
+        yield peer
+
+
+def channel_for(gateway: TelnyxGateway, **extra: object) -> TelnyxChannel:
+    return TelnyxChannel(TelnyxSettings.read(gateway.settings(**extra)))
+
+
+class TestTelnyxConformance(ChannelConformance):
+    secrets = (API_KEY,)
+
+    @pytest.fixture(autouse=True)
+    def _gateway(self, gateway: TelnyxGateway) -> None:
+        self.gateway = gateway
+
+    def make_channel(self) -> Channel:
+        return channel_for(self.gateway)
+
+    @contextlib.contextmanager
+    def provider_fails(self, kind: FailureKind) -> Iterator[None]:
+        if kind == "transient":
+            answer = (503, None, {})
+        else:
+            answer = telnyx_error(422, "40310", "Invalid 'to' address", "+15035550123 is invalid")
+        self.gateway.rule = lambda number: answer
+        yield
+        self.gateway.rule = lambda number: None
+
+
+def test_a_text_is_posted_with_the_bearer_key_and_the_profile(gateway: TelnyxGateway) -> None:
+    receipt = channel_for(gateway, webhook_url="https://pm.example.com/hook").deliver(
+        sample_message("text")
+    )
+    [request] = gateway.requests
+    assert request == {
+        "to": "+15035550123",
+        "text": sample_message("text").body,
+        "messaging_profile_id": PROFILE_ID,
+        "webhook_url": "https://pm.example.com/hook",
+    }
+    assert receipt.status == "queued"
+    assert receipt.provider_message_id in gateway.messages
+
+
+def test_without_a_profile_the_practice_number_is_the_sender(gateway: TelnyxGateway) -> None:
+    settings = gateway.settings()
+    del settings["messaging_profile_id"]
+    TelnyxChannel(TelnyxSettings.read(settings)).deliver(sample_message("text"))
+    assert gateway.requests[0]["from"] == "+15035550101"
+
+
+def test_a_recipient_who_replied_stop_is_an_opted_out_error(gateway: TelnyxGateway) -> None:
+    gateway.script = [opted_out()]
+    with pytest.raises(RecipientOptedOutError, match="replied STOP"):
+        channel_for(gateway).deliver(sample_message("text"))
+
+
+def test_rate_limiting_is_transient_with_telnyx_s_retry_after(gateway: TelnyxGateway) -> None:
+    gateway.script = [(429, None, {"Retry-After": "7"})]
+    with pytest.raises(Exception) as error:
+        channel_for(gateway).deliver(sample_message("text"))
+    assert getattr(error.value, "retry_after", None) == 7.0
+
+
+def test_a_wrong_key_is_refused_for_good(gateway: TelnyxGateway) -> None:
+    channel = channel_for(gateway, api_key="KEY-wrong")
+    with pytest.raises(Exception, match=r"Telnyx refused the message \(401 10009\)"):
+        channel.deliver(sample_message("text"))
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [({}, "api_key"), ({"api_key": "K", "public_key": "not a key"}, "public_key")],
+)
+def test_bad_settings_are_refused_naming_the_setting(settings: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=f"telnyx setting {named}"):
+        TelnyxSettings.read(settings)
+
+
+def test_the_api_key_stays_out_of_repr(gateway: TelnyxGateway) -> None:
+    settings = TelnyxSettings.read(gateway.settings())
+    assert API_KEY not in repr(settings) + repr(TelnyxChannel(settings))

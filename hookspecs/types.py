@@ -48,8 +48,10 @@ class Channel(Protocol):
 
     ``deliver`` raises ``TransientDeliveryError`` for failures worth retrying and
     ``PermanentDeliveryError`` for those that are not; anything else counts as permanent.
-    Optional: ``lookup`` (``StatusLookup``), ``close()`` (called on ``pm_unconfigure``) and
-    ``bind(events)`` (``BindsEvents``).
+    Optional: ``lookup`` (``StatusLookup``), ``close()`` (called on ``pm_unconfigure``),
+    ``bind(events)`` (``BindsEvents``) and ``shared_sender``, the one number or address the
+    channel sends every practice's messages from (a fixed number, a messaging service), if it
+    does: replies received there belong to every practice that used the channel.
     """
 
     name: str
@@ -150,13 +152,23 @@ class DeliveryEvents(Protocol):
         status: DeliveryStatus,
         detail: str = "",
         occurred_at: datetime | None = None,
+        *,
+        practice_id: str | None = None,
+        notification_id: str | None = None,
+        opted_out: bool = False,
     ) -> bool:
         """The provider's news of one message it was given, by the id its ``DeliveryReceipt``
         carried. ``status`` is one of ``DELIVERY_STATUSES`` and moves forward only: a
         ``sent`` after ``delivered`` changes nothing. ``detail`` is the provider's reason (an
         error code; never message text). Answers ``False`` when no notification of ``channel``
         has that id yet; the event is then kept for a while and applied if the send's
-        completion is written later (a callback can come before it)."""
+        completion is written later (a callback can come before it).
+
+        Optional, keyword only: a provider that echoes the message's ``practice_id`` and
+        ``notification_id`` back (from ``OutboundMessage``, in a signed callback URL or a
+        client reference) names them, so that a send whose completion was never written is
+        still found; ``opted_out=True`` says the provider refused the message because the
+        recipient opted out, which is recorded as a ``RecipientOptedOutError`` would be."""
         ...
 
     def opt_out(
@@ -168,12 +180,15 @@ class DeliveryEvents(Protocol):
         opted_out: bool = True,
         source: str = "reply",
         text: str | None = None,
+        *,
+        message_id: str | None = None,
     ) -> None:
         """A STOP (``opted_out=True``) or START (``False``) the provider received at
         ``sender`` (the practice's number or address) from ``address``. Honoured at once: no
         further ``mode`` message goes to ``address`` from a practice that messaged it from
         ``sender``, and the host is told through ``pm_set_opt_out``. ``text`` is the reply as
-        received, if any; it is kept for staff, never logged."""
+        received, if any; never logged. ``message_id``, the provider's id of the message
+        received (keyword only, optional), makes a repeat or a replay of it change nothing."""
         ...
 
     def reply(
@@ -183,9 +198,12 @@ class DeliveryEvents(Protocol):
         address: str,
         text: str,
         occurred_at: datetime | None = None,
+        *,
+        message_id: str | None = None,
     ) -> None:
         """Any other reply the provider received at ``sender`` from ``address``: kept for the
-        practices that messaged ``address`` from ``sender``, for staff to read."""
+        practices that messaged ``address`` from ``sender``, for staff to read. ``message_id``
+        as for ``opt_out``."""
         ...
 
 

@@ -16,8 +16,8 @@ from peers.webhook import WEBHOOK_SECRET, WebhookPeer
 from hookspecs import Channel
 from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.channels.smtp import SmtpChannel
-from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
-from ondemand_plugin.channels.twilio_voice import TwilioVoiceChannel
+from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
+from ondemand_plugin.channels.twilio.voice import TwilioVoiceChannel
 from ondemand_plugin.channels.webhook import WebhookChannel
 from ondemand_plugin.testing.conformance import ChannelConformance, FailureKind
 

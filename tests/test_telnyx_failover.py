@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from conftest import CONTEXT, Build, send_to_mei
-from ondemand_telnyx.testing import TelnyxGateway
 from peers.http import Reply
 from peers.twilio import TwilioPeer, twilio_error
+
+from ondemand_telnyx.testing import TelnyxGateway
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
-from ondemand_telnyx import SettingsError, TelnyxChannel, TelnyxSettings
-from ondemand_telnyx.testing import API_KEY, PROFILE_ID, TelnyxGateway, opted_out, telnyx_error
 
 from hookspecs.types import Channel, RecipientOptedOutError
 from ondemand_plugin.testing.conformance import ChannelConformance, FailureKind, sample_message
+from ondemand_telnyx import SettingsError, TelnyxChannel, TelnyxSettings
+from ondemand_telnyx.testing import API_KEY, PROFILE_ID, TelnyxGateway, opted_out, telnyx_error
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ def test_a_text_is_posted_with_the_bearer_key_and_the_profile(gateway: TelnyxGat
     [request] = gateway.requests
     assert request == {
         "to": "+15035550123",
+        "from": "+15035550101",
         "text": sample_message("text").body,
         "messaging_profile_id": PROFILE_ID,
         "webhook_url": "https://pm.example.com/hook",
@@ -60,11 +61,14 @@ def test_a_text_is_posted_with_the_bearer_key_and_the_profile(gateway: TelnyxGat
     assert receipt.provider_message_id in gateway.messages
 
 
-def test_without_a_profile_the_practice_number_is_the_sender(gateway: TelnyxGateway) -> None:
-    settings = gateway.settings()
+def test_a_from_number_is_every_practice_s_sender(gateway: TelnyxGateway) -> None:
+    settings = {**gateway.settings(), "from": "+15035550199"}
     del settings["messaging_profile_id"]
-    TelnyxChannel(TelnyxSettings.read(settings)).deliver(sample_message("text"))
-    assert gateway.requests[0]["from"] == "+15035550101"
+    channel = TelnyxChannel(TelnyxSettings.read(settings))
+    channel.deliver(sample_message("text"))
+    assert gateway.requests[0]["from"] == "+15035550199"
+    assert "messaging_profile_id" not in gateway.requests[0]
+    assert channel.shared_sender == "+15035550199"
 
 
 def test_a_recipient_who_replied_stop_is_an_opted_out_error(gateway: TelnyxGateway) -> None:

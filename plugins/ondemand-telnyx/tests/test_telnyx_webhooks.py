@@ -6,6 +6,7 @@ and tells nothing."""
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,10 +14,10 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from ondemand_telnyx import ROUTE_PATH, ondemand_inbound_routes
-from ondemand_telnyx.testing import TelnyxGateway
 
 from hookspecs.types import InboundRequest, InboundResponse
+from ondemand_telnyx import ROUTE_PATH, ondemand_inbound_routes
+from ondemand_telnyx.testing import TelnyxGateway
 
 MEI = "+15035550123"
 PRACTICE_NUMBER = "+15035550101"
@@ -35,17 +36,26 @@ class RecordedEvents:
         status: Any,
         detail: str = "",
         occurred_at: datetime | None = None,
+        **options: Any,
     ) -> bool:
-        self.told.append(("delivery_status", (channel, provider_message_id, status, detail), {}))
+        self.told.append(
+            ("delivery_status", (channel, provider_message_id, status, detail), options)
+        )
         return True
 
     def opt_out(self, channel: str, mode: Any, sender: str, address: str, **options: Any) -> None:
         self.told.append(("opt_out", (channel, mode, sender, address), options))
 
     def reply(
-        self, channel: str, sender: str, address: str, text: str, occurred_at: Any = None
+        self,
+        channel: str,
+        sender: str,
+        address: str,
+        text: str,
+        occurred_at: Any = None,
+        **options: Any,
     ) -> None:
-        self.told.append(("reply", (channel, sender, address, text), {}))
+        self.told.append(("reply", (channel, sender, address, text), options))
 
 
 @pytest.fixture
@@ -92,7 +102,9 @@ def test_a_message_s_status_is_told_as_a_delivery_status(
     body = gateway.status_event(message_id, telnyx_status)
     answer = handle(gateway, body, gateway.signed(body), events)
     assert answer.status == 200
-    assert events.told == [("delivery_status", ("telnyx", message_id, status, ""), {})]
+    assert events.told == [
+        ("delivery_status", ("telnyx", message_id, status, ""), {"opted_out": False})
+    ]
 
 
 def test_a_failure_s_reason_comes_as_the_detail(
@@ -103,8 +115,19 @@ def test_a_failure_s_reason_comes_as_the_detail(
         message_id, "delivery_failed", errors=[{"code": "40008", "title": "Undeliverable"}]
     )
     handle(gateway, body, gateway.signed(body), events)
-    [(_, (_, _, _, detail), _)] = events.told
-    assert detail == "Undeliverable"
+    [(_, (_, _, _, detail), options)] = events.told
+    assert (detail, options) == ("40008 Undeliverable", {"opted_out": False})
+
+
+def test_a_text_refused_for_a_stop_says_the_recipient_opted_out(
+    gateway: TelnyxGateway, events: RecordedEvents
+) -> None:
+    message_id = sent_message(gateway)
+    errors = [{"code": "40300", "title": "Blocked due to STOP message"}]
+    body = gateway.status_event(message_id, "sending_failed", errors=errors)
+    handle(gateway, body, gateway.signed(body), events)
+    [(_, (_, _, status, _), options)] = events.told
+    assert (status, options) == ("failed", {"opted_out": True})
 
 
 @pytest.mark.parametrize(
@@ -116,11 +139,12 @@ def test_stop_and_start_are_opt_outs_and_opt_ins(
 ) -> None:
     body = gateway.received_event(text, sender=MEI, to=PRACTICE_NUMBER)
     assert handle(gateway, body, gateway.signed(body), events).status == 200
+    received_id = json.loads(body)["data"]["payload"]["id"]
     assert events.told == [
         (
             "opt_out",
             ("telnyx", "text", PRACTICE_NUMBER, MEI),
-            {"opted_out": opted_out, "text": text},
+            {"opted_out": opted_out, "text": text, "message_id": received_id},
         )
     ]
 
@@ -128,7 +152,9 @@ def test_stop_and_start_are_opt_outs_and_opt_ins(
 def test_any_other_text_is_a_reply(gateway: TelnyxGateway, events: RecordedEvents) -> None:
     body = gateway.received_event("Can I pay on Friday?", sender=MEI, to=PRACTICE_NUMBER)
     handle(gateway, body, gateway.signed(body), events)
-    assert events.told == [("reply", ("telnyx", PRACTICE_NUMBER, MEI, "Can I pay on Friday?"), {})]
+    [(kind, told, options)] = events.told
+    assert (kind, told) == ("reply", ("telnyx", PRACTICE_NUMBER, MEI, "Can I pay on Friday?"))
+    assert options == {"message_id": json.loads(body)["data"]["payload"]["id"]}
 
 
 def refused(gateway: TelnyxGateway, body: str, headers: dict[str, str]) -> RecordedEvents:

@@ -53,6 +53,8 @@ class TelnyxChannel:
 
     def __init__(self, settings: TelnyxSettings) -> None:
         self.settings = settings
+        # The one number every practice texts from, if set: where their STOPs come in.
+        self.shared_sender = settings.sender
         self._client = httpx.Client(
             base_url=settings.base_url,
             timeout=settings.timeout_seconds,
@@ -97,14 +99,11 @@ class TelnyxChannel:
         self._client.close()
 
     def _body(self, message: OutboundMessage) -> dict[str, str]:
-        body = {"to": message.to, "text": message.body}
+        # Always a number of ours, so that a STOP sent back to it names the practice.
+        body = {"to": message.to, "from": self.settings.sender or message.sender}
+        body["text"] = message.body
         if self.settings.messaging_profile_id:
             body["messaging_profile_id"] = self.settings.messaging_profile_id
-            # With a profile Telnyx picks the number from its pool unless one is named.
-            if self.settings.sender:
-                body["from"] = self.settings.sender
-        else:
-            body["from"] = self.settings.sender or message.sender
         if self.settings.webhook_url:
             body["webhook_url"] = self.settings.webhook_url
         return body

@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hookspecs.types import DeliveryEvents, DeliveryStatus, InboundRequest, InboundResponse
-from ondemand_telnyx._channel import NAME, mask
+from ondemand_telnyx._channel import NAME, OPTED_OUT_ERROR, mask
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,15 @@ def _report_status(payload: Any, occurred_at: datetime | None, events: DeliveryE
     status = DELIVERY_STATUS.get(recipient.get("status"))
     if not isinstance(message_id, str) or status is None:
         return
-    errors = payload.get("errors") or []
-    detail = "; ".join(str(error.get("title", "")) for error in errors if isinstance(error, dict))
-    known = events.delivery_status(NAME, message_id, status, detail, occurred_at)
+    errors = [error for error in payload.get("errors") or [] if isinstance(error, dict)]
+    detail = "; ".join(
+        f"{error.get('code', '')} {error.get('title', '')}".strip() for error in errors
+    )
+    # Telnyx refuses a text to someone who replied STOP with this error, as its API does.
+    opted_out = any(str(error.get("code")) == OPTED_OUT_ERROR for error in errors)
+    known = events.delivery_status(
+        NAME, message_id, status, detail, occurred_at, opted_out=opted_out
+    )
     log.debug("Telnyx reports %s as %s (known: %s)", message_id, status, known)
 
 
@@ -118,15 +124,19 @@ def _report_text(payload: Any, occurred_at: datetime | None, events: DeliveryEve
     [ours, *_] = payload.get("to") or [{}]
     sender = ours.get("phone_number")
     text = payload.get("text") or ""
+    # Telnyx's id of the text received: a repeat of its webhook changes nothing.
+    received_id = payload.get("id") if isinstance(payload.get("id"), str) else None
     if not isinstance(address, str) or not isinstance(sender, str):
         return
     word = text.strip().upper()
     if word in OPT_OUT_WORDS or word in OPT_IN_WORDS:
         opted_out = word in OPT_OUT_WORDS
-        events.opt_out(NAME, "text", sender, address, opted_out=opted_out, text=text)
+        events.opt_out(
+            NAME, "text", sender, address, opted_out=opted_out, text=text, message_id=received_id
+        )
         log.info("Telnyx: %s %s", mask(address), "opted out" if opted_out else "opted back in")
     else:
-        events.reply(NAME, sender, address, text, occurred_at)
+        events.reply(NAME, sender, address, text, occurred_at, message_id=received_id)
 
 
 def _time(value: object) -> datetime | None:

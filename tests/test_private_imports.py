@@ -65,6 +65,12 @@ def imported_modules(tree: ast.AST, package: str, base: Path) -> list[str]:
     return names
 
 
+def owner(imported: str) -> str:
+    """The package whose private module ``imported`` is: up to its first private part."""
+    parts = imported.split(".")
+    return ".".join(parts[: next(i for i, part in enumerate(parts) if is_private(part))])
+
+
 def private_imports() -> list[str]:
     found = []
     for path, base in python_files():
@@ -72,13 +78,8 @@ def private_imports() -> list[str]:
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for imported in imported_modules(tree, package, base):
-            if not is_private(imported):
-                continue
-            # The deepest private part's package: a module may use its own package's privates.
-            parts = imported.split(".")
-            first_private = next(i for i, part in enumerate(parts) if is_private(part))
-            owner = ".".join(parts[:first_private])
-            if owner != package:
+            # A module may use its own package's private modules, no other's.
+            if is_private(imported) and owner(imported) != package:
                 found.append(f"{path.relative_to(ROOT)} imports {imported}")
     return found
 
@@ -112,11 +113,6 @@ def test_the_check_tells_another_packages_private_module(
     for name in ("ondemand_plugin/channels/_http.py", "hookspecs/_markers.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
-    imported = [
-        name for name in imported_modules(ast.parse(source), package, tmp_path) if is_private(name)
-    ]
-    owners = {
-        ".".join(n.split(".")[: next(i for i, p in enumerate(n.split(".")) if is_private(p))])
-        for n in imported
-    }
+    imported = imported_modules(ast.parse(source), package, tmp_path)
+    owners = {owner(name) for name in imported if is_private(name)}
     assert bool(owners - {package}) is expected

@@ -8,9 +8,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from hookspecs.types import Channel, RecipientOptedOutError
+from hookspecs.types import (
+    Channel,
+    DeliveryReceipt,
+    DeliveryStatus,
+    InboundRequest,
+    InboundRoute,
+    OutboundMessage,
+    RecipientOptedOutError,
+)
 from ondemand_plugin.testing.conformance import ChannelConformance, FailureKind, sample_message
-from ondemand_telnyx import SettingsError, TelnyxChannel, TelnyxSettings
+from ondemand_telnyx import (
+    ROUTE_PATH,
+    SettingsError,
+    TelnyxChannel,
+    TelnyxSettings,
+    ondemand_inbound_routes,
+)
 from ondemand_telnyx.testing import API_KEY, PROFILE_ID, TelnyxGateway, opted_out, telnyx_error
 
 
@@ -43,6 +57,31 @@ class TestTelnyxConformance(ChannelConformance):
         self.gateway.rule = lambda number: answer
         yield
         self.gateway.rule = lambda number: None
+
+    @contextlib.contextmanager
+    def provider_says_opted_out(self) -> Iterator[None]:
+        self.gateway.rule = lambda number: opted_out()
+        yield
+        self.gateway.rule = lambda number: None
+
+    def inbound_routes(self) -> list[InboundRoute]:
+        return ondemand_inbound_routes({"telnyx": self.gateway.settings()})
+
+    def signed_status_request(
+        self, message: OutboundMessage, receipt: DeliveryReceipt, status: DeliveryStatus
+    ) -> InboundRequest:
+        telnyx_status = {"undelivered": "delivery_failed", "failed": "sending_failed"}
+        message_id = receipt.provider_message_id or ""
+        return self._webhook(
+            self.gateway.status_event(message_id, telnyx_status.get(status, status))
+        )
+
+    def signed_stop_request(self, message: OutboundMessage) -> InboundRequest:
+        return self._webhook(self.gateway.received_event("STOP", message.to, message.sender))
+
+    def _webhook(self, body: str) -> InboundRequest:
+        url = "https://pm.example.com/plugins/ondemand/" + ROUTE_PATH
+        return InboundRequest("POST", ROUTE_PATH, url, self.gateway.signed(body), {}, body)
 
 
 def test_a_text_is_posted_with_the_bearer_key_and_the_profile(gateway: TelnyxGateway) -> None:

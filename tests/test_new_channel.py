@@ -105,3 +105,13 @@ def test_an_empty_folder_is_used(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["new-channel", "pigeon", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "README.md").read_text(encoding="utf-8").startswith("# ondemand-pigeon\n")
+
+
+def test_without_dir_the_project_goes_to_ondemand_name_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["new-channel", "pigeon_post"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ondemand-pigeon-post/src/ondemand_pigeon_post/__init__.py").is_file()
+    assert "pip install -e '.[test]' && pytest" in result.output

@@ -131,9 +131,16 @@ def test_a_wrong_key_is_refused_for_good(gateway: TelnyxGateway) -> None:
 
 @pytest.mark.parametrize(
     ("settings", "named"),
-    [({}, "api_key"), ({"api_key": "K", "public_key": "not a key"}, "public_key")],
+    [
+        ({}, "api_key"),
+        ({"api_key": "K", "public_key": "not a key"}, "public_key"),
+        ({"api_key": "K", "from": ""}, "from"),
+        ({"api_key": "K", "timeout_seconds": "soon"}, "timeout_seconds"),
+    ],
 )
-def test_bad_settings_are_refused_naming_the_setting(settings: dict[str, str], named: str) -> None:
+def test_bad_settings_are_refused_naming_the_setting(
+    settings: dict[str, object], named: str
+) -> None:
     with pytest.raises(SettingsError, match=f"telnyx setting {named}"):
         TelnyxSettings.read(settings)
 

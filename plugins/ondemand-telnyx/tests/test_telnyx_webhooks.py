@@ -197,10 +197,18 @@ def test_a_webhook_signed_over_five_minutes_ago_is_refused_as_a_replay(
     assert handle(gateway, body, recent, RecordedEvents()).status == 200
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"hello": "world"}',
+        '{"data": {"event_type": "message.received", "payload": ["STOP"]}}',
+        '{"data": {"event_type": "message.finalized", "payload": {"id": "m", "to": ["+1"]}}}',
+    ],
+    ids=["no_event", "payload_not_an_object", "recipient_not_an_object"],
+)
 def test_a_signed_body_that_is_not_a_telnyx_event_is_a_bad_request(
-    gateway: TelnyxGateway, events: RecordedEvents
+    gateway: TelnyxGateway, events: RecordedEvents, body: str
 ) -> None:
-    body = '{"hello": "world"}'
     assert handle(gateway, body, gateway.signed(body), events).status == 400
     assert events.told == []
 

@@ -46,7 +46,7 @@ class TelnyxSettings:
             public_key=_public_key(settings.get("public_key")),
             webhook_url=_text(settings, "webhook_url"),
             base_url=str(settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
-            timeout_seconds=float(settings.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+            timeout_seconds=_seconds(settings.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
         )
 
 
@@ -55,6 +55,12 @@ def _text(settings: Mapping[str, Any], name: str) -> str | None:
     if value is None or (isinstance(value, str) and value):
         return value
     raise SettingsError(f"The telnyx setting {name} must be a non-empty string or left out.")
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise SettingsError("The telnyx setting timeout_seconds must be a number of seconds above 0.")
 
 
 def _public_key(value: object) -> Ed25519PublicKey | None:

@@ -91,6 +91,8 @@ def webhook_handler(
             kind, payload = event["event_type"], event["payload"]
         except (ValueError, KeyError, TypeError):
             return _answer(400, "Not a Telnyx webhook: the body has no data.event_type.")
+        if not isinstance(payload, dict) or not _recipients_are_objects(payload):
+            return _answer(400, "Not a Telnyx webhook: data.payload is not a message.")
         occurred_at = _time(event.get("occurred_at"))
         if kind in ("message.sent", "message.finalized"):
             _report_status(payload, occurred_at, events)
@@ -137,6 +139,15 @@ def _report_text(payload: Any, occurred_at: datetime | None, events: DeliveryEve
         log.info("Telnyx: %s %s", mask(address), "opted out" if opted_out else "opted back in")
     else:
         events.reply(NAME, sender, address, text, occurred_at, message_id=received_id)
+
+
+def _recipients_are_objects(payload: dict[str, Any]) -> bool:
+    to, sender = payload.get("to") or [], payload.get("from") or {}
+    return (
+        isinstance(to, list)
+        and all(isinstance(one, dict) for one in to)
+        and isinstance(sender, dict)
+    )
 
 
 def _time(value: object) -> datetime | None:

@@ -17,6 +17,7 @@ from conftest import CONTEXT, Build, assert_valid, send_to_mei
 from test_plugin_discovery import Install, install, site  # noqa: F401 (fixtures)
 
 from hookspecs import (
+    BindsEvents,
     DeliveryEvents,
     DeliveryReceipt,
     InboundRequest,
@@ -30,6 +31,7 @@ from ondemand_plugin.errors import ConfigError, OnDemandError
 from ondemand_plugin.inbound import events as events_module
 from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.testing import store_of
+from ondemand_plugin.testing.conformance import RecordingEvents
 
 SECRET = "pigeon-webhook-s3cret"
 BASE = "https://pm.example.com/plugins/ondemand/"
@@ -402,3 +404,12 @@ def test_a_status_outside_the_contract_is_refused_naming_the_channel(build: Buil
     pm, _ = build()
     with pytest.raises(ValueError, match=r"'polled'.*'landed'"):
         instance_of(pm).events.delivery_status("polled", "x", "landed")  # type: ignore[arg-type]
+
+
+def test_the_plugins_events_and_the_kits_recording_events_are_delivery_events(
+    build: Build,
+) -> None:
+    pm, _ = build()
+    assert isinstance(instance_of(pm).events, DeliveryEvents)
+    assert isinstance(RecordingEvents(), DeliveryEvents)
+    assert isinstance(PolledChannel(), BindsEvents)

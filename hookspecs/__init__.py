@@ -15,8 +15,15 @@ import pluggy
 
 from hookspecs._markers import PROJECT_NAME, hookimpl, hookspec
 from hookspecs.types import (
+    DELIVERY_STATUSES,
+    BindsEvents,
     Channel,
+    DeliveryEvents,
     DeliveryReceipt,
+    DeliveryStatus,
+    InboundRequest,
+    InboundResponse,
+    InboundRoute,
     OutboundMessage,
     PermanentDeliveryError,
     RecipientOptedOutError,
@@ -27,9 +34,16 @@ from hookspecs.types import (
 )
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "PROJECT_NAME",
+    "BindsEvents",
     "Channel",
+    "DeliveryEvents",
     "DeliveryReceipt",
+    "DeliveryStatus",
+    "InboundRequest",
+    "InboundResponse",
+    "InboundRoute",
     "OutboundMessage",
     "PermanentDeliveryError",
     "RecipientOptedOutError",

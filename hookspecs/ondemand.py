@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hookspecs._markers import hookspec
-from hookspecs.types import Channel, TemplateStore
+from hookspecs.types import Channel, InboundRoute, TemplateStore
 
 
 @hookspec
@@ -44,6 +44,32 @@ def ondemand_delivery_channels(config: Mapping[str, Any]) -> list[Channel]:
                 if tag is None:
                     return None  # the loft never got it: the send failed
                 return DeliveryReceipt(status="sent", provider_message_id=tag)
+    """
+
+
+@hookspec
+def ondemand_inbound_routes(config: Mapping[str, Any]) -> list[InboundRoute]:
+    """HTTP routes this plugin serves under the host's ``pm_inbound_request`` for plugin name
+    ``ondemand``: its provider's delivery callbacks and replies. Called once, at start.
+
+    ``config`` is the On-Demand plugin's validated configuration. Paths are unique across
+    plugins: two routes with one path are an error at start naming both plugins. The plugin
+    refuses a body over 64 KiB (413) or not UTF-8 (400) before a handler runs, answers 405 for
+    a method the route does not list, and 500 (logged by type) for a handler that raises. The
+    handler checks its provider's signature, then reports through ``events``
+    (``DeliveryEvents``).
+
+    Example::
+
+        def pigeon_status(request, events):
+            if not signing.verify_hmac(SECRET, request.body, request.header("X-Pigeon-Sig")):
+                return InboundResponse(status=403)
+            events.delivery_status("pigeon", request.form["tag"], request.form["state"])
+            return InboundResponse(status=204)
+
+        @hookimpl
+        def ondemand_inbound_routes(config):
+            return [InboundRoute(path="pigeon/status", methods={"POST"}, handler=pigeon_status)]
     """
 
 

@@ -1,5 +1,5 @@
 """The ``ondemand`` command: the add-on switch, templates, history, recovery of unfinished sends,
-installed plugins, the demo.
+installed plugins, a new channel's project, the demo.
 
 It works on the same database as the hosts, through the same classes the plugin uses, so what it
 changes is what running hosts see. Every refusal prints ``error: <sentence> [<code>]`` on stderr
@@ -24,7 +24,7 @@ import pluggy
 
 import hookspecs
 from hookspecs.types import MODES, Channel, Template
-from ondemand_plugin import __version__, admin, demo
+from ondemand_plugin import __version__, admin, demo, scaffold
 from ondemand_plugin.addon import Entitlement
 from ondemand_plugin.channels import CONFIGURABLE_CHANNELS, register_built_in_channels
 from ondemand_plugin.config import (
@@ -658,6 +658,30 @@ def distribution_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str | Non
     if getattr(plugin, "__name__", "").startswith("ondemand_plugin."):
         return DISTRIBUTION, __version__
     return None, None
+
+
+# A channel of one's own
+
+
+@cli.command("new-channel")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    help="Folder to write the project into (new or empty); default: ./ondemand-NAME.",
+)
+def new_channel(name: str, directory: Path | None) -> None:
+    """Write a starter project for a channel distributed on its own.
+
+    NAME is the channel's name, a lowercase identifier: its configuration key and entry point.
+    The project (pyproject, channel, inbound route, tests running the conformance kit, README,
+    .ci/run) passes its own tests as written: pip install -e '.[test]' && pytest.
+    """
+    folder = directory or Path(f"ondemand-{name.replace('_', '-')}")
+    written = scaffold.new_channel(name, folder)
+    click.echo(f"Wrote the {name} channel's project in {folder} ({len(written)} files).")
+    click.echo(f"Try it: cd {shlex.quote(str(folder))} && pip install -e '.[test]' && pytest")
 
 
 # The demo

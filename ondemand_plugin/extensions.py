@@ -19,8 +19,9 @@ import attrs
 import pluggy
 
 from hookspecs import PROJECT_NAME
-from hookspecs.types import MODES, Channel, TemplateStore
+from hookspecs.types import MODES, Channel, InboundRoute, TemplateStore
 from ondemand_plugin.errors import ConfigError, PluginError
+from ondemand_plugin.inbound.requests import ServedRoute
 
 log = logging.getLogger(__name__)
 
@@ -321,3 +322,27 @@ def channel_problem(channel: object) -> str | None:
     if not callable(getattr(channel, "deliver", None)):
         return f"channel {name!r} has no deliver(message) method"
     return None
+
+
+def collect_routes(pm: pluggy.PluginManager, config: Mapping[str, Any]) -> dict[str, ServedRoute]:
+    """Every plugin's inbound routes, by path. A plugin whose answer is not a list of
+    ``InboundRoute`` is reported and skipped; two routes with one path are an error at start,
+    naming both plugins: which of them would answer is no choice anyone made."""
+    routes: dict[str, ServedRoute] = {}
+    for plugin, answer in call_each(pm, "ondemand_inbound_routes", {"config": config}):
+        if not isinstance(answer, list | tuple) or not all(
+            isinstance(route, InboundRoute) for route in answer
+        ):
+            report(pm, plugin, "ondemand_inbound_routes must return a list of InboundRoute")
+            continue
+        label = plugin_label(pm, plugin)
+        for route in answer:
+            taken = routes.get(route.path)
+            if taken is not None:
+                raise ConfigError(
+                    f"Two plugins serve the inbound route {route.path!r}: {taken.label} and "
+                    f"{label}. Uninstall or switch off one of them, or give one another path.",
+                    field="ondemand_inbound_routes",
+                )
+            routes[route.path] = ServedRoute(route, label)
+    return routes

@@ -24,13 +24,14 @@ from ondemand_plugin.extensions import (
     check_hooks,
     choose_template_store,
     collect_channels,
+    collect_routes,
     notify_observers,
     strict_plugins,
 )
 from ondemand_plugin.history import history_page
 from ondemand_plugin.host import Host
-from ondemand_plugin.inbound.requests import InboundRouter
-from ondemand_plugin.inbound.twilio import TwilioRequests
+from ondemand_plugin.inbound.events import PluginEvents
+from ondemand_plugin.inbound.requests import InboundRouter, ServedRoute
 from ondemand_plugin.opt_outs import OptOuts
 from ondemand_plugin.recovery import Recovery
 from ondemand_plugin.service import SendService, request_error
@@ -74,6 +75,8 @@ class OnDemandPlugin:
         store: Store,
         routes: dict[str, tuple[Channel, ...]],
         templates: TemplateManager,
+        channels: dict[str, Channel],
+        inbound_routes: dict[str, ServedRoute],
     ) -> None:
         self.pm = plugin_manager
         self.config = config
@@ -83,10 +86,8 @@ class OnDemandPlugin:
         self.entitlement = Entitlement(store)
         self.templates = templates
         self.opt_outs = OptOuts(store, self.host)
-        twilio = TwilioRequests(config.raw, store, self.host, self.opt_outs)
-        self.inbound = InboundRouter(
-            {"twilio/status": twilio.status, "twilio/inbound": twilio.reply}
-        )
+        self.events = PluginEvents(store, self.host, self.opt_outs, channels)
+        self.inbound = InboundRouter(inbound_routes, self.events)
         self.recovery = Recovery(store, routes, config.deadline_seconds)
         self.sends = SendService(
             host=self.host,
@@ -97,6 +98,7 @@ class OnDemandPlugin:
             notify=self._notify,
             opt_outs=self.opt_outs,
             recovery=self.recovery,
+            completed=self.events.completed,
         )
 
     @classmethod
@@ -106,7 +108,9 @@ class OnDemandPlugin:
         config = load_config(Host(plugin_manager).plugin_config(PLUGIN_NAME))
         register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
-        routes = channels_by_mode(config, collect_channels(plugin_manager, config.raw))
+        channels = collect_channels(plugin_manager, config.raw)
+        routes = channels_by_mode(config, channels)
+        inbound_routes = collect_routes(plugin_manager, config.raw)
         chosen = choose_template_store(plugin_manager, config.raw)
         store = open_store(config.database_url)
         host = Host(plugin_manager)
@@ -114,7 +118,8 @@ class OnDemandPlugin:
             *(chosen or (store,)),
             practice_sender=lambda practice_id: host.practice(practice_id).sender_email,
         )
-        plugin = cls(plugin_manager, config, store, routes, templates)
+        plugin = cls(plugin_manager, config, store, routes, templates, channels, inbound_routes)
+        _bind_channels(channels, plugin.events)
         # A worker that starts may be replacing one that died mid-delivery.
         plugin.recovery.run()
         return plugin
@@ -312,6 +317,14 @@ def channels_by_mode(
                 )
         routes[mode] = tuple(channels[name] for name in names)
     return routes
+
+
+def _bind_channels(channels: dict[str, Channel], events: PluginEvents) -> None:
+    """A channel whose provider is polled takes the events at start (``bind(events)``)."""
+    for channel in channels.values():
+        bind = getattr(channel, "bind", None)
+        if callable(bind):
+            bind(events)
 
 
 def _close_channels(routes: dict[str, tuple[Channel, ...]]) -> None:

@@ -78,8 +78,12 @@ class SendService:
         notify: Callable[[dict[str, Any], dict[str, Any]], None],
         opt_outs: OptOuts,
         recovery: Recovery,
+        completed: Callable[[str, str], None],
     ) -> None:
         self.opt_outs = opt_outs
+        # Told of each provider message id a completion records, so that a provider's report
+        # that came before it is applied (``PluginEvents.completed``).
+        self.completed = completed
         self.host = host
         self.config = config
         self.store = store
@@ -382,6 +386,9 @@ class SendService:
                 outcome.status,
                 error.outage,
             )
+        else:
+            if completion.channel is not None and completion.provider_message_id is not None:
+                self.completed(completion.channel, completion.provider_message_id)
         if outcome.recipient_opted_out and outcome.channel is not None:
             self.opt_outs.change(
                 practice.id,

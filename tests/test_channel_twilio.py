@@ -13,9 +13,9 @@ from peers.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer, twilio_error
 from peers.twilio_signature import sign
 
 from hookspecs import PermanentDeliveryError, RecipientOptedOutError, TransientDeliveryError
-from ondemand_plugin.channels._twilio import callback_url
-from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
-from ondemand_plugin.channels.twilio_voice import TwilioVoiceChannel, twiml
+from ondemand_plugin.channels.twilio.account import callback_url
+from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
+from ondemand_plugin.channels.twilio.voice import TwilioVoiceChannel, twiml
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import channels_of, store_of
 from ondemand_plugin.testing.conformance import sample_message

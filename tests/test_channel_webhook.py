@@ -19,7 +19,7 @@ from peers.http import Drop, Reply, Slow
 from peers.webhook import WEBHOOK_SECRET, WebhookPeer
 
 from hookspecs import PermanentDeliveryError, TransientDeliveryError
-from ondemand_plugin.channels import _http
+from ondemand_plugin.channels import http
 from ondemand_plugin.channels.webhook import WebhookChannel
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing.conformance import sample_message
@@ -161,10 +161,10 @@ def test_bad_webhook_settings_are_an_invalid_config(
 def test_retry_after_may_be_an_http_date() -> None:
     in_an_hour = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
     gone = "Wed, 21 Oct 2015 07:28:00 GMT"
-    wait = _http.retry_after(httpx.Response(503, headers={"Retry-After": in_an_hour}))
+    wait = http.retry_after(httpx.Response(503, headers={"Retry-After": in_an_hour}))
     assert wait is not None and wait > 3000
-    assert _http.retry_after(httpx.Response(503, headers={"Retry-After": gone})) == 0.0
-    assert _http.retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
+    assert http.retry_after(httpx.Response(503, headers={"Retry-After": gone})) == 0.0
+    assert http.retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
 
 
 def test_repr_shows_the_url_without_its_password_or_query() -> None:

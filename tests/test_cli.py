@@ -415,7 +415,7 @@ def test_plugins_lists_each_plugin_with_its_version_hooks_and_channels(tmp_path:
     assert outbox["hooks"] == ["ondemand_delivery_channels"]
     assert outbox["channels"] == ["outbox"]
     assert outbox["distribution"] == "ondemand-plugin"
-    built_in_channels = {f"ondemand_plugin.channels.{name}" for name in UNCONFIGURED}
+    built_in_channels = {CHANNEL_PLUGINS[name] for name in UNCONFIGURED}
     assert {
         row["status"] for row in listing["plugins"] if row["name"] not in built_in_channels
     } == {"active"}
@@ -440,6 +440,13 @@ def on_path(site: Path) -> dict[str, str]:
 
 
 UNCONFIGURED = ("smtp", "twilio_sms", "twilio_voice", "webhook")
+# The plugin module that offers each of them.
+CHANNEL_PLUGINS = {
+    "smtp": "ondemand_plugin.channels.smtp",
+    "twilio_sms": "ondemand_plugin.channels.twilio.sms",
+    "twilio_voice": "ondemand_plugin.channels.twilio.voice",
+    "webhook": "ondemand_plugin.channels.webhook",
+}
 
 
 def test_plugins_says_which_channels_are_not_configured_and_the_key_that_enables_them(
@@ -451,7 +458,7 @@ def test_plugins_says_which_channels_are_not_configured_and_the_key_that_enables
     channels = {channel["name"]: channel for channel in listing["channels"]}
     for name in UNCONFIGURED:
         status = f"not configured: add its settings under {name!r} in the configuration file"
-        assert plugins[f"ondemand_plugin.channels.{name}"]["status"].startswith(status)
+        assert plugins[CHANNEL_PLUGINS[name]]["status"].startswith(status)
         assert channels[name]["status"].startswith(status)
     assert channels["twilio_sms"]["modes"] == ["text"]
     assert channels["outbox"]["status"] == "active"

@@ -11,13 +11,17 @@ from peers.http import Reply
 from peers.smtp import SmtpPeer
 from peers.tls import Certificate, self_signed
 from peers.twilio import AUTH_TOKEN, TwilioPeer, twilio_error
+from peers.twilio_signature import sign
 from peers.webhook import WEBHOOK_SECRET, WebhookPeer
 
-from hookspecs import Channel
+from hookspecs import Channel, DeliveryReceipt, DeliveryStatus, InboundRequest, InboundRoute
+from hookspecs.types import OutboundMessage
 from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.channels.smtp import SmtpChannel
-from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
-from ondemand_plugin.channels.twilio_voice import TwilioVoiceChannel
+from ondemand_plugin.channels.twilio import routes as twilio_routes
+from ondemand_plugin.channels.twilio.account import callback_url
+from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
+from ondemand_plugin.channels.twilio.voice import TwilioVoiceChannel
 from ondemand_plugin.channels.webhook import WebhookChannel
 from ondemand_plugin.testing.conformance import ChannelConformance, FailureKind
 
@@ -76,8 +80,58 @@ class TestSmtpConformance(ChannelConformance):
         self.peer.refuse_with = None
 
 
+TWILIO_STATUSES = {
+    "SM": {"queued": "queued", "sent": "sent", "delivered": "delivered", "failed": "failed"},
+    "CA": {"queued": "queued", "sent": "in-progress", "delivered": "completed", "failed": "failed"},
+}
+BASE = "https://pm.example.com/plugins/ondemand/"
+
+
+def twilio_request(path: str, form: dict[str, str], url: str | None = None) -> InboundRequest:
+    """A request to a Twilio route, signed as Twilio signs it."""
+    url = url or BASE + path
+    return InboundRequest(
+        method="POST",
+        path=path,
+        url=url,
+        headers={"X-Twilio-Signature": sign(url, form, AUTH_TOKEN)},
+        form=form,
+        body="&".join(f"{name}={value}" for name, value in form.items()),
+    )
+
+
 class TwilioConformance(ChannelConformance):
     secrets = (AUTH_TOKEN,)
+
+    def provider_says_opted_out(self) -> contextlib.AbstractContextManager[None]:
+        return self._failing(
+            lambda number: twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+        )
+
+    @contextlib.contextmanager
+    def _failing(self, rule: object) -> Iterator[None]:
+        self.peer.rule = rule  # type: ignore[assignment]
+        yield
+        self.peer.rule = lambda number: None
+
+    def inbound_routes(self) -> list[InboundRoute]:
+        settings = self.peer.settings()
+        return twilio_routes.ondemand_inbound_routes(
+            {"twilio_sms": settings, "twilio_voice": settings}
+        )
+
+    def signed_status_request(
+        self, message: OutboundMessage, receipt: DeliveryReceipt, status: DeliveryStatus
+    ) -> InboundRequest:
+        sid = receipt.provider_message_id or ""
+        kind = "Message" if sid.startswith("SM") else "Call"
+        form = {
+            f"{kind}Sid": sid,
+            f"{kind}Status": TWILIO_STATUSES[sid[:2]][status],
+            "To": message.to,
+            "From": message.sender,
+        }
+        return twilio_request("twilio/status", form, callback_url(BASE + "twilio/status", message))
 
     @pytest.fixture(autouse=True)
     def _gateway(self) -> Iterator[None]:
@@ -99,6 +153,10 @@ class TwilioConformance(ChannelConformance):
 class TestTwilioSmsConformance(TwilioConformance):
     def make_channel(self) -> Channel:
         return TwilioSmsChannel(self.peer.settings())
+
+    def signed_stop_request(self, message: OutboundMessage) -> InboundRequest:
+        form = {"MessageSid": "SM" + "5" * 32, "From": message.to, "To": message.sender}
+        return twilio_request("twilio/inbound", {**form, "Body": "STOP"})
 
 
 class TestTwilioVoiceConformance(TwilioConformance):

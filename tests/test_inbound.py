@@ -19,9 +19,9 @@ from test_recovery import ChannelPlugin, WorkerDied, crash, submit
 
 from hookspecs import DeliveryReceipt, OutboundMessage, hookimpl
 from ondemand_plugin import SEND_ACTION_ID
-from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
+from ondemand_plugin.channels.twilio.signature import expected_signature, url_spellings
+from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.inbound.twilio_signature import expected_signature, url_spellings
 from ondemand_plugin.testing import ReferenceHost, enable_addon, run_recovery, store_of
 
 SMS_TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"

@@ -113,3 +113,11 @@ def test_every_schema_is_valid_2020_12_with_an_id() -> None:
         raw = contracts._registry().contents(contracts.BASE_URI + name + ".json")
         Draft202012Validator.check_schema(raw)
         assert raw["$id"] == contracts.BASE_URI + name + ".json"
+
+
+def test_wheel_ships_the_new_channel_templates(wheel: Path) -> None:
+    from ondemand_plugin.scaffold import TEMPLATES
+
+    names = zipfile.ZipFile(wheel).namelist()
+    for template in TEMPLATES:
+        assert f"ondemand_plugin/scaffold/channel/{template}" in names, template

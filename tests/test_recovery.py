@@ -26,7 +26,7 @@ from hookspecs import (
 )
 from ondemand_plugin import SEND_ACTION_ID, recovery, service
 from ondemand_plugin.channels.outbox import OutboxChannel
-from ondemand_plugin.channels.twilio_sms import TwilioSmsChannel
+from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.recovery import MISSING_CHANNEL_DETAIL, NEVER_LEFT_DETAIL, UNKNOWN_DETAIL
 from ondemand_plugin.testing import run_recovery, store_of

@@ -16,7 +16,7 @@ import pytest
 from conftest import serving_sandbox
 from starlette.testclient import TestClient
 
-from ondemand_plugin.inbound.twilio_signature import expected_signature
+from ondemand_plugin.channels.twilio.signature import expected_signature
 from ondemand_sandbox import Sandbox, build_app
 from ondemand_sandbox.app import templates
 from ondemand_sandbox.phone import twilio_signature

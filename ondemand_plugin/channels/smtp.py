@@ -30,7 +30,7 @@ from hookspecs.types import (
     TransientDeliveryError,
 )
 from ondemand_plugin.addresses import mask
-from ondemand_plugin.channels._http import DEFAULT_TIMEOUT_SECONDS, scrub
+from ondemand_plugin.channels.http import DEFAULT_TIMEOUT_SECONDS, scrub
 from ondemand_plugin.compose import one_line
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import httpx
 from hookspecs import hookimpl
 from hookspecs.types import RECEIPT_STATUSES, Channel, DeliveryReceipt, OutboundMessage
 from ondemand_plugin.addresses import mask
-from ondemand_plugin.channels import _http
+from ondemand_plugin.channels import http
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,12 @@ class WebhookChannel:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.url: str = settings["url"]
         self._secret: str = settings["secret"]
-        self._client = _http.client(
-            "", float(settings.get("timeout_seconds", _http.DEFAULT_TIMEOUT_SECONDS))
+        self._client = http.client(
+            "", float(settings.get("timeout_seconds", http.DEFAULT_TIMEOUT_SECONDS))
         )
 
     def __repr__(self) -> str:
-        return f"WebhookChannel({_http.public_url(self.url)!r})"
+        return f"WebhookChannel({http.public_url(self.url)!r})"
 
     def deliver(self, message: OutboundMessage) -> DeliveryReceipt:
         body = json.dumps(attrs.asdict(message), separators=(",", ":")).encode()
@@ -63,10 +63,10 @@ class WebhookChannel:
         try:
             response = self._client.post(self.url, content=body, headers=headers)
         except httpx.TransportError as error:
-            raise _http.unreachable("The webhook", error) from None
+            raise http.unreachable("The webhook", error) from None
         if response.is_error:
-            reason = _http.scrub(response.text[:200], (message.to,), (self._secret,))
-            raise _http.refusal("The webhook", response, reason or response.reason_phrase)
+            reason = http.scrub(response.text[:200], (message.to,), (self._secret,))
+            raise http.refusal("The webhook", response, reason or response.reason_phrase)
         log.debug("The webhook accepted %s for %s", message.notification_id, mask(message.to))
         return _receipt(response)
 

@@ -1,2 +1,3 @@
-"""Requests that providers send to the plugin through the host (``pm_inbound_request``):
-Twilio's status callbacks and the replies recipients text back."""
+"""Requests that providers send to the plugin through the host (``pm_inbound_request``): every
+plugin's ``InboundRoute`` (``requests``), and the ``DeliveryEvents`` their handlers report
+(``events``)."""

@@ -1,4 +1,4 @@
-"""Routing ``pm_inbound_request`` to the handler of its path, and shaping the answers.
+"""Routing ``pm_inbound_request`` to the ``InboundRoute`` of its path, and shaping the answers.
 
 Anyone on the internet can reach these routes, so a request is answered, never raised out of the
 hook, unless the host's call itself breaks the contract: one too large is refused (413, 414)
@@ -8,14 +8,18 @@ derived from a request is kept before its handler has checked who sent it.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from hookspecs.types import DeliveryEvents, InboundRequest, InboundResponse, InboundRoute
 from ondemand_plugin import contracts
 from ondemand_plugin.errors import InvalidRequest
+
+log = logging.getLogger(__name__)
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 # A provider's callback or reply is a few KB; the limit is on the body and on the decoded form.
@@ -28,24 +32,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @attrs.frozen
-class InboundRequest:
-    method: str
-    path: str
-    url: str
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    form: Mapping[str, str] = attrs.field(repr=False)
-    body: str = attrs.field(repr=False)
+class ServedRoute:
+    """A plugin's route, with the label (plugin and distribution) that names it in logs."""
 
-    def header(self, name: str) -> str | None:
-        """A header's value, whatever the case the host wrote its name in."""
-        wanted = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == wanted:
-                return value
-        return None
-
-
-Handler = Callable[[InboundRequest], dict[str, Any]]
+    route: InboundRoute
+    label: str
 
 
 def answer(status: int, body: str = "", content_type: str = TEXT_PLAIN) -> dict[str, Any]:
@@ -53,10 +44,11 @@ def answer(status: int, body: str = "", content_type: str = TEXT_PLAIN) -> dict[
 
 
 class InboundRouter:
-    """The plugin's answers under its mount prefix; every route takes POST only."""
+    """The plugin's answers under its mount prefix: every plugin's ``InboundRoute``, by path."""
 
-    def __init__(self, routes: Mapping[str, Handler]) -> None:
+    def __init__(self, routes: Mapping[str, ServedRoute], events: DeliveryEvents) -> None:
         self.routes = routes
+        self.events = events
 
     def handle(self, arguments: dict[str, Any]) -> dict[str, Any]:
         refusal = _too_large(arguments)
@@ -74,14 +66,42 @@ class InboundRouter:
             form=arguments["form"],
             body=arguments["body"],
         )
-        handler = self.routes.get(request.path)
-        if handler is None:
+        served = self.routes.get(request.path)
+        if served is None:
             return answer(404, f"Nothing is served at {request.path!r}.")
-        if request.method != "POST":
-            refused = answer(405, f"{request.path} takes POST only.")
-            refused["headers"]["Allow"] = "POST"
+        allowed = ", ".join(sorted(served.route.methods))
+        if request.method not in served.route.methods:
+            refused = answer(405, f"{request.path} takes {allowed} only.")
+            refused["headers"]["Allow"] = allowed
             return refused
-        return handler(request)
+        return self._run(served, request)
+
+    def _run(self, served: ServedRoute, request: InboundRequest) -> dict[str, Any]:
+        """The handler's answer; one that raises or answers something else is a 500 that names
+        nothing, logged by type: the request and the error may hold a stranger's text."""
+        try:
+            response = served.route.handler(request, self.events)
+        except Exception as error:
+            log.error(
+                "The route %s of %s raised %s; answered 500",
+                request.path,
+                served.label,
+                type(error).__name__,
+            )
+            return answer(500, "The request could not be handled.")
+        if not isinstance(response, InboundResponse):
+            log.error(
+                "The route %s of %s answered %s, not an InboundResponse; answered 500",
+                request.path,
+                served.label,
+                type(response).__name__,
+            )
+            return answer(500, "The request could not be handled.")
+        return {
+            "status": response.status,
+            "headers": dict(response.headers),
+            "body": response.body,
+        }
 
 
 def _too_large(arguments: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -99,6 +99,18 @@ class OptOut:
     changed_at: datetime
 
 
+@attrs.frozen
+class Reply:
+    """A recipient's reply that was neither STOP nor START, kept for the practice's staff."""
+
+    practice_id: str
+    channel: str
+    sender: str
+    address: str = attrs.field(repr=False)
+    text: str = attrs.field(repr=False)
+    occurred_at: datetime
+
+
 # Every backend's notifications table has these columns, in this order: the record's fields.
 NOTIFICATION_COLUMNS: tuple[str, ...] = tuple(
     field.name for field in attrs.fields(NotificationRecord)
@@ -215,6 +227,14 @@ class Store(Protocol):
     def record_inbound_message(self, channel: str, message_id: str, handled_at: datetime) -> None:
         """Remember that a recipient's message was acted on; recording it again changes nothing.
         The provider's message ids are unique per channel."""
+        ...
+
+    def record_reply(self, reply: Reply) -> None:
+        """Keep a reply for its practice's staff."""
+        ...
+
+    def replies(self, practice_id: str, limit: int) -> list[Reply]:
+        """The practice's replies, newest first."""
         ...
 
     def history(

@@ -30,6 +30,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Reply,
     parse_timestamp,
     statuses_below,
     utc_now,
@@ -118,6 +119,18 @@ MIGRATIONS: tuple[str, ...] = (
         handled_at timestamptz NOT NULL,
         PRIMARY KEY (channel, message_id)
     );
+    """,
+    """
+    CREATE TABLE replies (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        practice_id text COLLATE "C" NOT NULL,
+        channel text NOT NULL,
+        sender text NOT NULL,
+        address text NOT NULL,
+        text text NOT NULL,
+        occurred_at timestamptz NOT NULL
+    );
+    CREATE INDEX replies_practice ON replies (practice_id, occurred_at);
     """,
 )
 
@@ -478,6 +491,30 @@ class PostgresStore:
                 "VALUES (%s, %s, %s) ON CONFLICT (channel, message_id) DO NOTHING",
                 (channel, message_id, handled_at),
             )
+
+    def record_reply(self, reply: Reply) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO replies (practice_id, channel, sender, address, text, occurred_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    reply.practice_id,
+                    reply.channel,
+                    reply.sender,
+                    reply.address,
+                    reply.text,
+                    reply.occurred_at,
+                ),
+            )
+
+    def replies(self, practice_id: str, limit: int) -> list[Reply]:
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT practice_id, channel, sender, address, text, occurred_at FROM replies "
+                "WHERE practice_id = %s ORDER BY occurred_at DESC, seq DESC LIMIT %s",
+                (practice_id, limit),
+            ).fetchall()
+        return [Reply(**row) for row in rows]
 
     def history(
         self,

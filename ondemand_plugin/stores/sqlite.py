@@ -21,6 +21,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Reply,
     format_timestamp,
     parse_timestamp,
     statuses_below,
@@ -109,6 +110,18 @@ MIGRATIONS: tuple[str, ...] = (
         handled_at TEXT NOT NULL,
         PRIMARY KEY (channel, message_id)
     );
+    """,
+    """
+    CREATE TABLE replies (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        practice_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        address TEXT NOT NULL,
+        text TEXT NOT NULL,
+        occurred_at TEXT NOT NULL
+    );
+    CREATE INDEX replies_practice ON replies (practice_id, occurred_at);
     """,
 )
 
@@ -542,6 +555,32 @@ class SQLiteStore:
                 "ON CONFLICT (channel, message_id) DO NOTHING",
                 (channel, message_id, format_timestamp(handled_at)),
             )
+
+    def record_reply(self, reply: Reply) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO replies (practice_id, channel, sender, address, text, occurred_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    reply.practice_id,
+                    reply.channel,
+                    reply.sender,
+                    reply.address,
+                    reply.text,
+                    format_timestamp(reply.occurred_at),
+                ),
+            )
+
+    def replies(self, practice_id: str, limit: int) -> list[Reply]:
+        rows = self._connection().execute(
+            "SELECT practice_id, channel, sender, address, text, occurred_at FROM replies "
+            "WHERE practice_id = ? ORDER BY occurred_at DESC, seq DESC LIMIT ?",
+            (practice_id, limit),
+        )
+        return [
+            Reply(**{**dict(row), "occurred_at": parse_timestamp(row["occurred_at"])})
+            for row in rows
+        ]
 
     def history(
         self,

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 from hookspecs import hookimpl
 from hookspecs.types import Channel, DeliveryReceipt, OutboundMessage
-from ondemand_plugin.channels._twilio import TwilioAccount
+from ondemand_plugin.channels.twilio.account import TwilioAccount
 
 
 def twiml(text: str) -> str:
@@ -27,6 +27,7 @@ class TwilioVoiceChannel:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.account = TwilioAccount(self.name, settings)
+        self.shared_sender = self.account.from_
 
     def __repr__(self) -> str:
         return f"TwilioVoiceChannel({self.account!r})"

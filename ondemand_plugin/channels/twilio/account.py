@@ -25,7 +25,7 @@ from hookspecs.types import (
     RecipientOptedOutError,
 )
 from ondemand_plugin.addresses import mask
-from ondemand_plugin.channels import _http
+from ondemand_plugin.channels import http
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +61,14 @@ class TwilioAccount:
         self.from_: str | None = settings.get("from")
         self.messaging_service_sid: str | None = settings.get("messaging_service_sid")
         self.status_callback_url: str | None = settings.get("status_callback_url")
-        self._client = _http.client(
+        self._client = http.client(
             settings.get("base_url", DEFAULT_BASE_URL).rstrip("/"),
-            float(settings.get("timeout_seconds", _http.DEFAULT_TIMEOUT_SECONDS)),
+            float(settings.get("timeout_seconds", http.DEFAULT_TIMEOUT_SECONDS)),
             auth=(self.account_sid, self._auth_token),
         )
 
     def __repr__(self) -> str:
-        base_url = _http.public_url(str(self._client.base_url))
+        base_url = http.public_url(str(self._client.base_url))
         return f"TwilioAccount({self.account_sid!r}, base_url={base_url!r})"
 
     def sender(self, message: OutboundMessage) -> dict[str, str]:
@@ -85,7 +85,7 @@ class TwilioAccount:
         try:
             response = self._client.post(path, data=form)
         except httpx.TransportError as error:
-            raise _http.unreachable(self.provider, error) from None
+            raise http.unreachable(self.provider, error) from None
         if response.is_error:
             raise self._refusal(response, message)
         answer = response.json()
@@ -107,14 +107,14 @@ class TwilioAccount:
 
     def _refusal(self, response: httpx.Response, message: OutboundMessage) -> Exception:
         code, text = _twilio_error(response)
-        reason = _http.scrub(
+        reason = http.scrub(
             f"error {code}: {text}" if code else text, (message.to,), (self._auth_token,)
         )
         if code == OPTED_OUT_ERROR:
             return RecipientOptedOutError(
                 f"{self.provider} refused the message: the recipient opted out ({reason})."
             )
-        return _http.refusal(self.provider, response, reason)
+        return http.refusal(self.provider, response, reason)
 
     def close(self) -> None:
         self._client.close()

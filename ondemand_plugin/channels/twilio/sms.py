@@ -13,7 +13,7 @@ from typing import Any
 
 from hookspecs import hookimpl
 from hookspecs.types import Channel, DeliveryReceipt, OutboundMessage
-from ondemand_plugin.channels._twilio import TwilioAccount
+from ondemand_plugin.channels.twilio.account import TwilioAccount
 
 
 class TwilioSmsChannel:
@@ -22,6 +22,8 @@ class TwilioSmsChannel:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.account = TwilioAccount(self.name, settings)
+        # Replies come to the service's numbers, or to the one number, whichever practice texted.
+        self.shared_sender = self.account.messaging_service_sid or self.account.from_
 
     def __repr__(self) -> str:
         return f"TwilioSmsChannel({self.account!r})"

@@ -118,3 +118,7 @@ class TemplateStore(Protocol):
     def save_template(self, practice_id: str, template: Template) -> None: ...
 
     def delete_template(self, practice_id: str, template_id: str) -> bool: ...
+
+
+# The TypedDicts of the JSON that crosses a hook, so that ``hookspecs.types`` has every shape.
+from hookspecs.shapes import *  # noqa: E402, F403

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pluggy
 
 from hookspecs._markers import PROJECT_NAME, hookimpl, hookspec
+from hookspecs._version import CONTRACT_VERSION
 from hookspecs.types import (
     Channel,
     DeliveryReceipt,
@@ -27,6 +28,7 @@ from hookspecs.types import (
 )
 
 __all__ = [
+    "CONTRACT_VERSION",
     "PROJECT_NAME",
     "Channel",
     "DeliveryReceipt",

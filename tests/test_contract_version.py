@@ -56,3 +56,10 @@ def test_the_changelog_names_every_hook() -> None:
     assert hooks
     unrecorded = [name for name in hooks if f"`{name}" not in CHANGELOG]
     assert unrecorded == [], "add each new hook to CHANGELOG.md"
+
+
+def test_the_readmes_compatibility_policy_gives_the_current_version() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    policy = readme.split("## Compatibility policy", 1)[1].split("\n## ", 1)[0]
+    assert f'`hookspecs.CONTRACT_VERSION` (now `"{hookspecs.CONTRACT_VERSION}"`)' in policy
+    assert "warn_on_impl" in policy

@@ -120,9 +120,26 @@ def _host_setting(pm: pluggy.PluginManager, key: str) -> dict[str, Any]:
 
 def disable_plugins(pm: pluggy.PluginManager, names: Collection[str]) -> None:
     """Switch off the plugins of these names: pluggy unregisters one registered already and
-    refuses to register one of the names from then on (``set_blocked``)."""
+    refuses to register one of the names from then on (``set_blocked``).
+
+    On-Demand switches plugins off from its own ``pm_configure``, and pluggy's historic call
+    runs over a copy of the implementations taken when it began: unregistering alone would
+    still let a disabled plugin's ``pm_configure`` run later in that same call. So each of its
+    implementations is emptied first, as pluggy calls the implementation's ``function``.
+    """
     for name in names:
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            for caller in pm.get_hookcallers(plugin) or []:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin:
+                        impl.function = _switched_off  # type: ignore[misc]  # Final in pluggy
         pm.set_blocked(name)
+
+
+def _switched_off(*args: object) -> None:
+    """A disabled plugin's hook: answers nothing, as a plugin without the hook would."""
+    return None
 
 
 def known_plugin_names(pm: pluggy.PluginManager, group: str = PROJECT_NAME) -> set[str]:

@@ -60,8 +60,9 @@ def switch_off_disabled_plugins(plugin_manager: pluggy.PluginManager, config: Co
 
     The configuration comes from the host's ``pm_plugin_config``, so it can only be read once the
     plugins are loaded: a plugin it names has been imported, but is switched off here, before
-    any channel, route or template store is collected, and is never called again. (Its own
-    ``pm_configure`` may have run already, if pluggy called it before this plugin's.)
+    any channel, route or template store is collected, and is never called again, not even
+    later in the host's ``pm_configure`` call under way. (Its own ``pm_configure`` has run
+    already if pluggy called it before this plugin's.)
     """
     names = disabled_plugins(config.raw)
     built_in = {module.__name__ for module in BUILT_IN_CHANNEL_PLUGINS}

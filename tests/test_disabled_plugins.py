@@ -115,6 +115,29 @@ def test_load_plugins_reads_the_hosts_disabled_plugins_and_never_imports_them(
     assert send_to_mei(pm)["status"] == "sent"
 
 
+# A plugin that configures itself per manager, as On-Demand does.
+OWL = """
+from hookspecs import hookimpl
+
+CONFIGURED = []
+
+
+@hookimpl
+def pm_configure(plugin_manager):
+    CONFIGURED.append(plugin_manager)
+"""
+
+
+def test_a_disabled_plugin_loaded_before_on_demand_is_not_configured_either(
+    install: Install, host_config: dict[str, object], managers: list[pluggy.PluginManager]
+) -> None:
+    install("owl-channel", "1.0.0", OWL)  # first on the path: registered before On-Demand
+    pm = host_built_by_hand({**host_config, "disabled_plugins": ["owl"]})
+    managers.append(pm)
+    assert pm.is_blocked("owl")
+    assert sys.modules["owl_channel"].CONFIGURED == []
+
+
 def test_a_route_to_a_disabled_plugins_channel_is_an_error_at_start(
     install: Install, host_config: dict[str, object], managers: list[pluggy.PluginManager]
 ) -> None:

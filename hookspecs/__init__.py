@@ -14,6 +14,7 @@ from __future__ import annotations
 import pluggy
 
 from hookspecs._markers import PROJECT_NAME, hookimpl, hookspec
+from hookspecs._version import CONTRACT_VERSION
 from hookspecs.types import (
     DELIVERY_STATUSES,
     BindsEvents,
@@ -34,6 +35,7 @@ from hookspecs.types import (
 )
 
 __all__ = [
+    "CONTRACT_VERSION",
     "DELIVERY_STATUSES",
     "PROJECT_NAME",
     "BindsEvents",

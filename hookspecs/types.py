@@ -277,3 +277,7 @@ class InboundRoute:
     path: str = attrs.field(converter=_route_path)
     methods: frozenset[str] = attrs.field(converter=_upper_methods)
     handler: Callable[[InboundRequest, DeliveryEvents], InboundResponse] = attrs.field(repr=False)
+
+
+# The TypedDicts of the JSON that crosses a hook, so that ``hookspecs.types`` has every shape.
+from hookspecs.shapes import *  # noqa: E402, F403

@@ -8,6 +8,7 @@ and exits with status 2.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -26,7 +27,11 @@ import hookspecs
 from hookspecs.types import MODES, Channel, Template
 from ondemand_plugin import __version__, admin, demo, scaffold
 from ondemand_plugin.addon import Entitlement
-from ondemand_plugin.channels import CONFIGURABLE_CHANNELS, register_built_in_channels
+from ondemand_plugin.channels import (
+    BUILT_IN_CHANNEL_PLUGINS,
+    CONFIGURABLE_CHANNELS,
+    register_built_in_channels,
+)
 from ondemand_plugin.config import (
     CONFIG_FILE_VARIABLE,
     Config,
@@ -40,6 +45,7 @@ from ondemand_plugin.extensions import (
     ChannelSurvey,
     SkippedPlugin,
     collect_channels,
+    disabled_plugins,
     distribution,
     load_plugins,
     survey_channels,
@@ -463,7 +469,7 @@ def recover(ctx: click.Context, older_than: float | None, as_json: bool) -> None
     configuration lacks stays unknown, and says which.
     """
     config = configuration(ctx)
-    pm, _skipped = entry_point_manager()
+    pm, _skipped = entry_point_manager(config)
     channels = collect_channels(pm, config.raw)
     routes = channels_by_mode(config, channels)
     recovery = Recovery(open_database(ctx), routes, config.deadline_seconds, channels)
@@ -526,7 +532,7 @@ def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
     """The entry-point plugins, what their ``pm_configure`` registers and the channels they
     offer with this configuration, without a database."""
     with problems_listed_not_logged():
-        pm, skipped = entry_point_manager()
+        pm, skipped = entry_point_manager(config)
         survey = survey_channels(pm, config.raw)
     channels = [channel_row(pm, offer) for offer in survey.offers]
     offered = {offer.plugin for offer in survey.offers}
@@ -547,6 +553,7 @@ def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
         }
         for plugin in skipped
     ]
+    rows += [disabled_row(name) for name in disabled_plugins(config.raw)]
     # The per-manager instance holds the store, so it is described rather than started.
     rows.append(
         {
@@ -565,6 +572,27 @@ def plugin_listing(config: Config) -> dict[str, list[dict[str, Any]]]:
     return {
         "plugins": sorted(rows, key=lambda row: str(row["name"])),
         "channels": sorted(channels, key=lambda row: (str(row["name"]), str(row["plugin"]))),
+    }
+
+
+def disabled_row(name: str) -> dict[str, Any]:
+    """A plugin switched off by name: never imported, so its hooks and channels are unknown."""
+    dist: tuple[str | None, str | None] = (None, None)
+    for entry_point in importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME):
+        if entry_point.name == name and entry_point.dist is not None:
+            dist = (entry_point.dist.metadata["Name"], entry_point.dist.version)
+    if name in {module.__name__ for module in BUILT_IN_CHANNEL_PLUGINS}:
+        dist = (DISTRIBUTION, __version__)
+    status = "disabled"
+    if dist[0] is None:
+        status += ", but no plugin of this name is installed: check its spelling"
+    return {
+        "name": name,
+        "distribution": dist[0],
+        "version": dist[1],
+        "hooks": [],
+        "channels": [],
+        "status": status,
     }
 
 
@@ -597,12 +625,12 @@ def unconfigured_channel_row(
     }
 
 
-def entry_point_manager() -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
-    """The installed plugins and the built-in channels, left unconfigured: no store opened.
-    Also the plugins that could not be loaded."""
+def entry_point_manager(config: Config) -> tuple[pluggy.PluginManager, list[SkippedPlugin]]:
+    """The installed plugins and the built-in channels but the disabled ones, left
+    unconfigured: no store opened. Also the plugins that could not be loaded."""
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     hookspecs.add_hookspecs(pm)
-    skipped = load_plugins(pm)
+    skipped = load_plugins(pm, disabled=disabled_plugins(config.raw))
     register_built_in_channels(pm)
     return pm, skipped
 

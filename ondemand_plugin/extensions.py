@@ -2,7 +2,8 @@
 
 A plugin whose import fails, whose hook raises or answers something that breaks the contract is
 reported in a warning naming it and its distribution, and the host keeps working. With
-``ONDEMAND_STRICT_PLUGINS=1`` each of these is an error instead, for CI.
+``ONDEMAND_STRICT_PLUGINS=1`` each of these is an error instead, for CI. Plugins named in
+``ONDEMAND_DISABLE_PLUGINS`` or the configuration's ``disabled_plugins`` are switched off.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from difflib import get_close_matches
 from types import ModuleType
 from typing import Any
@@ -20,10 +21,15 @@ import pluggy
 
 from hookspecs import PROJECT_NAME
 from hookspecs.types import MODES, Channel, InboundRoute, TemplateStore
+from ondemand_plugin import PLUGIN_NAME
 from ondemand_plugin.errors import ConfigError, PluginError
 from ondemand_plugin.inbound.requests import ServedRoute
 
 log = logging.getLogger(__name__)
+
+DISABLE_VARIABLE = "ONDEMAND_DISABLE_PLUGINS"
+# The plugin reads the setting: it cannot switch itself off with it.
+NOT_DISABLEABLE = frozenset({PLUGIN_NAME, f"{PLUGIN_NAME}.instance"})
 
 
 def strict_plugins() -> bool:
@@ -80,13 +86,97 @@ class SkippedPlugin:
     problem: str
 
 
-def load_plugins(pm: pluggy.PluginManager, group: str = PROJECT_NAME) -> list[SkippedPlugin]:
+def disabled_plugins(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] = os.environ
+) -> frozenset[str]:
+    """The names of the plugins to switch off: ``ONDEMAND_DISABLE_PLUGINS`` (comma-separated)
+    and the configuration's ``disabled_plugins``. Naming On-Demand itself is a ``ConfigError``."""
+    names = {name.strip() for name in environ.get(DISABLE_VARIABLE, "").split(",")} - {""}
+    names |= set((config or {}).get("disabled_plugins", ()))
+    refused = sorted(names & NOT_DISABLEABLE)
+    if refused:
+        raise ConfigError(
+            f"{DISABLE_VARIABLE} or disabled_plugins names {', '.join(map(repr, refused))}, the "
+            "On-Demand plugin itself, which reads that setting and cannot switch itself off. "
+            "Remove the name; to stop On-Demand for a practice, switch its add-on off (ondemand "
+            "addon disable); to remove it from a host, uninstall ondemand-plugin.",
+            field="disabled_plugins",
+        )
+    return frozenset(names)
+
+
+def _host_setting(pm: pluggy.PluginManager, key: str) -> dict[str, Any]:
+    """``{key: value}`` from the host's ``pm_plugin_config`` for On-Demand, when it answers one
+    of the right form; else ``{}``. Only a hint: the plugin's start reads the configuration
+    again, validates it and names the host plugin at fault if asking fails."""
+    try:
+        config = pm.hook.pm_plugin_config(plugin_name=PLUGIN_NAME)
+    except Exception:
+        return {}
+    value = config.get(key) if isinstance(config, dict) else None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return {key: value}
+    return {}
+
+
+def disable_plugins(pm: pluggy.PluginManager, names: Collection[str]) -> None:
+    """Switch off the plugins of these names: pluggy unregisters one registered already and
+    refuses to register one of the names from then on (``set_blocked``).
+
+    On-Demand switches plugins off from its own ``pm_configure``, and pluggy's historic call
+    runs over a copy of the implementations taken when it began: unregistering alone would
+    still let a disabled plugin's ``pm_configure`` run later in that same call. So each of its
+    implementations is emptied first, as pluggy calls the implementation's ``function``.
+    """
+    for name in names:
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            for caller in pm.get_hookcallers(plugin) or []:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin:
+                        impl.function = _switched_off  # type: ignore[misc]  # Final in pluggy
+        pm.set_blocked(name)
+
+
+def _switched_off(*args: object) -> None:
+    """A disabled plugin's hook: answers nothing, as a plugin without the hook would."""
+    return None
+
+
+def known_plugin_names(pm: pluggy.PluginManager, group: str = PROJECT_NAME) -> set[str]:
+    """The names of the installed entry points and of the plugins registered now."""
+    installed = {entry_point.name for entry_point in importlib.metadata.entry_points(group=group)}
+    return installed | {name for name, plugin in pm.list_name_plugin() if plugin is not None}
+
+
+def warn_of_unknown_names(names: Collection[str]) -> None:
+    """A name no plugin has is most likely misspelled, and switches nothing off."""
+    for name in sorted(names):
+        log.warning(
+            "%s or disabled_plugins names %r, but no plugin of that name is installed or "
+            "registered, so nothing is switched off by it: check its spelling (ondemand "
+            "plugins lists the names).",
+            DISABLE_VARIABLE,
+            name,
+        )
+
+
+def load_plugins(
+    pm: pluggy.PluginManager,
+    group: str = PROJECT_NAME,
+    disabled: Collection[str] | None = None,
+) -> list[SkippedPlugin]:
     """``pm.load_setuptools_entrypoints(group)``, one entry point at a time.
 
     pluggy stops at the first plugin whose import fails, and the host with it; here that plugin
     is named with its distribution and skipped (an error under ``ONDEMAND_STRICT_PLUGINS=1``),
-    and the others load. Returns the skipped ones.
+    and the others load. Returns the skipped ones. The ``disabled`` plugins are not imported
+    at all: by default those of ``ONDEMAND_DISABLE_PLUGINS`` and of the ``disabled_plugins``
+    that the host registered already answers in ``pm_plugin_config``.
     """
+    if disabled is None:
+        disabled = disabled_plugins(_host_setting(pm, "disabled_plugins"))
+    disable_plugins(pm, disabled)
     skipped = []
     for entry_point in importlib.metadata.entry_points(group=group):
         if pm.has_plugin(entry_point.name) or pm.is_blocked(entry_point.name):

@@ -16,7 +16,7 @@ from hookspecs import hookimpl
 from hookspecs.types import MODES, Channel
 from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compose, contracts
 from ondemand_plugin.addon import Entitlement
-from ondemand_plugin.channels import register_built_in_channels
+from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS, register_built_in_channels
 from ondemand_plugin.config import Config, load_config
 from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
@@ -25,8 +25,12 @@ from ondemand_plugin.extensions import (
     choose_template_store,
     collect_channels,
     collect_routes,
+    disable_plugins,
+    disabled_plugins,
+    known_plugin_names,
     notify_observers,
     strict_plugins,
+    warn_of_unknown_names,
 )
 from ondemand_plugin.history import history_page
 from ondemand_plugin.host import Host
@@ -49,6 +53,24 @@ ACTION_LABEL = "Send Balance Notification"
 def pm_configure(plugin_manager: pluggy.PluginManager) -> None:
     if plugin_manager.get_plugin(INSTANCE_NAME) is None:
         plugin_manager.register(OnDemandPlugin.start(plugin_manager), name=INSTANCE_NAME)
+
+
+def switch_off_disabled_plugins(plugin_manager: pluggy.PluginManager, config: Config) -> None:
+    """Unregister and block the plugins that ``ONDEMAND_DISABLE_PLUGINS`` and the configuration's
+    ``disabled_plugins`` name, then register the built-in channels that are not disabled.
+
+    The configuration comes from the host's ``pm_plugin_config``, so it can only be read once the
+    plugins are loaded: a plugin it names has been imported, but is switched off here, before
+    any channel, route or template store is collected, and is never called again, not even
+    later in the host's ``pm_configure`` call under way. (Its own ``pm_configure`` has run
+    already if pluggy called it before this plugin's.)
+    """
+    names = disabled_plugins(config.raw)
+    built_in = {module.__name__ for module in BUILT_IN_CHANNEL_PLUGINS}
+    known = known_plugin_names(plugin_manager) | built_in
+    disable_plugins(plugin_manager, names)
+    register_built_in_channels(plugin_manager)
+    warn_of_unknown_names(names - known)
 
 
 def instance_of(plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
@@ -103,10 +125,10 @@ class OnDemandPlugin:
 
     @classmethod
     def start(cls, plugin_manager: pluggy.PluginManager) -> OnDemandPlugin:
+        config = load_config(Host(plugin_manager).plugin_config(PLUGIN_NAME))
+        switch_off_disabled_plugins(plugin_manager, config)
         if strict_plugins():
             check_hooks(plugin_manager)
-        config = load_config(Host(plugin_manager).plugin_config(PLUGIN_NAME))
-        register_built_in_channels(plugin_manager)
         # A routing error stops the start, rather than a send later.
         channels = collect_channels(plugin_manager, config.raw)
         routes = channels_by_mode(config, channels)
@@ -306,7 +328,7 @@ def channels_by_mode(
                 raise ConfigError(
                     f"channels.{mode} names the channel {name!r}, but no plugin provides it "
                     f"(available: {', '.join(sorted(channels)) or 'none'}). Install its plugin "
-                    "or change the configuration.",
+                    f"or change the configuration.{_disabled_note(config)}",
                     field=f"channels.{mode}",
                 )
             if mode not in channel.modes:
@@ -325,6 +347,16 @@ def _bind_channels(channels: dict[str, Channel], events: PluginEvents) -> None:
         bind = getattr(channel, "bind", None)
         if callable(bind):
             bind(events)
+
+
+def _disabled_note(config: Config) -> str:
+    names = disabled_plugins(config.raw)
+    if not names:
+        return ""
+    return (
+        f" Switched off by ONDEMAND_DISABLE_PLUGINS or disabled_plugins: "
+        f"{', '.join(sorted(names))}; if its plugin is one of them, enable it again."
+    )
 
 
 def _close_channels(routes: dict[str, tuple[Channel, ...]]) -> None:

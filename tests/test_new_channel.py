@@ -27,8 +27,11 @@ def fresh_environment(folder: Path) -> Path:
     assert result.returncode == 0, result.stderr
     python = folder / "bin" / "python"
     purelib = run(str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+    # This environment's whole path, not only its site-packages: a .pth file named there (an
+    # editable install's) is not read again from a folder another .pth file adds.
+    seen = [entry for entry in sys.path if entry and Path(entry).is_dir()]
     Path(purelib.stdout.strip(), "parent-environment.pth").write_text(
-        "\n".join(site.getsitepackages()) + "\n", encoding="utf-8"
+        "\n".join([*site.getsitepackages(), *seen]) + "\n", encoding="utf-8"
     )
     return python
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pluggy
+import psycopg
 
 CONTEXT = {"practice_id": "demo", "user": {"id": "u1", "name": "Bench"}}
 PATIENT = {"type": "patient", "id": "p-lily"}
@@ -37,3 +41,27 @@ def send_text_to_mei(pm: pluggy.PluginManager, key: str) -> Any:
             "idempotency_key": key,
         },
     )
+
+
+@contextmanager
+def postgres_schema(server_url: str) -> Iterator[str]:
+    name = f"ondemand_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{name}"'.encode())
+    try:
+        separator = "&" if "?" in server_url else "?"
+        yield f"{server_url}{separator}options=-csearch_path%3D{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{name}" CASCADE'.encode())
+
+
+@contextmanager
+def database(backend: str, folder: Path, server_url: str | None) -> Iterator[str]:
+    """A fresh database of the backend (a new SQLite file, or a new PostgreSQL schema)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
+    else:
+        assert server_url is not None
+        with postgres_schema(server_url) as url:
+            yield url

@@ -20,45 +20,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pluggy
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _common import send_text_to_mei
+from _common import database, send_text_to_mei
 from peers.http import Slow
 from peers.twilio import TwilioPeer
 
 from ondemand_plugin.testing import build_plugin_manager, demo_host, enable_addon
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
-
-
-@contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    name = f"ondemand_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{name}"'.encode())
-    try:
-        separator = "&" if "?" in server_url else "?"
-        yield f"{server_url}{separator}options=-csearch_path%3D{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{name}" CASCADE'.encode())
-
-
-@contextmanager
-def database(backend: str, folder: Path, server_url: str | None) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
-    else:
-        assert server_url is not None
-        with postgres_schema(server_url) as url:
-            yield url
 
 
 def sends_per_second(pm: pluggy.PluginManager, desks: int, sends: int, label: str) -> float:

@@ -22,13 +22,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import CONTEXT, send_text_to_mei
+from _common import CONTEXT, database, send_text_to_mei
 
 from ondemand_plugin.stores.base import format_timestamp, utc_now
 from ondemand_plugin.testing import build_plugin_manager, demo_host, enable_addon
@@ -159,30 +158,6 @@ def first_page_ms(database_url: str, folder: Path, entries: int) -> tuple[float,
     assert len(page) == 20
     pm.hook.pm_unconfigure(plugin_manager=pm)
     return statistics.median(times) * 1e3, min(times) * 1e3
-
-
-@contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    name = f"ondemand_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{name}"'.encode())
-    try:
-        separator = "&" if "?" in server_url else "?"
-        yield f"{server_url}{separator}options=-csearch_path%3D{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{name}" CASCADE'.encode())
-
-
-@contextmanager
-def database(backend: str, folder: Path, server_url: str | None) -> Iterator[str]:
-    """A fresh database of the backend (a new SQLite file, or a new PostgreSQL schema)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
-    else:
-        assert server_url is not None
-        with postgres_schema(server_url) as url:
-            yield url
 
 
 def main() -> None:

@@ -18,19 +18,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import attrs
 
-from hookspecs.types import DELIVERY_STATUSES, MODES, Channel, DeliveryStatus, Mode
+from hookspecs.types import (
+    DELIVERY_STATUSES,
+    MODES,
+    Channel,
+    DeliveryStatus,
+    Mode,
+    OutboundMessage,
+)
 from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.boundary.model import Practice
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.inbound.answers import help_text, opted_in_text, opted_out_text
+from ondemand_plugin.logsafe import summary
 from ondemand_plugin.rules.addresses import mask, normalize_phone, practice_region
-from ondemand_plugin.rules.opt_outs import OptOuts
+from ondemand_plugin.rules.opt_outs import OptOuts, read_reply
 from ondemand_plugin.stores import NotificationRecord, Reply, Store
 
 log = logging.getLogger(__name__)
@@ -222,18 +232,7 @@ class PluginEvents:
             )
         if self._seen(channel, message_id):
             return
-        practices = self._practices_messaging(channel, (mode,), sender, address)
-        keyword = text.strip().upper() if text else None
-        for practice_id in practices:
-            self.opt_outs.change(
-                practice_id,
-                mode,
-                address,
-                opted_out,
-                source=source,
-                keyword=keyword,
-                channel=channel,
-            )
+        self._change(channel, (mode,), sender, address, opted_out, source, text)
         self._remember(channel, message_id)
 
     def reply(
@@ -250,11 +249,95 @@ class PluginEvents:
             return
         known = self.channels.get(channel)
         modes = tuple(sorted(known.modes)) if known is not None else MODES
-        at = occurred_at or utc_now()
-        for practice_id in self._practices_messaging(channel, modes, sender, address):
-            self.store.record_reply(Reply(practice_id, channel, sender, address, text, at))
-            log.info("A reply from %s to practice %s kept for staff", mask(address), practice_id)
+        # A channel reports the keywords it knows as opt-outs; the plugin reads every other
+        # reply too, so that "stop texting me" counts through any channel.
+        meaning = read_reply(text)
+        if meaning in ("opt_out", "opt_in"):
+            self._change(channel, modes, sender, address, meaning == "opt_out", "reply", text)
+        elif meaning == "help":
+            practices = self._practices_messaging(channel, modes, sender, address, any_sent=True)
+            self._answer(channel, sender, address, practices, help_text)
+        else:
+            at = occurred_at or utc_now()
+            for practice_id in self._practices_messaging(channel, modes, sender, address):
+                self.store.record_reply(Reply(practice_id, channel, sender, address, text, at))
+                log.info("A reply from %s kept for practice %s", mask(address), practice_id)
         self._remember(channel, message_id)
+
+    def _change(
+        self,
+        channel: str,
+        modes: tuple[str, ...],
+        sender: str,
+        address: str,
+        opted_out: bool,
+        source: str,
+        text: str | None,
+    ) -> None:
+        # An opt-out counts for the sender whether or not the plugin ever sent from it: a STOP
+        # to the practice's number must hold for the first on-demand text too.
+        practices = self._practices_messaging(channel, modes, sender, address, any_sent=True)
+        keyword = text.strip().upper() if text else None
+        for practice_id in practices:
+            for mode in modes:
+                self.opt_outs.change(
+                    practice_id,
+                    mode,
+                    address,
+                    opted_out,
+                    source=source,
+                    keyword=keyword,
+                    channel=channel,
+                )
+        if source == "reply" and "text" in modes:
+            self._answer(
+                channel,
+                sender,
+                address,
+                practices,
+                opted_out_text if opted_out else opted_in_text,
+            )
+
+    def _answer(
+        self,
+        channel: str,
+        sender: str,
+        address: str,
+        practice_ids: list[str],
+        compose: Callable[[list[Practice]], str],
+    ) -> None:
+        """Text the recipient one answer (a confirmation, HELP's) through the channel the
+        reply came by. A provider that answers its keywords itself refuses ours as opted out:
+        the recipient then has the provider's answer, and the refusal is only logged."""
+        known = self.channels.get(channel)
+        practices = [self._practice(practice_id) for practice_id in practice_ids]
+        named = [practice for practice in practices if practice is not None]
+        if known is None or "text" not in known.modes or not named:
+            return
+        message = OutboundMessage(
+            notification_id=f"answer-{uuid.uuid4().hex}",
+            practice_id=named[0].id,
+            mode="text",
+            to=address,
+            sender=sender,
+            subject=None,
+            body=compose(named),
+        )
+        try:
+            known.deliver(message)
+        except Exception as error:
+            log.warning(
+                "The answer to a reply from %s was not sent through %s: %s",
+                mask(address),
+                channel,
+                summary(error, addresses=(address,)),
+            )
+
+    def _practice(self, practice_id: str) -> Practice | None:
+        try:
+            return self.host.practice(practice_id)
+        except OnDemandError:
+            return None
 
     def _seen(self, channel: str, message_id: str | None) -> bool:
         """A provider's message acted on before: a repeat (or a replay) changes nothing, or a
@@ -275,23 +358,34 @@ class PluginEvents:
             self.store.record_inbound_message(channel, message_id, utc_now())
 
     def _practices_messaging(
-        self, channel: str, modes: tuple[str, ...], sender: str, address: str
+        self,
+        channel: str,
+        modes: tuple[str, ...],
+        sender: str,
+        address: str,
+        *,
+        any_sent: bool = False,
     ) -> list[str]:
+        """The practices that messaged ``address`` from ``sender``; with ``any_sent``, every
+        enabled practice that sends from ``sender`` too, whether or not it messaged them."""
         shared = getattr(self.channels.get(channel), "shared_sender", None)
-        practices: list[str] = []
+        candidates: list[str] = []
         for mode in modes:
-            for practice_id in self.store.practices_that_notified(mode, address):
-                if practice_id in practices:
-                    continue
-                try:
-                    practice = self.host.practice(practice_id)
-                except OnDemandError:
-                    continue  # a practice the host no longer knows cannot message anyone
+            candidates.extend(self.store.practices_that_notified(mode, address))
+        if any_sent:
+            candidates.extend(sorted(self.store.enabled_practices()))
+        practices: list[str] = []
+        for practice_id in dict.fromkeys(candidates):
+            practice = self._practice(practice_id)
+            if practice is None:
+                continue  # a practice the host no longer knows cannot message anyone
+            for mode in modes:
                 sends_from = (
                     shared if isinstance(shared, str) and shared else own_sender(practice, mode)
                 )
                 if sends_from and _same_sender(sends_from, sender, practice):
                     practices.append(practice_id)
+                    break
         if not practices:
             log.info("A message from %s to a sender no practice used for them", mask(address))
         return practices

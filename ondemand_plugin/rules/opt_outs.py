@@ -1,10 +1,21 @@
-"""Opt-outs the plugin learns of itself: a recipient's STOP or START reply, or a provider's refusal
-because the recipient opted out. Each is kept in the store, honoured at once by the send criteria,
-and told to the host (``pm_set_opt_out``) so that its records catch up."""
+"""Opt-outs the plugin learns of itself: a recipient's reply that asks to stop (or to start
+again), a key press in a call, or a provider's refusal because the recipient opted out. Each is
+kept in the store, honoured at once by the send criteria, and told to the host
+(``pm_set_opt_out``) so that its records catch up.
+
+Replies are read the way a reasonable person would read them (47 CFR 64.1200(a)(10)): the
+keywords count in any case, with any punctuation, spacing or full-width letters, alone or leading
+a short reply, and a reply that asks to stop in other words counts too. Where a reply could be
+read either way it is read as an opt-out: texting someone who asked not to be texted costs far
+more than asking someone to reply START.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
+from typing import Literal
 
 from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.clock import format_timestamp, utc_now
@@ -14,18 +25,75 @@ from ondemand_plugin.stores import OptOut, Store
 
 log = logging.getLogger(__name__)
 
-# The keywords carriers and Twilio treat as opting out of, or back into, texts from a number.
+Meaning = Literal["opt_out", "opt_in", "help"]
+
+# The FCC's and carriers' opt-out keywords, with their Spanish equivalents, as read_reply
+# normalises them (lower case, no accents, words separated by one space).
 STOP_KEYWORDS = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "REVOKE", "OPTOUT", "CANCEL"}
+    {
+        "stop",
+        "stopall",
+        "stop all",
+        "unsubscribe",
+        "end",
+        "quit",
+        "revoke",
+        "opt out",
+        "optout",
+        "cancel",
+        "alto",
+        "parar",
+        "para",
+        "cancelar",
+        "no mas",
+        "basta",
+    }
 )
-START_KEYWORDS = frozenset({"START", "UNSTOP"})
+# Words that ask to stop wherever they stand in a reply ("please stop texting me").
+STOP_ANYWHERE = re.compile(
+    r"\b(stop|stopall|unsubscribe|revoke|opt ?out|alto|no mas|no more|remove me|take me off"
+    r"|(do not|dont|don t|never) (text|message|contact|call|send))\b"
+)
+START_KEYWORDS = frozenset({"start", "unstop", "yes", "si"})
+HELP_KEYWORDS = frozenset({"help", "info", "ayuda"})
+# A reply of at most this many words that begins with a keyword means that keyword
+# ("Stop please", "cancel now").
+SHORT_REPLY_WORDS = 4
+
+
+def normalise(text: str) -> str:
+    """Lower case ASCII words separated by single spaces: full-width letters become ASCII
+    (NFKC), accents go (NO MÁS is NO MAS), punctuation is a space and apostrophes vanish."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+    letters = "".join(char for char in folded if not unicodedata.combining(char))
+    letters = re.sub(r"['\u2019]", "", letters)
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", letters).split())
+
+
+def read_reply(text: str) -> Meaning | None:
+    """What a recipient's reply asks for: to opt out, to opt back in, help, or None."""
+    words = normalise(text)
+    if not words:
+        return None
+    if words in STOP_KEYWORDS or STOP_ANYWHERE.search(words):
+        return "opt_out"
+    split = words.split()
+    leading = (split[0], " ".join(split[:2]))
+    if len(split) <= SHORT_REPLY_WORDS and any(word in STOP_KEYWORDS for word in leading):
+        return "opt_out"
+    if words in START_KEYWORDS:
+        return "opt_in"
+    if words in HELP_KEYWORDS:
+        return "help"
+    return None
 
 
 def keyword_choice(keyword: str) -> bool | None:
-    """True for an opt-out keyword, False for an opt-in one, None for any other reply."""
-    if keyword in STOP_KEYWORDS:
+    """True for a reply that opts out, False for one that opts back in, None for any other."""
+    meaning = read_reply(keyword)
+    if meaning == "opt_out":
         return True
-    if keyword in START_KEYWORDS:
+    if meaning == "opt_in":
         return False
     return None
 

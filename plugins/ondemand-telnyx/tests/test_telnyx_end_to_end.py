@@ -22,6 +22,8 @@ from ondemand_telnyx.testing import TelnyxGateway
 
 CONTEXT = {"practice_id": "demo", "user": {"id": "u1", "name": "Amy Front"}}
 MEI = "+15035550123"
+# Full-width letters, as some phone keyboards type them.
+FULL_WIDTH_STOP = "".join(chr(ord(letter) + 0xFEE0) for letter in "STOP")
 PRACTICE_NUMBER = "+15035550101"
 
 
@@ -143,7 +145,9 @@ def test_a_stop_sent_to_the_practice_refuses_the_next_send(
     with pytest.raises(OnDemandError) as refused:
         send_to_mei(pm)
     assert refused.value.code == "opted_out"
-    assert len(gateway.messages) == 1
+    # The balance text, then the one confirmation of the opt-out.
+    [_, confirmation] = [message["text"] for message in gateway.messages.values()]
+    assert confirmation.startswith("Maple Street Pediatrics: you are opted out")
 
 
 def test_a_forged_stop_is_refused_over_http_and_the_next_send_goes_out(
@@ -154,4 +158,46 @@ def test_a_forged_stop_is_refused_over_http_and_the_next_send_goes_out(
     start = gateway.received_event("START", sender=MEI, to=PRACTICE_NUMBER)
     forged = gateway.post(url, start.replace("START", "STOP"), headers=gateway.signed(start))
     assert forged.status_code == 403
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+def texts_to_mei(gateway: TelnyxGateway) -> list[str]:
+    return [str(message["text"]) for message in gateway.messages.values() if message["to"] == MEI]
+
+
+@pytest.mark.parametrize("words", ["Stop texting me", FULL_WIDTH_STOP, "NO MÁS", "opt-out!"])
+def test_a_stop_in_words_through_telnyx_is_an_opt_out(
+    pm: pluggy.PluginManager, gateway: TelnyxGateway, web: HostWeb, words: str
+) -> None:
+    send_to_mei(pm)
+    url = f"{web.url}/plugins/ondemand/{ROUTE_PATH}"
+    assert gateway.post(url, gateway.received_event(words, MEI, PRACTICE_NUMBER)).status_code == 200
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+    assert "Reply START" in texts_to_mei(gateway)[-1]
+
+
+def test_a_stop_through_telnyx_before_any_on_demand_text_counts(
+    pm: pluggy.PluginManager, gateway: TelnyxGateway, web: HostWeb
+) -> None:
+    url = f"{web.url}/plugins/ondemand/{ROUTE_PATH}"
+    assert (
+        gateway.post(url, gateway.received_event("STOP", MEI, PRACTICE_NUMBER)).status_code == 200
+    )
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+
+
+def test_help_through_telnyx_is_answered_with_the_practice_s_name_and_phone(
+    pm: pluggy.PluginManager, gateway: TelnyxGateway, web: HostWeb
+) -> None:
+    send_to_mei(pm)
+    url = f"{web.url}/plugins/ondemand/{ROUTE_PATH}"
+    assert (
+        gateway.post(url, gateway.received_event("help", MEI, PRACTICE_NUMBER)).status_code == 200
+    )
+    answer = texts_to_mei(gateway)[-1]
+    assert "Maple Street Pediatrics" in answer and "+15035550100" in answer
     assert send_to_mei(pm)["status"] == "sent"

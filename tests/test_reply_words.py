@@ -1,0 +1,143 @@
+"""Opt-outs by any reasonable means (47 CFR 64.1200(a)(10)): the words a patient would use, in
+any case, punctuation or width, reach the opt-out; HELP is answered; a STOP counts for the
+practice's number before any on-demand text left it. Through the Twilio channel, over HTTP as
+Twilio posts its replies."""
+
+from __future__ import annotations
+
+import pluggy
+import pytest
+from conftest import send_to_mei
+from peers.twilio import TwilioPeer
+from peers.twilio_signature import sign
+from test_inbound import SMS_TOKEN
+from test_inbound_http import base_url, pm, post, sms_gateway
+
+from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.rules.opt_outs import read_reply
+from ondemand_plugin.testing import store_of
+
+__all__ = ["base_url", "pm", "sms_gateway"]  # fixtures shared with the HTTP wiring's tests
+
+MEI = "+15035550123"
+# Full-width letters, as some phone keyboards type them.
+FULL_WIDTH_STOP = "".join(chr(ord(letter) + 0xFEE0) for letter in "STOP")
+FULL_WIDTH_START = "".join(chr(ord(letter) + 0xFEE0) for letter in "start")
+PRACTICE_NUMBER = "+15035550101"
+OPT_OUTS = [
+    "STOP",
+    "stop",
+    "Stop.",
+    "stop please",
+    "Stop texting me",
+    FULL_WIDTH_STOP,
+    "OPT OUT",
+    "opt-out!",
+    "optout",
+    "Unsubscribe",
+    "STOPALL",
+    "end",
+    "Quit",
+    "revoke",
+    "cancel",
+    "please stop texting me",
+    "no more texts",
+    "Don't text me",
+    "ALTO",
+    "parar",
+    "Cancelar",
+    "NO MÁS",
+    "no mas",
+]
+OTHER_REPLIES = ["Thanks, I paid", "Can I pay on Friday?", "Who is this?", "ok"]
+
+
+@pytest.mark.parametrize("text", OPT_OUTS)
+def test_every_reasonable_way_of_saying_stop_is_an_opt_out(text: str) -> None:
+    assert read_reply(text) == "opt_out"
+
+
+@pytest.mark.parametrize("text", ["START", "unstop", "Yes!", FULL_WIDTH_START])
+def test_start_unstop_and_yes_opt_back_in(text: str) -> None:
+    assert read_reply(text) == "opt_in"
+
+
+@pytest.mark.parametrize("text", ["HELP", "help?", "Info", "ayuda"])
+def test_help_and_info_ask_for_help(text: str) -> None:
+    assert read_reply(text) == "help"
+
+
+@pytest.mark.parametrize("text", OTHER_REPLIES)
+def test_other_replies_are_only_replies(text: str) -> None:
+    assert read_reply(text) is None
+
+
+def reply(base_url: str, text: str, to: str = PRACTICE_NUMBER) -> int:
+    url = base_url + "ondemand/twilio/inbound"
+    form = {"From": MEI, "To": to, "Body": text}
+    return post(url, form, sign(url, form, SMS_TOKEN))[0]
+
+
+def texts_to_mei(gateway: TwilioPeer) -> list[str]:
+    return [form["Body"] for form in gateway.created.values() if form.get("To") == MEI]
+
+
+@pytest.mark.parametrize("text", ["Stop texting me", FULL_WIDTH_STOP, "NO MÁS", "opt-out!"])
+def test_a_stop_in_words_through_twilio_refuses_the_next_send_and_is_confirmed_once(
+    pm: pluggy.PluginManager, base_url: str, sms_gateway: TwilioPeer, text: str
+) -> None:
+    send_to_mei(pm)
+    assert reply(base_url, text) == 200
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+    [_, confirmation] = texts_to_mei(sms_gateway)
+    assert confirmation.startswith("Maple Street Pediatrics: you are opted out")
+    assert "Reply START" in confirmation
+    assert [form["From"] for form in sms_gateway.created.values()][-1] == PRACTICE_NUMBER
+
+
+def test_a_stop_to_the_practice_s_number_counts_before_any_on_demand_text(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    assert reply(base_url, "STOP") == 200
+    assert store_of(pm).is_opted_out("demo", "text", MEI)
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
+
+
+def test_a_stop_to_a_number_no_practice_sends_from_changes_nothing(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    assert reply(base_url, "STOP", to="+15035550999") == 200
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+
+
+def test_start_in_words_opts_back_in(pm: pluggy.PluginManager, base_url: str) -> None:
+    send_to_mei(pm)
+    reply(base_url, "stop please")
+    reply(base_url, "Yes!")
+    assert send_to_mei(pm)["status"] == "sent"
+
+
+def test_help_is_answered_with_the_practice_s_name_and_phone(
+    pm: pluggy.PluginManager, base_url: str, sms_gateway: TwilioPeer
+) -> None:
+    send_to_mei(pm)
+    assert reply(base_url, "HELP") == 200
+    [_, answer] = texts_to_mei(sms_gateway)
+    assert "Maple Street Pediatrics" in answer and "+15035550100" in answer
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)
+    assert store_of(pm).replies("demo", 10) == []
+
+
+def test_any_other_reply_is_kept_for_staff_and_answered_with_nothing(
+    pm: pluggy.PluginManager, base_url: str, sms_gateway: TwilioPeer
+) -> None:
+    send_to_mei(pm)
+    assert reply(base_url, "Can I pay on Friday?") == 200
+    [kept] = store_of(pm).replies("demo", 10)
+    assert kept.text == "Can I pay on Friday?"
+    assert len(texts_to_mei(sms_gateway)) == 1
+    assert not store_of(pm).is_opted_out("demo", "text", MEI)

@@ -6,10 +6,13 @@ Every refusal has a stable code and a sentence the receptionist can act on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import attrs
+import phonenumbers
+from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 
 from ondemand_plugin.boundary.config import SendWindow
 from ondemand_plugin.boundary.host import Host
@@ -254,26 +257,64 @@ def _entity_in_scope(scope: Scope, entity_ref: dict[str, str]) -> Entity:
     )
 
 
-def check_send_window(window: SendWindow | None, practice: Practice, now: datetime) -> None:
-    """Messages go out only during the practice's sending hours (TCPA, Regulation F)."""
-    refusal = send_window_refusal(window, practice, now)
+def check_send_window(
+    window: SendWindow | None,
+    practice: Practice,
+    now: datetime,
+    recipient: Recipient | None = None,
+) -> None:
+    """Messages go out only during the sending hours (TCPA, Regulation F): the practice's, and
+    for a text or a call the recipient's too."""
+    refusal = send_window_refusal(window, practice, now, recipient)
     if refusal is not None:
         raise refusal
 
 
 def send_window_refusal(
-    window: SendWindow | None, practice: Practice, now: datetime
+    window: SendWindow | None,
+    practice: Practice,
+    now: datetime,
+    recipient: Recipient | None = None,
 ) -> OnDemandError | None:
     if window is None:
         return None
     local = now.astimezone(practice.timezone)
-    if window.contains(local.time().replace(tzinfo=None)):
-        return None
-    return OnDemandError(
-        f"It is {local:%H:%M} at the practice: messages may go out only between "
-        f"{window.start:%H:%M} and {_end_text(window)}. Send it during those hours.",
-        code=ErrorCode.OUTSIDE_SEND_WINDOW,
-    )
+    if not window.contains(local.time().replace(tzinfo=None)):
+        return OnDemandError(
+            f"It is {local:%H:%M} at the practice: messages may go out only between "
+            f"{window.start:%H:%M} and {_end_text(window)}. Send it during those hours.",
+            code=ErrorCode.OUTSIDE_SEND_WINDOW,
+        )
+    if recipient is None or recipient.mode == "email":
+        return None  # an e-mail waits in the inbox until it is read: the practice's hours do
+    for zone in recipient_zones(recipient.address):
+        theirs = now.astimezone(zone)
+        if not window.contains(theirs.time().replace(tzinfo=None)):
+            opens = _next_opening(window, theirs).astimezone(practice.timezone)
+            return OnDemandError(
+                f"It is {theirs:%H:%M} where the recipient's number is ({zone.key}): a "
+                f"{MODE_NAMES[recipient.mode]} may reach them only between "
+                f"{window.start:%H:%M} and {_end_text(window)} their time. Their window opens "
+                f"at {opens:%H:%M} practice time.",
+                code=ErrorCode.OUTSIDE_SEND_WINDOW,
+            )
+    return None
+
+
+def recipient_zones(number: str) -> tuple[ZoneInfo, ...]:
+    """Every time zone a phone number may ring in (phonenumbers' data: an area code that spans
+    two zones gives both); none when the number's zone is unknown."""
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return ()
+    names = time_zones_for_number(parsed)
+    return tuple(ZoneInfo(name) for name in names if name != UNKNOWN_TIMEZONE)
+
+
+def _next_opening(window: SendWindow, local: datetime) -> datetime:
+    opening = datetime.combine(local.date(), window.start, tzinfo=local.tzinfo)
+    return opening if opening > local else opening + timedelta(days=1)
 
 
 def _end_text(window: SendWindow) -> str:

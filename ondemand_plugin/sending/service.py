@@ -173,7 +173,7 @@ class SendService:
             send_to.get("address"),
             self._opted_out(practice_id),
         )
-        check_send_window(self.config.send_window, practice, utc_now())
+        check_send_window(self.config.send_window, practice, utc_now(), recipient)
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
         composed = self._compose(practice, scope, guarantor, recipient, template, payload)
 

@@ -11,6 +11,7 @@ the same file, so that the command and the host route alike.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -30,6 +31,12 @@ DEFAULT_SEND_WINDOW = {"start": "08:00", "end": "21:00"}
 # The send window that never refuses: the whole day.
 ALL_DAY = {"start": "00:00", "end": "24:00"}
 DEFAULT_DEADLINE_SECONDS = 10.0
+# Defaults kept in the configuration itself, so that channels (which read it) see them too.
+PACING_DEFAULTS: Mapping[str, Any] = {
+    "text_validity_seconds": 900,
+    "recipient_limit": {"messages": 3, "hours": 24},
+    "repeat_window_seconds": 600,
+}
 DEFAULT_CHANNEL = "outbox"
 CONFIG_FILE_VARIABLE = "ONDEMAND_CONFIG"
 HOST_SOURCE = "what pm_plugin_config(plugin_name='ondemand') returns or the ONDEMAND_* variables"
@@ -47,12 +54,22 @@ class SendWindow:
 
 
 @attrs.frozen
+class RecipientLimit:
+    """At most ``messages`` on-demand messages to one address within ``hours``."""
+
+    messages: int
+    hours: float
+
+
+@attrs.frozen
 class Config:
     database_url: str
     outbox_dir: Path
     channels: Mapping[str, tuple[str, ...]]
     send_window: SendWindow | None  # None: sent at any hour
     deadline_seconds: float
+    recipient_limit: RecipientLimit | None  # None: no limit
+    repeat_window_seconds: int  # 0: repeats are not asked about
     raw: Mapping[str, Any] = attrs.field(repr=False)
 
 
@@ -81,7 +98,10 @@ def load_config(
         home / "ondemand.db"
     )
     merged["outbox_dir"] = environ.get("ONDEMAND_OUTBOX_DIR") or str(home / "outbox")
+    merged.update(copy.deepcopy(PACING_DEFAULTS))
     merged.update(without_nulls(host_config or {}))
+    if host_config and "recipient_limit" in host_config and host_config["recipient_limit"] is None:
+        merged["recipient_limit"] = None  # null turns the limit off, rather than meaning unset
     return _config(merged, source)
 
 
@@ -165,6 +185,8 @@ def _config(merged: dict[str, Any], source: str) -> Config:
             channels=_channels(merged.get("channels", {})),
             send_window=_send_window(merged.get("send_window", DEFAULT_SEND_WINDOW)),
             deadline_seconds=_deadline(merged.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
+            recipient_limit=_recipient_limit(merged["recipient_limit"]),
+            repeat_window_seconds=merged["repeat_window_seconds"],
             raw=merged,
         )
     except ConfigError as error:
@@ -187,6 +209,17 @@ def _deadline(seconds: float) -> float:
             field="deadline_seconds",
         )
     return float(seconds)
+
+
+def _recipient_limit(limit: Mapping[str, Any] | None) -> RecipientLimit | None:
+    if limit is None:
+        return None
+    if math.isnan(limit["hours"]):
+        raise ConfigError(
+            "The On-Demand recipient_limit.hours must be a number of hours, not NaN.",
+            field="recipient_limit.hours",
+        )
+    return RecipientLimit(messages=limit["messages"], hours=float(limit["hours"]))
 
 
 def _channels(configured: Mapping[str, str | list[str]]) -> dict[str, tuple[str, ...]]:

@@ -1,16 +1,16 @@
-"""Opt-outs by any reasonable means (47 CFR 64.1200(a)(10)): the words a patient would use, in
-any case, punctuation or width, reach the opt-out; HELP is answered; a STOP counts for the
-practice's number before any on-demand text left it. Through the Twilio channel, over HTTP as
-Twilio posts its replies."""
+"""Compliance through the Twilio channel, over HTTP as Twilio posts its replies: opt-outs by any
+reasonable means (47 CFR 64.1200(a)(10)), the words a patient would use in any case,
+punctuation or width; HELP answered; a STOP counting for the practice's number before any
+on-demand text left it; a validity period on every text."""
 
 from __future__ import annotations
 
 import pluggy
 import pytest
-from conftest import send_to_mei
+from conftest import Build, send_to_mei
 from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
-from test_inbound import SMS_TOKEN
+from test_inbound import SMS_TOKEN, twilio_settings
 from test_inbound_http import base_url, pm, post, sms_gateway
 
 from ondemand_plugin.errors import OnDemandError
@@ -141,3 +141,22 @@ def test_any_other_reply_is_kept_for_staff_and_answered_with_nothing(
     assert kept.text == "Can I pay on Friday?"
     assert len(texts_to_mei(sms_gateway)) == 1
     assert not store_of(pm).is_opted_out("demo", "text", MEI)
+
+
+def test_a_text_carries_the_validity_period_so_a_stale_pay_link_is_dropped(
+    pm: pluggy.PluginManager, sms_gateway: TwilioPeer
+) -> None:
+    send_to_mei(pm)
+    [form] = sms_gateway.created.values()
+    assert form["ValidityPeriod"] == "900"
+
+
+def test_the_validity_period_is_configurable(build: Build, sms_gateway: TwilioPeer) -> None:
+    pm, _ = build(
+        channels={"text": "twilio_sms"},
+        twilio_sms=twilio_settings(sms_gateway),
+        text_validity_seconds=300,
+    )
+    send_to_mei(pm)
+    [form] = sms_gateway.created.values()
+    assert form["ValidityPeriod"] == "300"

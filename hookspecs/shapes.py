@@ -107,7 +107,7 @@ class Guarantor(TypedDict):
 class OptOutContext(TypedDict):
     """``pm_set_opt_out``'s ``context``."""
 
-    source: Literal["reply", "provider"]
+    source: Literal["reply", "provider", "key_press", "staff"]
     keyword: str | None
     channel: str
     changed_at: str
@@ -149,6 +149,11 @@ class WebhookSettings(TypedDict):
     timeout_seconds: NotRequired[float]
 
 
+class RecipientLimitSetting(TypedDict):
+    messages: int
+    hours: float
+
+
 class PluginConfig(TypedDict, total=False):
     """What ``pm_plugin_config(plugin_name="ondemand")`` answers: every key optional. A third
     party's channel settings go under its name, which no TypedDict can list: build those with
@@ -159,6 +164,9 @@ class PluginConfig(TypedDict, total=False):
     outbox_dir: str
     send_window: SendWindowSetting
     deadline_seconds: float
+    text_validity_seconds: int
+    recipient_limit: RecipientLimitSetting | None
+    repeat_window_seconds: int
     template_store: str | None
     disabled_plugins: list[str]
     smtp: SmtpSettings
@@ -237,6 +245,7 @@ class SendRequest(TypedDict):
     template_id: NotRequired[str | None]
     subject: NotRequired[str | None]
     body: NotRequired[str | None]
+    confirm_repeat: NotRequired[bool]
     idempotency_key: NotRequired[str | None]
 
 
@@ -315,6 +324,26 @@ class TemplateRequest(TypedDict):
     template: NotRequired[TemplateInput | None]
 
 
+class OptOutRequest(TypedDict):
+    """The ``payload`` of ``pm_dashboard_action("ondemand.opt_outs", "submit", ...)``: what a
+    recipient asked staff for in person or on the phone."""
+
+    op: Literal["opt_out", "opt_in"]
+    mode: ModeName
+    address: str
+    note: NotRequired[str | None]
+
+
+class OptOutResult(TypedDict):
+    """The answer to an ``ondemand.opt_outs`` submit: the change as kept."""
+
+    mode: ModeName
+    address: str
+    opted_out: bool
+    changed_by: str
+    changed_at: str
+
+
 class OneTemplate(TypedDict):
     template: TemplateDict
 
@@ -381,6 +410,8 @@ SHAPES: dict[str, object] = {
     "inbound-response": InboundResponseDict,
     "manage-form": ManageForm,
     "opt-out-context": OptOutContext,
+    "opt-out-request": OptOutRequest,
+    "opt-out-result": OptOutResult,
     "patient": Patient,
     "plugin-config": PluginConfig,
     "practice": Practice,
@@ -417,9 +448,12 @@ __all__ = [
     "OneTemplate",
     "OptOutContext",
     "OptOutFlags",
+    "OptOutRequest",
+    "OptOutResult",
     "Patient",
     "PluginConfig",
     "Practice",
+    "RecipientLimitSetting",
     "SendForm",
     "SendRequest",
     "SendResult",

@@ -9,6 +9,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 SEND_ACTION_ID = "ondemand.send_balance_notification"
 MANAGE_ACTION_ID = "ondemand.manage_templates"
+OPT_OUTS_ACTION_ID = "ondemand.opt_outs"
 PLUGIN_NAME = "ondemand"
 
-__all__ = ["MANAGE_ACTION_ID", "PLUGIN_NAME", "SEND_ACTION_ID", "__version__"]
+__all__ = [
+    "MANAGE_ACTION_ID",
+    "OPT_OUTS_ACTION_ID",
+    "PLUGIN_NAME",
+    "SEND_ACTION_ID",
+    "__version__",
+]

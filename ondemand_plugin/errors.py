@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     NOT_FOUND = "not_found"
     RECIPIENT_NOT_ALLOWED = "recipient_not_allowed"
+    RECENT_DUPLICATE = "recent_duplicate"
+    RECIPIENT_LIMIT = "recipient_limit"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
     QUICKPAY_UNAVAILABLE = "quickpay_unavailable"

@@ -14,7 +14,7 @@ import pluggy
 
 from hookspecs import hookimpl
 from hookspecs.types import MODES, Channel
-from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID
+from ondemand_plugin import MANAGE_ACTION_ID, OPT_OUTS_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.config import Config, load_config
 from ondemand_plugin.boundary.extensions import (
@@ -38,7 +38,7 @@ from ondemand_plugin.rules import composing
 from ondemand_plugin.rules.criteria import NO_BATCHED_STATEMENT
 from ondemand_plugin.rules.entitlement import Entitlement
 from ondemand_plugin.rules.history import history_page
-from ondemand_plugin.rules.opt_outs import OptOuts
+from ondemand_plugin.rules.opt_outs import OptOuts, StaffOptOuts
 from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
 from ondemand_plugin.sending.recovery import Recovery
 from ondemand_plugin.sending.service import SendService, request_error
@@ -110,6 +110,7 @@ class OnDemandPlugin:
         self.entitlement = Entitlement(store)
         self.templates = templates
         self.opt_outs = OptOuts(store, self.host)
+        self.staff_opt_outs = StaffOptOuts(self.opt_outs, self.host)
         self.events = PluginEvents(store, self.host, self.opt_outs, channels)
         self.inbound = InboundRouter(inbound_routes, self.events)
         self.recovery = Recovery(store, routes, config.deadline_seconds)
@@ -216,9 +217,15 @@ class OnDemandPlugin:
         payload: dict[str, Any],
         context: dict[str, Any],
     ) -> dict[str, Any] | None:
-        if action_id not in (SEND_ACTION_ID, MANAGE_ACTION_ID):
+        if action_id not in (SEND_ACTION_ID, MANAGE_ACTION_ID, OPT_OUTS_ACTION_ID):
             return None
         contracts.check("dashboard-context", context, _context_error)
+        if action_id == OPT_OUTS_ACTION_ID:
+            # No add-on check: what a recipient asked for holds whether or not the practice
+            # sends on-demand messages today.
+            if step != "submit":
+                raise InvalidRequest("ondemand.opt_outs has one step: 'submit'.", field="step")
+            return self.staff_opt_outs.record(payload, context)
         self.entitlement.require(context["practice_id"])
         if step not in ("open", "submit"):
             raise InvalidRequest("step must be 'open' or 'submit'.", field="step")

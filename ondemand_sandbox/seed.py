@@ -29,7 +29,7 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
         "label": "Balance by text",
         "mode": "text",
         "body": "Hi {{GuarantorFirstName}}, this is {{PracticeName}}. Your balance is "
-        "{{BalanceDue}}. Pay securely: {{QuickPayLink}}",
+        "{{BalanceDue}}. Pay securely: {{QuickPayLink}} Reply STOP to opt out.",
     },
     {
         "label": "Balance by e-mail",

@@ -80,6 +80,8 @@ def send_to_mei(
 
 
 Build = Callable[..., tuple[pluggy.PluginManager, ReferenceHost]]
+# What the first text from a practice to a number ends with, when its body says nothing of STOP.
+FIRST_TEXT_OPT_OUT = "\nReply STOP to opt out."
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
-from conftest import Build, send_to_mei
+from conftest import FIRST_TEXT_OPT_OUT, Build, send_to_mei
 from peers.http import Drop, HttpPeer, Reply, Slow
 from peers.twilio import ACCOUNT_SID, AUTH_TOKEN, TwilioPeer, twilio_error
 from peers.twilio_signature import sign
@@ -67,7 +67,7 @@ def test_a_text_sent_through_the_plugin_records_the_channel_and_twilios_sid(
     result = send_to_mei(pm, body="Hi {{GuarantorFirstName}}, you owe {{BalanceDue}}.")
     assert result["status"] == "sent"
     [sid] = gateway.created
-    assert gateway.created[sid]["Body"] == "Hi Mei, you owe $120.50."
+    assert gateway.created[sid]["Body"] == "Hi Mei, you owe $120.50." + FIRST_TEXT_OPT_OUT
     store = store_of(pm)
     record = store.notification_by_provider_id("twilio_sms", sid)
     assert record is not None and record.id == result["notification_id"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Build, assert_valid, send_to_mei
+from conftest import FIRST_TEXT_OPT_OUT, Build, assert_valid, send_to_mei
 from peers.http import Drop, Reply, Slow
 from peers.webhook import WEBHOOK_SECRET, WebhookPeer
 
@@ -91,7 +91,7 @@ def test_a_send_through_the_plugin_reaches_the_host_with_the_composed_message(
     body = request.json()
     assert (body["notification_id"], body["body"]) == (
         result["notification_id"],
-        "You owe $120.50.",
+        "You owe $120.50." + FIRST_TEXT_OPT_OUT,
     )
     assert body["sender_name"] == "Maple Street Pediatrics"
 

@@ -160,3 +160,40 @@ def test_the_validity_period_is_configurable(build: Build, sms_gateway: TwilioPe
     send_to_mei(pm)
     [form] = sms_gateway.created.values()
     assert form["ValidityPeriod"] == "300"
+
+
+def test_the_first_text_to_a_number_says_how_to_opt_out_and_the_next_does_not(
+    pm: pluggy.PluginManager, sms_gateway: TwilioPeer
+) -> None:
+    send_to_mei(pm, body="Your balance is {{BalanceDue}}: {{QuickPayLink}}")
+    send_to_mei(pm, body="Your balance is {{BalanceDue}}, again: {{QuickPayLink}}")
+    first, second = texts_to_mei(sms_gateway)
+    assert first.endswith("\nReply STOP to opt out.")
+    assert "STOP" not in second
+
+
+def test_a_first_text_that_says_how_to_stop_gets_no_second_line(
+    pm: pluggy.PluginManager, sms_gateway: TwilioPeer
+) -> None:
+    send_to_mei(pm, body="Balance {{BalanceDue}}. Text STOP to end these.")
+    [text] = texts_to_mei(sms_gateway)
+    assert text == "Balance $120.50. Text STOP to end these."
+
+
+def test_the_opt_out_line_counts_in_the_text_s_length(pm: pluggy.PluginManager) -> None:
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm, body="x" * 1590)  # 1,590 characters fit; with the line they do not
+    assert refused.value.code == "invalid_request"
+
+
+def test_every_consent_change_is_kept_in_the_ledger_with_its_words_and_sender(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    send_to_mei(pm)
+    reply(base_url, "Stop texting me")
+    reply(base_url, "START")
+    stop, start = store_of(pm).consent_changes("demo", None, None)
+    assert (stop.opted_out, stop.source, stop.actor) == (True, "reply", "twilio_sms")
+    assert (stop.words, stop.sender, stop.address) == ("Stop texting me", PRACTICE_NUMBER, MEI)
+    assert (start.opted_out, start.words) == (False, "START")
+    assert start.changed_at >= stop.changed_at

@@ -11,7 +11,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, Build, assert_valid, enable_addon, host_on
+from conftest import CONTEXT, FIRST_TEXT_OPT_OUT, Build, assert_valid, enable_addon, host_on
 
 from hookspecs import hookimpl
 from hookspecs.types import DeliveryReceipt, OutboundMessage, PermanentDeliveryError, Template
@@ -513,7 +513,7 @@ def test_balances_are_shown_to_the_cent_everywhere(
     [entry] = history(pm, "g-mei")
     assert entry["balance"] == shown
     assert f"${shown}" in entry["display"]["summary"]
-    assert outbox(ondemand_host)[0]["body"] == f"${shown}"
+    assert outbox(ondemand_host)[0]["body"] == f"${shown}" + FIRST_TEXT_OPT_OUT
 
 
 def test_a_negative_zero_balance_cannot_be_paid_and_is_no_credit(

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, host_on
+from conftest import CONTEXT, FIRST_TEXT_OPT_OUT, assert_valid, enable_addon, host_on
 
 from hookspecs import hookimpl, platform
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
@@ -145,7 +145,10 @@ def test_a_text_from_a_template_is_sent_and_lands_in_the_outbox(
     )
     result = submit(pm, template_id=template["id"])
 
-    expected_body = f"Hi Mei, Lily's balance at Maple Street Pediatrics is $120.50. Pay: {MEI_LINK}"
+    expected_body = (
+        f"Hi Mei, Lily's balance at Maple Street Pediatrics is $120.50. Pay: {MEI_LINK}"
+        + FIRST_TEXT_OPT_OUT
+    )
     assert result["status"] == "sent"
     assert result["duplicate"] is False
     assert (result["mode"], result["to"]) == ("text", "+15035550123")
@@ -299,7 +302,7 @@ def test_a_credit_quickpay_field_says_no_payment_is_due(
 ) -> None:
     ondemand_host.guarantors["demo"]["g-mei"]["pops_balance"] = "-5.00"
     result = submit(pm, body="{{BalanceDue}}. {{QuickPayLink}}")
-    assert result["body"] == f"$5.00 credit. {composing.NO_PAYMENT_SENTENCE}"
+    assert result["body"] == f"$5.00 credit. {composing.NO_PAYMENT_SENTENCE}" + FIRST_TEXT_OPT_OUT
     assert ondemand_host.calls_to("pm_quickpay_link") == []
 
 
@@ -308,7 +311,7 @@ def test_a_positive_balance_asks_the_host_for_a_quickpay_link_of_that_amount(
 ) -> None:
     result = submit(pm, body="{{QuickPayLink}}")
     assert result["payment_allowed"] is True
-    assert result["body"] == MEI_LINK
+    assert result["body"] == MEI_LINK + FIRST_TEXT_OPT_OUT
     [call] = ondemand_host.calls_to("pm_quickpay_link")
     assert (call["guarantor_id"], str(call["amount"])) == ("g-mei", "120.50")
 
@@ -507,7 +510,7 @@ def test_free_text_without_a_template_is_sent_as_typed_with_fields_merged(
     pm: pluggy.PluginManager,
 ) -> None:
     result = submit(pm, body="Hello {{GuarantorFullName}}, please call {{PracticePhone}}.")
-    assert result["body"] == "Hello Mei Chen, please call +15035550100."
+    assert result["body"] == "Hello Mei Chen, please call +15035550100." + FIRST_TEXT_OPT_OUT
     assert history(pm)[0]["template_label"] is None
 
 
@@ -516,7 +519,7 @@ def test_an_edited_template_body_is_sent_instead_of_the_templates(
 ) -> None:
     template = add_template(pm, label="Stock", mode="text", body="Stock text {{BalanceDue}}")
     result = submit(pm, template_id=template["id"], body="Edited: {{BalanceDue}} today")
-    assert result["body"] == "Edited: $120.50 today"
+    assert result["body"] == "Edited: $120.50 today" + FIRST_TEXT_OPT_OUT
     assert history(pm)[0]["template_label"] == "Stock"
 
 

@@ -12,6 +12,7 @@ from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.stores import (
     AddonChange,
     Completion,
+    ConsentChange,
     NotificationRecord,
     OptOut,
     Store,
@@ -395,3 +396,71 @@ def test_no_read_by_practice_returns_another_practices_rows(store: Store) -> Non
     assert store.list_templates("pr2") == []
     assert store.get_template("pr2", "t1") is None
     assert not store.is_opted_out("pr2", "text", "+15035550123")
+
+
+def test_the_consent_ledger_keeps_every_change_in_order_per_practice(store: Store) -> None:
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    changes = [
+        ConsentChange(
+            "pr1",
+            "text",
+            "+15035550123",
+            True,
+            "reply",
+            "twilio_sms",
+            "Stop pls",
+            "+15035550101",
+            start,
+        ),
+        ConsentChange(
+            "pr1",
+            "text",
+            "+15035550123",
+            False,
+            "staff",
+            "Amy Front",
+            "asked at desk",
+            None,
+            start + timedelta(hours=1),
+        ),
+        ConsentChange(
+            "pr2",
+            "voice",
+            "+15035550123",
+            True,
+            "key_press",
+            "twilio_voice",
+            "9",
+            "+15035550199",
+            start + timedelta(hours=2),
+        ),
+    ]
+    for change in changes:
+        store.record_consent_change(change)
+    assert store.consent_changes("pr1", None, None) == changes[:2]
+    assert store.consent_changes("pr1", start + timedelta(minutes=1), None) == changes[1:2]
+    assert store.consent_changes("pr1", None, start + timedelta(minutes=1)) == changes[:1]
+    assert store.consent_changes("pr2", None, None) == changes[2:]
+
+
+def test_notifications_to_an_address_since_a_moment_newest_first_per_practice(
+    store: Store,
+) -> None:
+    now = utc_now()
+    store.claim_notification(record(1, occurred_at=now - timedelta(hours=30)))
+    store.claim_notification(record(2, occurred_at=now - timedelta(hours=2)))
+    store.claim_notification(record(3, occurred_at=now - timedelta(hours=1), mode="voice"))
+    store.claim_notification(record(4, occurred_at=now, recipient="mei@example.com"))
+    store.claim_notification(record(5, practice_id="pr2", occurred_at=now))
+    found = store.notifications_to("pr1", ("+15035550123",), now - timedelta(hours=24))
+    assert [r.id for r in found] == ["n3", "n2"]
+
+
+def test_notifications_between_two_moments_oldest_first(store: Store) -> None:
+    now = utc_now()
+    for number, hours_ago in ((1, 50), (2, 20), (3, 1)):
+        store.claim_notification(record(number, occurred_at=now - timedelta(hours=hours_ago)))
+    store.claim_notification(record(4, practice_id="pr2", occurred_at=now))
+    assert [r.id for r in store.notifications_between("pr1", None, None)] == ["n1", "n2", "n3"]
+    span = store.notifications_between("pr1", now - timedelta(hours=24), now - timedelta(hours=1))
+    assert [r.id for r in span] == ["n2"]

@@ -36,7 +36,7 @@ TEXT_TEMPLATE = {
     "label": "Pay by text",
     "mode": "text",
     "body": "Hi {{GuarantorFirstName}}, this is {{PracticeName}}. Your balance is {{BalanceDue}}. "
-    "Pay securely here: {{QuickPayLink}}",
+    "Pay securely here: {{QuickPayLink}} Reply STOP to opt out.",
 }
 EMAIL_TEMPLATE = {
     "label": "Balance by e-mail",

@@ -288,6 +288,8 @@ class PluginEvents:
                     source=source,
                     keyword=keyword,
                     channel=channel,
+                    words=text,
+                    sender=sender,
                 )
         if source == "reply" and "text" in modes:
             self._answer(

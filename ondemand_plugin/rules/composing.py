@@ -31,6 +31,9 @@ FIELDS_BY_MODE: Mapping[str, frozenset[str]] = {
 NO_PAYMENT_SENTENCE = "No payment is due at this time."
 DEFAULT_EMAIL_SUBJECT = "Your balance with {{PracticeName}}"
 MAX_TEXT_LENGTH = 1600
+# Carriers (CTIA) ask that the first text from a number say how to opt out.
+OPT_OUT_LINE = "Reply STOP to opt out."
+_SAYS_STOP = re.compile(r"\bstop\b", re.IGNORECASE)
 
 _FIELD = re.compile(r"\{\{\s*([A-Za-z0-9_]*)\s*\}\}")
 _GSM7_BASIC = set(
@@ -62,6 +65,18 @@ def check_fields(text: str, mode: str, field: str) -> None:
 
 def render_text(text: str, values: Mapping[str, str]) -> str:
     return _FIELD.sub(lambda match: values[match.group(1)], text)
+
+
+def with_opt_out_line(text: str) -> str:
+    """``text`` ending with the opt-out line, unless it already says how to STOP."""
+    if _SAYS_STOP.search(text):
+        return text
+    return f"{text.rstrip()}\n{OPT_OUT_LINE}"
+
+
+def without_opt_out_line(text: str) -> str:
+    """``text`` without the opt-out line ``with_opt_out_line`` added."""
+    return text.removesuffix(f"\n{OPT_OUT_LINE}")
 
 
 def render_html(text: str, values: Mapping[str, str], practice_name: str) -> str:

@@ -15,13 +15,20 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from typing import Literal
+from typing import Any, Literal
 
+from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.clock import format_timestamp, utc_now
+from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.logsafe import summary
-from ondemand_plugin.rules.addresses import mask
-from ondemand_plugin.stores import OptOut, Store
+from ondemand_plugin.rules.addresses import (
+    mask,
+    normalize_email,
+    normalize_phone,
+    practice_region,
+)
+from ondemand_plugin.stores import ConsentChange, OptOut, Store
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +120,27 @@ class OptOuts:
         source: str,
         keyword: str | None,
         channel: str,
+        words: str | None = None,
+        sender: str | None = None,
+        actor: str | None = None,
     ) -> None:
+        """Keep the change, in the opt-outs the sends read and in the consent ledger, and tell
+        the host. ``actor`` is who recorded it (a member of staff), else the channel."""
         now = utc_now()
         self.store.set_opt_out(OptOut(practice_id, mode, address, opted_out, source, now))
+        self.store.record_consent_change(
+            ConsentChange(
+                practice_id,
+                mode,
+                address,
+                opted_out,
+                source,
+                actor or channel,
+                words if words is not None else keyword,
+                sender,
+                now,
+            )
+        )
         log.info(
             "%s %s of %s messages from practice %s (%s through %s)",
             mask(address),
@@ -142,3 +167,49 @@ class OptOuts:
                 mask(address),
                 summary(error, addresses=(address,)),
             )
+
+
+class StaffOptOuts:
+    """The ``ondemand.opt_outs`` action: an opt-out (or opt-in) a recipient asked staff for in
+    person or on the phone, honoured at once and kept with who recorded it and when."""
+
+    def __init__(self, opt_outs: OptOuts, host: Host) -> None:
+        self.opt_outs = opt_outs
+        self.host = host
+
+    def record(self, payload: Any, context: dict[str, Any]) -> dict[str, Any]:
+        contracts.check(
+            "opt-out-request",
+            payload,
+            lambda path, problem: InvalidRequest(f"The request's {path} {problem}.", field=path),
+        )
+        practice_id = context["practice_id"]
+        practice = self.host.practice(practice_id)
+        mode = payload["mode"]
+        address = (
+            normalize_email(payload["address"])
+            if mode == "email"
+            else normalize_phone(
+                payload["address"], practice_region(practice.phone), for_text=False
+            )
+        )
+        opted_out = payload["op"] == "opt_out"
+        user = context["user"]
+        self.opt_outs.change(
+            practice_id,
+            mode,
+            address,
+            opted_out,
+            source="staff",
+            keyword=None,
+            channel="dashboard",
+            words=payload.get("note"),
+            actor=f"{user['name']} ({user['id']})",
+        )
+        return {
+            "mode": mode,
+            "address": address,
+            "opted_out": opted_out,
+            "changed_by": user["name"],
+            "changed_at": format_timestamp(utc_now()),
+        }

@@ -25,7 +25,7 @@ from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.boundary.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, StoreUnavailable
-from ondemand_plugin.rules import composing
+from ondemand_plugin.rules import composing, pacing
 from ondemand_plugin.rules.criteria import (
     NO_BATCHED_STATEMENT,
     OptedOut,
@@ -176,6 +176,7 @@ class SendService:
         check_send_window(self.config.send_window, practice, utc_now(), recipient)
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
         composed = self._compose(practice, scope, guarantor, recipient, template, payload)
+        self._check_pacing(practice, recipient, composed, bool(payload.get("confirm_repeat")))
 
         record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
         holder = self.store.claim_notification(record)
@@ -253,6 +254,8 @@ class SendService:
             composing.check_fields(subject_text, mode, "subject")
         values = self._values(practice, scope, guarantor, recipient, (body, subject_text or ""))
         rendered = composing.render_text(body, values)
+        if mode == "text" and self._first_text(practice.id, recipient.address):
+            rendered = composing.with_opt_out_line(rendered)
         composing.check_length(rendered, mode)
         sender = {
             "email": _email_sender(practice, template),
@@ -269,6 +272,29 @@ class SendService:
             sender=sender or practice.phone,
             template_label=template.label if template else None,
         )
+
+    def _check_pacing(
+        self, practice: Practice, recipient: Recipient, composed: Composed, confirm_repeat: bool
+    ) -> None:
+        span = pacing.lookback(self.config.recipient_limit, self.config.repeat_window_seconds)
+        if span is None:
+            return
+        now = utc_now()
+        refusal = pacing.pacing_refusal(
+            self.store.notifications_to(practice.id, (recipient.address,), now - span),
+            now,
+            limit=self.config.recipient_limit,
+            repeat_window_seconds=self.config.repeat_window_seconds,
+            mode=recipient.mode,
+            body=composed.body,
+            confirm_repeat=confirm_repeat,
+            zone=practice.timezone,
+        )
+        if refusal is not None:
+            raise refusal
+
+    def _first_text(self, practice_id: str, address: str) -> bool:
+        return practice_id not in self.store.practices_that_notified("text", address)
 
     def _values(
         self,

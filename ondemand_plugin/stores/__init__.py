@@ -8,6 +8,7 @@ from ondemand_plugin.errors import ConfigError
 from ondemand_plugin.stores.base import (
     AddonChange,
     Completion,
+    ConsentChange,
     NotificationRecord,
     OptOut,
     Reply,
@@ -18,6 +19,7 @@ from ondemand_plugin.stores.sqlite import SQLiteStore
 __all__ = [
     "AddonChange",
     "Completion",
+    "ConsentChange",
     "NotificationRecord",
     "OptOut",
     "Reply",

@@ -67,6 +67,23 @@ class OptOut:
 
 
 @attrs.frozen
+class ConsentChange:
+    """One change of a recipient's consent, whatever its source, kept forever as the ledger a
+    compliance officer reads: who or what changed it, when, the words received, and the number
+    or address the recipient wrote to."""
+
+    practice_id: str
+    mode: str
+    address: str = attrs.field(repr=False)
+    opted_out: bool
+    source: str  # reply, key_press, provider, staff, host
+    actor: str  # the channel that brought it, or the member of staff who recorded it
+    words: str | None = attrs.field(repr=False)
+    sender: str | None
+    changed_at: datetime
+
+
+@attrs.frozen
 class Reply:
     """A recipient's reply that was neither STOP nor START, kept for the practice's staff."""
 
@@ -184,6 +201,31 @@ class Store(Protocol):
         ...
 
     def set_opt_out(self, opt_out: OptOut) -> None: ...
+
+    def record_consent_change(self, change: ConsentChange) -> None:
+        """Add a change to the consent ledger (kept forever, never updated)."""
+        ...
+
+    def consent_changes(
+        self, practice_id: str, start: datetime | None, end: datetime | None
+    ) -> list[ConsentChange]:
+        """The practice's ledger, oldest first, from ``start`` (inclusive) to ``end``
+        (exclusive), either open."""
+        ...
+
+    def notifications_to(
+        self, practice_id: str, addresses: tuple[str, ...], since: datetime
+    ) -> list[NotificationRecord]:
+        """The practice's notifications to any of ``addresses`` begun at ``since`` or later,
+        newest first: what pacing counts."""
+        ...
+
+    def notifications_between(
+        self, practice_id: str, start: datetime | None, end: datetime | None
+    ) -> list[NotificationRecord]:
+        """The practice's notifications begun from ``start`` (inclusive) to ``end``
+        (exclusive), either open, oldest first: the audit's sends."""
+        ...
 
     def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool: ...
 

@@ -30,6 +30,7 @@ from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
     AddonChange,
     Completion,
+    ConsentChange,
     NotificationRecord,
     OptOut,
     Reply,
@@ -130,6 +131,23 @@ MIGRATIONS: tuple[str, ...] = (
         occurred_at timestamptz NOT NULL
     );
     CREATE INDEX replies_practice ON replies (practice_id, occurred_at);
+    """,
+    """
+    CREATE TABLE consent_changes (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        practice_id text COLLATE "C" NOT NULL,
+        mode text NOT NULL,
+        address text NOT NULL,
+        opted_out boolean NOT NULL,
+        source text NOT NULL,
+        actor text NOT NULL,
+        words text,
+        sender text,
+        changed_at timestamptz NOT NULL
+    );
+    CREATE INDEX consent_changes_practice ON consent_changes (practice_id, changed_at);
+    CREATE INDEX notifications_pacing ON notifications (practice_id, recipient, occurred_at);
+    CREATE INDEX notifications_audit ON notifications (practice_id, occurred_at);
     """,
 )
 
@@ -506,6 +524,55 @@ class PostgresStore:
                 ),
             )
 
+    def record_consent_change(self, change: ConsentChange) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                "INSERT INTO consent_changes (practice_id, mode, address, opted_out, source, "
+                "actor, words, sender, changed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    change.practice_id,
+                    change.mode,
+                    change.address,
+                    change.opted_out,
+                    change.source,
+                    change.actor,
+                    change.words,
+                    change.sender,
+                    change.changed_at,
+                ),
+            )
+
+    def consent_changes(
+        self, practice_id: str, start: datetime | None, end: datetime | None
+    ) -> list[ConsentChange]:
+        rows = self._all(
+            "SELECT practice_id, mode, address, opted_out, source, actor, words, sender, "
+            "changed_at FROM consent_changes WHERE practice_id = %s "
+            "AND changed_at >= %s AND changed_at < %s ORDER BY changed_at, seq",
+            (practice_id, *_span(start, end)),
+        )
+        return [ConsentChange(**{**row, "changed_at": _utc(row["changed_at"])}) for row in rows]
+
+    def notifications_to(
+        self, practice_id: str, addresses: tuple[str, ...], since: datetime
+    ) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE practice_id = %s "
+            "AND recipient = ANY(%s) AND occurred_at >= %s ORDER BY occurred_at DESC, id DESC",
+            (practice_id, list(addresses), since),
+        )
+        return [_notification(row) for row in rows]
+
+    def notifications_between(
+        self, practice_id: str, start: datetime | None, end: datetime | None
+    ) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE practice_id = %s "
+            "AND occurred_at >= %s AND occurred_at < %s ORDER BY occurred_at, id",
+            (practice_id, *_span(start, end)),
+        )
+        return [_notification(row) for row in rows]
+
     def replies(self, practice_id: str, limit: int) -> list[Reply]:
         with self._connection() as connection:
             rows = connection.execute(
@@ -605,6 +672,14 @@ def _migrate(connection: psycopg.Connection[DictRow], where: str) -> None:
             connection.execute("INSERT INTO schema_version VALUES (%s)", (len(MIGRATIONS),))
         else:
             connection.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS),))
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _span(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    return (start or _EARLIEST, end or _LATEST)
 
 
 def _utc(moment: datetime) -> datetime:

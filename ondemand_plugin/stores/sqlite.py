@@ -21,6 +21,7 @@ from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
     AddonChange,
     Completion,
+    ConsentChange,
     NotificationRecord,
     OptOut,
     Reply,
@@ -120,6 +121,23 @@ MIGRATIONS: tuple[str, ...] = (
         occurred_at TEXT NOT NULL
     );
     CREATE INDEX replies_practice ON replies (practice_id, occurred_at);
+    """,
+    """
+    CREATE TABLE consent_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        practice_id TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        address TEXT NOT NULL,
+        opted_out INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        words TEXT,
+        sender TEXT,
+        changed_at TEXT NOT NULL
+    );
+    CREATE INDEX consent_changes_practice ON consent_changes (practice_id, changed_at);
+    CREATE INDEX notifications_pacing ON notifications (practice_id, recipient, occurred_at);
+    CREATE INDEX notifications_audit ON notifications (practice_id, occurred_at);
     """,
 )
 
@@ -524,6 +542,65 @@ class SQLiteStore:
                 ),
             )
 
+    def record_consent_change(self, change: ConsentChange) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO consent_changes (practice_id, mode, address, opted_out, source, "
+                "actor, words, sender, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    change.practice_id,
+                    change.mode,
+                    change.address,
+                    int(change.opted_out),
+                    change.source,
+                    change.actor,
+                    change.words,
+                    change.sender,
+                    format_timestamp(change.changed_at),
+                ),
+            )
+
+    def consent_changes(
+        self, practice_id: str, start: datetime | None, end: datetime | None
+    ) -> list[ConsentChange]:
+        rows = self._connection().execute(
+            "SELECT practice_id, mode, address, opted_out, source, actor, words, sender, "
+            "changed_at FROM consent_changes WHERE practice_id = ? AND changed_at >= ? "
+            "AND changed_at < ? ORDER BY changed_at, seq",
+            (practice_id, *_span(start, end)),
+        )
+        return [
+            ConsentChange(
+                **{
+                    **dict(row),
+                    "opted_out": bool(row["opted_out"]),
+                    "changed_at": parse_timestamp(row["changed_at"]),
+                }
+            )
+            for row in rows
+        ]
+
+    def notifications_to(
+        self, practice_id: str, addresses: tuple[str, ...], since: datetime
+    ) -> list[NotificationRecord]:
+        marks = ", ".join("?" * len(addresses))
+        rows = self._connection().execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE practice_id = ? "
+            f"AND recipient IN ({marks}) AND occurred_at >= ? ORDER BY occurred_at DESC, id DESC",
+            (practice_id, *addresses, format_timestamp(since)),
+        )
+        return [_notification(row) for row in rows]
+
+    def notifications_between(
+        self, practice_id: str, start: datetime | None, end: datetime | None
+    ) -> list[NotificationRecord]:
+        rows = self._connection().execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE practice_id = ? "
+            "AND occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, id",
+            (practice_id, *_span(start, end)),
+        )
+        return [_notification(row) for row in rows]
+
     def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool:
         row = (
             self._connection()
@@ -599,6 +676,17 @@ class SQLiteStore:
         parameters.append(limit)
         rows = self._connection().execute(query, parameters)
         return [_notification(row) for row in rows]
+
+
+# Timestamps are fixed-width text, so these bounds take every moment a span leaves open.
+_EARLIEST, _LATEST = "0000", "9999"
+
+
+def _span(start: datetime | None, end: datetime | None) -> tuple[str, str]:
+    return (
+        format_timestamp(start) if start else _EARLIEST,
+        format_timestamp(end) if end else _LATEST,
+    )
 
 
 def _template(row: sqlite3.Row) -> Template:

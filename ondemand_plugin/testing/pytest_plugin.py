@@ -1,7 +1,8 @@
 """pytest fixtures for hosts and plugin authors (registered through the ``pytest11`` entry point).
 
 - ``ondemand_host``: a ``ReferenceHost`` holding the demo practice, its plugin configuration
-  pointing at a fresh SQLite file and outbox under ``tmp_path``, with no send window.
+  pointing at a fresh SQLite file and outbox under ``tmp_path``, with no send window and no
+  pacing (``recipient_limit`` and the repeat check off).
 - ``ondemand_pm``: a plugin manager built from it exactly as a host builds one (entry points
   included), unconfigured at the end of the test.
 """
@@ -25,6 +26,9 @@ def ondemand_test_config(directory: Path) -> dict[str, Any]:
         "database_url": "sqlite:///" + str(directory / "ondemand.db"),
         "outbox_dir": str(directory / "outbox"),
         "send_window": ALL_DAY,
+        # Tests send the demo guarantor many messages: pacing is off unless a test is about it.
+        "recipient_limit": None,
+        "repeat_window_seconds": 0,
     }
 
 

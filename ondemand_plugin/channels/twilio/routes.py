@@ -30,6 +30,7 @@ from hookspecs.types import (
 )
 from ondemand_plugin.channels.twilio.account import CALLBACK_NOTIFICATION, CALLBACK_PRACTICE
 from ondemand_plugin.channels.twilio.signature import HEADER, is_signed_by
+from ondemand_plugin.channels.twilio.voice import OPT_OUT_KEY
 from ondemand_plugin.rules.opt_outs import keyword_choice
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ SMS_CHANNEL = "twilio_sms"
 VOICE_CHANNEL = "twilio_voice"
 TEXT_PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+HANG_UP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>'
+STOPPED = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Say>You will get no more calls about '
+    "your balance from this number. Goodbye.</Say><Hangup/></Response>"
+)
 
 # Twilio's statuses → DeliveryEvents'. Others (e.g. "scheduled", "received") are not tracked.
 SMS_STATUSES: dict[str, DeliveryStatus] = {
@@ -83,6 +89,7 @@ def ondemand_inbound_routes(config: Mapping[str, Any]) -> list[InboundRoute]:
     return [
         InboundRoute(path="twilio/status", methods={"POST"}, handler=twilio.status),
         InboundRoute(path="twilio/inbound", methods={"POST"}, handler=twilio.reply),
+        InboundRoute(path="twilio/keypress", methods={"POST"}, handler=twilio.keypress),
     ]
 
 
@@ -163,6 +170,30 @@ class TwilioRoutes:
         elif body:
             events.reply(SMS_CHANNEL, sender, address, body, message_id=message_id)
         return twiml
+
+    def keypress(self, request: InboundRequest, events: DeliveryEvents) -> InboundResponse:
+        """``POST twilio/keypress``: the key a called recipient pressed; 9 opts the number out of
+        calls from the number that called."""
+        refusal = self._unsigned(request, VOICE_CHANNEL)
+        if refusal is not None:
+            return refusal
+        form = request.form
+        caller, called, digits = form.get("From"), form.get("To"), form.get("Digits", "")
+        if not caller or not called:
+            return _answer(400, "A key press needs From and To.")
+        if digits != OPT_OUT_KEY:
+            return InboundResponse(status=200, headers={"Content-Type": "text/xml"}, body=HANG_UP)
+        events.opt_out(
+            VOICE_CHANNEL,
+            "voice",
+            caller,
+            called,
+            True,
+            source="key_press",
+            text=digits,
+            message_id=f"{form.get('CallSid', '')}:{digits}" if form.get("CallSid") else None,
+        )
+        return InboundResponse(status=200, headers={"Content-Type": "text/xml"}, body=STOPPED)
 
     def _sender(self, number: str, service_sid: str | None) -> str | None:
         """Where the practices texted from, as the ``twilio_sms`` channel's ``shared_sender``

@@ -8,6 +8,7 @@ and exits with status 2.
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import json
 import logging
@@ -16,7 +17,7 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,6 +52,8 @@ from ondemand_plugin.channels import (
 from ondemand_plugin.commands import demo, scaffold
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
+from ondemand_plugin.rules.audit import COLUMNS as AUDIT_COLUMNS
+from ondemand_plugin.rules.audit import audit_rows
 from ondemand_plugin.rules.entitlement import Entitlement
 from ondemand_plugin.rules.history import MAX_PAGE, history_page
 from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
@@ -448,6 +451,59 @@ def history_entries(
 
 
 # Sends cut short
+
+
+@cli.command()
+@practice_option
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="From this day (UTC), inclusive; default: the beginning.",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="To this day (UTC), inclusive; default: now.",
+)
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (for a spreadsheet).")
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    practice: str,
+    start: datetime | None,
+    end: datetime | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Every send, add-on switch and consent change of a practice.
+
+    Oldest first: when, what, who, the mode, the address (masked), the status and the detail.
+    """
+    if as_json and as_csv:
+        raise click.UsageError("Choose one of --json and --csv.")
+    since = start.replace(tzinfo=UTC) if start else None
+    until = end.replace(tzinfo=UTC) + timedelta(days=1) if end else None
+    if since and until and until <= since:
+        raise click.BadParameter("--to must not be before --from.", param_hint="--to")
+    rows = audit_rows(open_database(ctx), practice, since, until)
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(AUDIT_COLUMNS)
+        writer.writerows([[row[column] for column in AUDIT_COLUMNS] for row in rows])
+    elif not rows:
+        click.echo(f"Nothing happened for practice {practice} in that time.")
+    else:
+        for row in rows:
+            where = " ".join(part for part in (row["mode"], row["address"]) if part)
+            click.echo(
+                f"{row['at']}  {row['kind']:<7}  {row['status']:<10}  {where}  "
+                f"by {row['who']}: {row['detail']}"
+            )
 
 
 @cli.command()

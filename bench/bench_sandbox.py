@@ -38,6 +38,7 @@ def fill_history(client: TestClient) -> None:
                 "guarantor_id": "g-mei",
                 "send_to": {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"},
                 "body": "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
+                "confirm_repeat": True,
                 "idempotency_key": f"bench-{number}",
             },
         ).raise_for_status()

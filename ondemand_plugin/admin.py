@@ -18,6 +18,7 @@ addon`` command does the same on a database named on its command line.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -26,6 +27,7 @@ import pluggy
 from ondemand_plugin.clock import format_timestamp
 from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.plugin import instance_of
+from ondemand_plugin.rules.audit import audit_rows
 from ondemand_plugin.rules.entitlement import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.stores import AddonChange
 
@@ -36,6 +38,7 @@ __all__ = [
     "AddonSwitch",
     "addon_log",
     "addon_state",
+    "audit",
     "change_to_dict",
     "log",
     "state",
@@ -107,6 +110,18 @@ def addon_state(plugin_manager: pluggy.PluginManager, practice_id: str) -> Addon
 def addon_log(plugin_manager: pluggy.PluginManager, practice_id: str) -> list[AddonChange]:
     """Every switch of the add-on for the practice, oldest first."""
     return log(_entitlement_of(plugin_manager), practice_id)
+
+
+def audit(
+    plugin_manager: pluggy.PluginManager,
+    practice_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Every send, add-on switch and consent change of the practice from ``start`` (inclusive)
+    to ``end`` (exclusive), oldest first, addresses masked: what ``ondemand audit`` prints."""
+    _check_practice_id(practice_id)
+    return audit_rows(instance_of(plugin_manager).store, practice_id, start, end)
 
 
 def change_to_dict(change: AddonChange) -> dict[str, Any]:

@@ -111,7 +111,9 @@ class OnDemandPlugin:
         self.templates = templates
         self.opt_outs = OptOuts(store, self.host)
         self.staff_opt_outs = StaffOptOuts(self.opt_outs, self.host)
-        self.events = PluginEvents(store, self.host, self.opt_outs, channels)
+        self.events = PluginEvents(
+            store, self.host, self.opt_outs, channels, text_route=routes.get("text", ())
+        )
         self.inbound = InboundRouter(inbound_routes, self.events)
         self.recovery = Recovery(store, routes, config.deadline_seconds)
         self.sends = SendService(

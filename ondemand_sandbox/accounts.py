@@ -53,3 +53,8 @@ def addon_log(pm: pluggy.PluginManager, practice_id: str) -> list[dict[str, Any]
 
 def utc_text(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def audit(pm: pluggy.PluginManager, practice_id: str) -> list[dict[str, Any]]:
+    """Every send, add-on switch and consent change of the practice, oldest first."""
+    return admin.audit(pm, practice_id)

@@ -74,6 +74,9 @@ class SandboxHost:
             "outbox_dir": str(self.outbox_dir),
             "channels": {"email": "outbox", "text": "outbox", "voice": "outbox"},
             "send_window": {"start": "00:00", "end": "24:00"},
+            # A visitor tries many sends to the same demo guarantors: no cap on them, but the
+            # same message again within ten minutes is asked about, as at a real front desk.
+            "recipient_limit": None,
             # The plugin checks the signature of Twilio's requests (replies, status callbacks)
             # with this token; the account is the sandbox's own stand-in for a provider's.
             "twilio_sms": {

@@ -28,7 +28,7 @@ from starlette.templating import Jinja2Templates
 from ondemand_sandbox import phone
 from ondemand_sandbox.accounts import SwitchRefused
 from ondemand_sandbox.database import PaymentRefused, money
-from ondemand_sandbox.host import MANAGE_ACTION_ID, USER, Sandbox, refusal
+from ondemand_sandbox.host import MANAGE_ACTION_ID, OPT_OUTS_ACTION_ID, USER, Sandbox, refusal
 
 HERE = Path(__file__).parent
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
@@ -180,11 +180,48 @@ def guarantor_dashboard(request: Request) -> Response:
         patients=[p for p in patients if p],
         actions=panel_actions(sandbox, practice["id"], "guarantor", guarantor["id"]),
         contact_opt_outs=sandbox.database.contact_opt_outs(practice["id"], guarantor["contacts"]),
+        recorded=request.query_params.get("recorded"),
+        refused=request.query_params.get("refused"),
         history_url=request.url_for(
             "history", practice_id=practice["id"], guarantor_id=guarantor["id"]
         ),
         **history_context(request, practice["id"], guarantor["id"]),
     )
+
+
+async def record_opt_out(request: Request) -> Response:
+    """Record an opt-out (or opt-in) the guarantor asked for at the desk or on the phone."""
+    practice = practice_of(request)
+    guarantor_id = request.path_params["guarantor_id"]
+    form = await request.form()
+    payload = {
+        "op": "opt_in" if form.get("op") == "opt_in" else "opt_out",
+        "mode": str(form.get("mode", "")),
+        "address": str(form.get("address", "")).strip(),
+        "note": str(form.get("note", "")).strip() or None,
+    }
+    try:
+        result = await run_in_threadpool(
+            sandbox_of(request).submit_action,
+            practice["id"],
+            OPT_OUTS_ACTION_ID,
+            {"type": "guarantor", "id": guarantor_id},
+            payload,
+        )
+        change = "opted out of" if result["opted_out"] else "opted back in to"
+        said = {
+            "recorded": f"{result['address']} {change} {result['mode']} messages "
+            f"(recorded by {result['changed_by']})."
+        }
+    except Exception as error:
+        found = refusal(error)
+        if found is None:
+            raise
+        said = {"refused": found["message"]}
+    target = request.url_for(
+        "guarantor", practice_id=practice["id"], guarantor_id=guarantor_id
+    ).include_query_params(**said)
+    return RedirectResponse(target, status_code=303)
 
 
 def history(request: Request) -> Response:
@@ -354,7 +391,9 @@ async def reply(request: Request) -> Response:
     sender = str(form.get("from", "")).strip()
     text = str(form.get("body", "")).strip()
     if not sender or not text:
-        raise HTTPException(400, "Type a reply (STOP, START or any text) from a number texted.")
+        raise HTTPException(
+            400, "Type a reply (STOP, HELP, START or any text) from a number texted."
+        )
     if not practice["text_from"]:
         raise HTTPException(400, "This practice has no text number to reply to.")
     url = str(request.url_for("plugin_request", plugin_name="ondemand", path="twilio/inbound"))
@@ -414,11 +453,13 @@ async def account(request: Request) -> Response:
             except SwitchRefused as refused:
                 problem = str(refused)
     changes = await run_in_threadpool(sandbox.addon_log, practice["id"])
+    audit = await run_in_threadpool(sandbox.audit, practice["id"])
     return page(
         request,
         "account.html",
         practice=practice,
         changes=changes,
+        audit=audit,
         enabled=bool(changes) and changes[0]["enabled"],
         said=said,
         problem=problem,
@@ -484,6 +525,12 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route(practice + "/patients/{patient_id}", patient_dashboard, name="patient"),
             Route(practice + "/guarantors/{guarantor_id}", guarantor_dashboard, name="guarantor"),
             Route(practice + "/guarantors/{guarantor_id}/history", history, name="history"),
+            Route(
+                practice + "/guarantors/{guarantor_id}/opt-outs",
+                record_opt_out,
+                methods=["POST"],
+                name="record_opt_out",
+            ),
             Route(practice + "/send", send_dialog, name="send_dialog"),
             Route(practice + "/send", send, methods=["POST"], name="send"),
             Route(practice + "/templates", template_manager, name="template_manager"),

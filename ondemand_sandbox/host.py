@@ -18,6 +18,7 @@ from ondemand_sandbox import accounts, seed
 from ondemand_sandbox.adapter import SandboxHost
 
 MANAGE_ACTION_ID = "ondemand.manage_templates"
+OPT_OUTS_ACTION_ID = "ondemand.opt_outs"
 HISTORY_PAGE = 10
 USER = {"id": "u-amy", "name": "Amy Front"}
 
@@ -186,6 +187,10 @@ class Sandbox:
 
     def addon_log(self, practice_id: str) -> list[dict[str, Any]]:
         return accounts.addon_log(self.pm, practice_id)
+
+    def audit(self, practice_id: str) -> list[dict[str, Any]]:
+        """Every send, add-on switch and consent change, newest first (as a page shows them)."""
+        return list(reversed(accounts.audit(self.pm, practice_id)))
 
     def outbox(self, practice_id: str) -> list[dict[str, Any]]:
         """What the outbox channel delivered for the practice, newest first."""

@@ -46,6 +46,8 @@ def text_mei(client: TestClient, key: str) -> tuple[int, dict[str, Any]]:
             "guarantor_id": "g-mei",
             "send_to": TO_MEI_BY_TEXT,
             "body": "You owe {{BalanceDue}}: {{QuickPayLink}}",
+            # Sent again on purpose: the sandbox asks before a repeat otherwise.
+            "confirm_repeat": True,
             "idempotency_key": key,
         },
     )

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -75,11 +75,14 @@ class PluginEvents:
         opt_outs: OptOuts,
         channels: Mapping[str, Channel],
         clock: Callable[[], float] = time.monotonic,
+        *,
+        text_route: Sequence[Channel] = (),
     ) -> None:
         self.store = store
         self.host = host
         self.opt_outs = opt_outs
         self.channels = channels
+        self.text_route = tuple(text_route)
         self.clock = clock
         self._pending: OrderedDict[tuple[str, str], list[_Pending]] = OrderedDict()
         self._lock = threading.Lock()
@@ -309,9 +312,13 @@ class PluginEvents:
         compose: Callable[[list[Practice]], str],
     ) -> None:
         """Text the recipient one answer (a confirmation, HELP's) through the channel the
-        reply came by. A provider that answers its keywords itself refuses ours as opted out:
-        the recipient then has the provider's answer, and the refusal is only logged."""
+        reply came by when texts are routed through it, else through the first channel texts
+        are routed through (a channel that only hears replies sends nothing). A provider that
+        answers its keywords itself refuses ours as opted out: the recipient then has the
+        provider's answer, and the refusal is only logged."""
         known = self.channels.get(channel)
+        if known not in self.text_route:
+            known = self.text_route[0] if self.text_route else None
         practices = [self._practice(practice_id) for practice_id in practice_ids]
         named = [practice for practice in practices if practice is not None]
         if known is None or "text" not in known.modes or not named:

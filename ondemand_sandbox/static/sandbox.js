@@ -128,7 +128,14 @@ async function sendNow() {
   showError(byId("od-error"), null);
   byId("od-result").textContent = "Sending…";
   try {
-    const answer = await postJson(form.dataset.sendUrl, sendPayload());
+    let answer = await postJson(form.dataset.sendUrl, sendPayload());
+    // The same message went to this address minutes ago: ask, as the plugin's refusal says.
+    if (answer.error && answer.error.code === "recent_duplicate") {
+      const question = answer.error.message.slice(0, answer.error.message.indexOf("?") + 1);
+      if (window.confirm(question)) {
+        answer = await postJson(form.dataset.sendUrl, { ...sendPayload(), confirm_repeat: true });
+      }
+    }
     if (answer.error) {
       byId("od-result").textContent = "";
       showError(byId("od-error"), answer.error);

@@ -47,6 +47,9 @@ def plugin_config(database_url: str, outbox_dir: Path) -> dict[str, Any]:
         "outbox_dir": str(outbox_dir),
         "send_window": {"start": "00:00", "end": "24:00"},
         "channels": {"text": CHANNEL},
+        # Every worker sends to the same address: pacing would refuse most of them.
+        "recipient_limit": None,
+        "repeat_window_seconds": 0,
     }
 
 

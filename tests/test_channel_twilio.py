@@ -21,6 +21,7 @@ from ondemand_plugin.testing import channels_of, store_of
 from ondemand_plugin.testing.conformance import sample_message
 
 CALLBACK_URL = "https://host.example.com/ondemand/twilio/status"
+KEYPRESS_URL = "https://host.example.com/ondemand/twilio/keypress"
 MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 CALLS = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
 
@@ -92,7 +93,9 @@ def test_a_call_says_the_voice_message_escaped_and_without_a_link(
     assert request.path == CALLS
     assert request.form["Twiml"] == (
         "<Response><Say>Maple &amp; Oak &lt;Pediatrics&gt;: you owe $120.50. "
-        "Call +15035550100.</Say></Response>"
+        "Call +15035550100.</Say>"
+        f'<Gather numDigits="1" timeout="5" action="{KEYPRESS_URL}" method="POST">'
+        "<Say>To stop these calls, press 9 now.</Say></Gather></Response>"
     )
     assert request.form["To"] == "+15035550123"
     assert request.form["From"] == "+15035550101"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import CONTEXT, Build, assert_valid, send_to_mei
+from conftest import CONTEXT, FIRST_TEXT_OPT_OUT, Build, assert_valid, send_to_mei
 
 from hookspecs import DeliveryReceipt, OutboundMessage, Template, hookimpl
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
@@ -81,7 +81,8 @@ def test_a_template_store_plugin_replaces_the_built_in_store(build: Build) -> No
     assert list(memory.templates) == [("demo", created["id"])]
     built_in = store_of(pm)
     assert built_in.list_templates("demo") == []
-    assert send_to_mei(pm, template_id=created["id"], body=None)["body"] == "Hi"
+    sent = send_to_mei(pm, template_id=created["id"], body=None)
+    assert sent["body"] == "Hi" + FIRST_TEXT_OPT_OUT
 
 
 class BrokenTemplateStore(MemoryTemplateStore):

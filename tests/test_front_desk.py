@@ -551,6 +551,9 @@ class KeptOptOuts:
     def set_opt_out(self, opt_out: Any) -> None:
         self.kept.append(opt_out)
 
+    def record_consent_change(self, change: Any) -> None:
+        self.kept.append(change)
+
 
 def test_a_host_opt_out_hook_that_raises_is_logged_without_the_address(
     caplog: pytest.LogCaptureFixture,
@@ -561,7 +564,7 @@ def test_a_host_opt_out_hook_that_raises_is_logged_without_the_address(
         opt_outs.change(
             "demo", "text", "+15035550123", True, source="reply", keyword="STOP", channel="twilio"
         )
-    assert len(store.kept) == 1
+    assert len(store.kept) == 2  # the opt-out and its line in the consent ledger
     assert "RuntimeError" in caplog.text and "pm_set_opt_out" in caplog.text
     assert "+15035550123" not in caplog.text and "mei.chen@example.com" not in caplog.text
     assert not any(record.exc_info for record in caplog.records)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, Build, assert_valid, trace_sql
+from conftest import CONTEXT, FIRST_TEXT_OPT_OUT, Build, assert_valid, trace_sql
 from peers.twilio import TwilioPeer
 from test_cli import run_ondemand
 
@@ -197,7 +197,7 @@ def test_a_worker_starting_settles_stuck_sends_by_lookup_and_never_delivers_them
     sent = submit(again, "k1")
     assert (sent["status"], sent["notification_id"]) == ("sent", written)
     assert "crashy has it (delivered)" in sent["detail"]
-    assert sent["body"] == "Your balance is $120.50"
+    assert sent["body"] == "Your balance is $120.50" + FIRST_TEXT_OPT_OUT
     assert successor.deliveries == 0
 
 
@@ -215,7 +215,10 @@ def test_without_a_lookup_a_stuck_send_is_unknown_and_its_repeat_answers_so(
         True,
         UNKNOWN_DETAIL,
     )
-    assert (answer["to"], answer["body"]) == ("+15035550123", "Your balance is $120.50")
+    assert (answer["to"], answer["body"]) == (
+        "+15035550123",
+        "Your balance is $120.50" + FIRST_TEXT_OPT_OUT,
+    )
     [entries] = pm.hook.pm_history_entries(
         guarantor_id="g-mei", context=CONTEXT, before=None, limit=10
     )

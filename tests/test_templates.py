@@ -7,7 +7,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei
+from conftest import CONTEXT, FIRST_TEXT_OPT_OUT, assert_valid, enable_addon, send_to_mei
 
 from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
@@ -258,5 +258,6 @@ def test_a_template_sends_its_own_body_with_fields_merged(pm: pluggy.PluginManag
     result = send_to_mei(pm, template_id=created["id"], body=None)
     assert result["body"] == (
         "Hi Mei, you owe $120.50: https://pay.example.com/q/demo/g-mei?amount=120.50"
+        + FIRST_TEXT_OPT_OUT
     )
     assert composing.fields_in(result["body"]) == []

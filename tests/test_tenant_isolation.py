@@ -324,18 +324,19 @@ def notification(pm: pluggy.PluginManager, practice_id: str, notification_id: st
     return found
 
 
-def test_a_stop_to_one_practices_number_from_someone_only_another_texted_changes_nothing(
+def test_a_stop_to_one_practices_number_counts_for_that_practice_only(
     texting: tuple[pluggy.PluginManager, ReferenceHost],
 ) -> None:
     pm, host = texting
     north = add_north(pm, host, NORTH_NUMBER)
-    send_to_mei(pm, context=north)  # demo never texted Mei
+    send_to_mei(pm, context=north)  # demo never texted Mei, but she wrote to its number
 
     reply(pm, "STOP", To=DEMO_NUMBER)
     store = store_of(pm)
-    assert not store.is_opted_out("demo", "text", MEI)
+    assert store.is_opted_out("demo", "text", MEI)
     assert not store.is_opted_out("north", "text", MEI)
-    assert host.calls_to("pm_set_opt_out") == []
+    assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["demo"]
+    host.calls.clear()
     reply(pm, "STOP", To=NORTH_NUMBER)
     assert [call["practice_id"] for call in host.calls_to("pm_set_opt_out")] == ["north"]
 

@@ -8,9 +8,12 @@ applied when a completion records that id. A provider that echoes the notificati
 puts it in the callback URL's query, which it signs) may name it with ``practice_id`` and
 ``notification_id``: that finds a send whose completion never came, in any worker.
 
-Opt-outs and replies belong to the practices that messaged the address from the sender the
-provider received them at: the channel's ``shared_sender`` when it has one (a number or service
-every practice sends from), else each practice's own number or address for the mode.
+Replies belong to the practices that messaged the address from the sender the provider received
+them at: the channel's ``shared_sender`` when it has one (a number or service every practice sends
+from), else each practice's own number or address for the mode. An opt-out belongs to every
+practice (with the add-on) that sends from that sender, whether or not it messaged the address yet.
+Each reply is read (``rules.opt_outs.read_reply``): one that asks to stop or to start again changes
+the opt-out and is confirmed by one text, HELP is answered, and any other is kept for staff.
 """
 
 from __future__ import annotations

@@ -114,6 +114,18 @@ class Sandbox:
         )
         return result
 
+    def preview_action(
+        self, practice_id: str, action_id: str, subject: dict[str, str], payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        preview: dict[str, Any] = self.pm.hook.pm_dashboard_action(
+            action_id=action_id,
+            step="preview",
+            subject=subject,
+            payload=payload,
+            context=self.context(practice_id),
+        )
+        return preview
+
     def manage(self, practice_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self.submit_action(
             practice_id, MANAGE_ACTION_ID, {"type": "practice", "id": practice_id}, payload

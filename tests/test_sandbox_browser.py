@@ -26,16 +26,25 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+# axe-core, from the npm registry (package.json at the root: `npm ci`).
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# The front desk's screen.
+RECEPTION_SCREEN = {"width": 1366, "height": 768}
 MEI_TEXT = "Mei Chen (guarantor) · Text · +15035550123"
 TOM = "Tom Chen · $0.00 · no payment can be made"
 TOM_EMAIL = "Tom Chen (guarantor) · E-mail · tom.chen@example.com"
 
-if not CHROMIUM.exists():
-    reason = f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+for needed, remedy in (
+    (CHROMIUM, "install Debian's chromium package"),
+    (AXE, "run `npm ci` at the repository's root"),
+):
+    if not needed.exists():
+        reason = f"{needed} is missing: {remedy} to run the browser tests"
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
@@ -56,7 +65,7 @@ def base_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=base_url, viewport={"width": 1200, "height": 820})
+    context = browser.new_context(base_url=base_url, viewport=RECEPTION_SCREEN)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
@@ -65,9 +74,19 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
     assert errors == [], f"JavaScript errors: {errors}"
 
 
-def snap(page: Page, name: str) -> None:
+def check_accessibility(page: Page, name: str) -> None:
+    """A screenshot of the screen as it is, and axe-core's check of it: no violation at all."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = [
+        f"{violation['id']} ({violation['help']}): "
+        + ", ".join(str(node["target"]) for node in violation["nodes"])
+        for violation in results["violations"]
+    ]
+    assert found == [], f"axe-core on {name}: {found}"
 
 
 def open_send_dialog(page: Page) -> None:
@@ -79,7 +98,7 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     page.goto("/")
     page.get_by_role("link", name="Chen, Lily").click()
     expect(page.get_by_role("heading", name="Lily Chen")).to_be_visible()
-    snap(page, "1-patient-dashboard")
+    check_accessibility(page, "1-patient-dashboard")
 
     open_send_dialog(page)
     dialog = page.get_by_role("dialog", name="Send Balance Notification")
@@ -89,10 +108,10 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     expect(dialog.get_by_label("Message")).to_have_value(re.compile(r"\{\{QuickPayLink\}\}"))
     dialog.get_by_label("Message").press("End")
     dialog.get_by_label("Message").type(" Thank you!")
-    snap(page, "2-send-dialog")
+    check_accessibility(page, "2-send-dialog")
     page.keyboard.press("F2")
     expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
-    snap(page, "3-sent")
+    check_accessibility(page, "3-sent")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
@@ -107,21 +126,21 @@ def test_the_whole_story_from_patient_to_payment(page: Page) -> None:
     bubble = page.locator(".bubble").first
     expect(bubble).to_contain_text("Your balance is $120.50")
     expect(bubble).to_contain_text("Thank you!")
-    snap(page, "4-outbox")
+    check_accessibility(page, "4-outbox")
 
     bubble.get_by_role("link").click()
     expect(page.locator("#pay-balance")).to_have_text("$120.50")
     page.get_by_role("button", name="Pay $120.50 (test payment)").click()
     expect(page.get_by_role("status")).to_contain_text("Thank you: $120.50 was paid")
     expect(page.locator("#pay-balance")).to_have_text("$0.00")
-    snap(page, "5-paid")
+    check_accessibility(page, "5-paid")
 
     page.goto("/practices/demo/guarantors/g-mei")
     expect(page.locator("#guarantor-balance")).to_have_text("$0.00")
     rows = page.locator("#history tbody tr")
     expect(rows.nth(0)).to_contain_text("QuickPay payment")
     expect(rows.nth(1)).to_contain_text("On-Demand")
-    snap(page, "6-guarantor-dashboard")
+    check_accessibility(page, "6-guarantor-dashboard")
 
 
 def test_the_history_panel_updates_without_a_reload(page: Page) -> None:
@@ -186,7 +205,7 @@ def test_a_zero_balance_is_sent_without_a_way_to_pay(page: Page) -> None:
     expect(email.locator(".subject")).to_have_text("Your balance at Maple Street Pediatrics")
     expect(email.locator(".email-body")).to_contain_text("No payment is due at this time.")
     expect(email.locator(".email-body a")).to_have_count(0)
-    snap(page, "7-outbox-email-zero-balance")
+    check_accessibility(page, "7-outbox-email-zero-balance")
 
     page.goto("/pay/demo/g-tom")
     expect(page.get_by_role("status")).to_have_text("No payment is due at this time.")
@@ -227,11 +246,16 @@ def test_a_refused_send_shows_its_reason_and_sends_nothing(page: Page) -> None:
     dialog.get_by_label("Save to the record").check()
     dialog.get_by_label("Message").fill("Your balance is {{BalanceDue}}")
     page.keyboard.press("F2")
-    alert = dialog.locator("#od-error")
-    expect(alert).to_have_attribute("data-code", "invalid_address")
-    expect(alert).to_contain_text("not a valid number")
-    expect(alert).to_be_focused()
-    snap(page, "8-refused")
+    # Refused at the box where the number was typed, which takes the focus.
+    box = dialog.get_by_label("Corrected address or number")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(box).to_be_focused()
+    message = dialog.locator("#od-address-error")
+    expect(message).to_have_attribute("data-code", "invalid_address")
+    expect(message).to_contain_text("not a valid number")
+    assert "od-address-error" in (box.get_attribute("aria-describedby") or "").split()
+    expect(dialog.locator("#od-error")).to_be_hidden()
+    check_accessibility(page, "8-refused")
     page.goto("/practices/demo/outbox")
     expect(page.locator(".message")).to_have_count(0)
 
@@ -240,9 +264,8 @@ def reply_as_mei(page: Page, text: str) -> None:
     page.goto("/practices/demo/outbox")
     page.get_by_label("Reply as +15035550123").first.fill(text)
     page.get_by_role("button", name="Send reply").first.click()
-    expect(page.get_by_role("status")).to_contain_text(
-        f"Reply “{text}” sent from +15035550123 to +15035550101 through Twilio's webhook: "
-        "the practice's system answered 200."
+    expect(page.get_by_role("status")).to_have_text(
+        f"Reply “{text}” sent from +15035550123 to +15035550101: the practice received it."
     )
 
 
@@ -261,15 +284,17 @@ def test_a_stop_reply_refuses_the_next_text_until_start(page: Page) -> None:
     expect(phone.locator(".opted-out").first).to_contain_text(
         "+15035550123 opted out of texts from the practice (STOP"
     )
-    snap(phone, "11-outbox-reply-stop")
+    check_accessibility(phone, "11-outbox-reply-stop")
 
     page.bring_to_front()
-    page.keyboard.press("F2")
-    alert = dialog.locator("#od-error")
-    expect(alert).to_have_attribute("data-code", "opted_out")
-    expect(alert).to_contain_text("Mei Chen opted out of text messages.")
-    expect(alert).to_be_focused()
-    snap(page, "12-refused-after-stop")
+    dialog.get_by_role("button", name="Send another").click()
+    send_to = dialog.get_by_label("Send To")
+    expect(send_to).to_have_attribute("aria-invalid", "true")
+    expect(send_to).to_be_focused()
+    message = dialog.locator("#od-send-to-error")
+    expect(message).to_have_attribute("data-code", "opted_out")
+    expect(message).to_contain_text("Mei Chen opted out of text messages")
+    check_accessibility(page, "12-refused-after-stop")
     page.keyboard.press("Escape")
 
     page.goto("/practices/demo/guarantors/g-mei")
@@ -295,7 +320,7 @@ def test_with_the_addon_switched_off_no_link_is_shown_anywhere(page: Page) -> No
     page.get_by_role("button", name="Switch off").click()
     expect(page.get_by_role("status")).to_contain_text("now OFF for practice demo")
     expect(page.locator("tbody tr").first).to_contain_text("Ann Manager")
-    snap(page, "9-account-manager")
+    check_accessibility(page, "9-account-manager")
 
     for url in ("/practices/demo/patients/p-lily", "/practices/demo/guarantors/g-mei"):
         deadline = time.monotonic() + 15
@@ -336,7 +361,7 @@ def test_templates_are_managed_from_the_dialog_by_keyboard(page: Page) -> None:
     manager.get_by_role("button", name="Delete Old note").click()
     expect(manager.get_by_role("row", name=re.compile("Old note"))).to_have_count(0)
     expect(manager.get_by_role("status")).to_have_text("Deleted.")
-    snap(page, "10-template-manager")
+    check_accessibility(page, "10-template-manager")
     page.keyboard.press("Escape")
     expect(manager).to_be_hidden()
     expect(send_dialog).to_be_visible()

@@ -13,7 +13,7 @@ async function openFragment(dialog, url) {
   dialog.dataset.url = url;
   if (dialog === sendDialog() && byId("od-guarantor")) {
     filledFrom = { template: "", body: "", subject: "" };
-    refreshSendForm();
+    refreshSendForm(true);
   }
   if (!dialog.open) dialog.showModal();
   const first = dialog.querySelector("select, input:not([type=hidden]), textarea, button");
@@ -118,11 +118,11 @@ function bestContact(options, guarantorId) {
 
 // Only those who may get the chosen guarantor's balance are offered: that guarantor, or a patient
 // they are responsible for (the plugin's guarantor_ids), never another guarantor.
-function followGuarantor(guarantorId) {
+function followGuarantor(guarantorId, opening) {
   const sendTo = byId("od-send-to");
   for (const option of sendTo.options) option.hidden = entityFor(option, guarantorId) === null;
   const chosen = sendTo.selectedOptions[0];
-  if (!chosen || chosen.hidden || chosen.disabled) {
+  if (opening || !chosen || chosen.hidden || chosen.disabled) {
     const best = bestContact(Array.from(sendTo.options), guarantorId);
     sendTo.selectedIndex = best ? best.index : -1;
   }
@@ -144,9 +144,9 @@ function fillFrom(templateId) {
   filledFrom = { template: templateId, body: byId("od-body").value, subject: byId("od-subject").value };
 }
 
-function refreshSendForm() {
+function refreshSendForm(opening) {
   const guarantor = byId("od-guarantor").selectedOptions[0];
-  followGuarantor(guarantor ? guarantor.value : "");
+  followGuarantor(guarantor ? guarantor.value : "", opening);
   // The plugin's notice for the chosen guarantor (R5), shown only while that one is chosen.
   const notice = guarantor ? guarantor.dataset.notice : "";
   byId("od-payment-notice").textContent = notice;
@@ -459,7 +459,7 @@ document.addEventListener("click", (event) => {
 
 document.addEventListener("change", (event) => {
   const id = event.target.id;
-  if (id === "od-guarantor" || id === "od-send-to") refreshSendForm();
+  if (id === "od-guarantor" || id === "od-send-to") refreshSendForm(false);
   else if (id === "od-template") applyTemplate();
   else if (id === "tm-mode") refreshTemplateForm();
 });
@@ -503,6 +503,6 @@ async function reloadTemplates(url) {
   if (!fresh) return;
   byId("od-template").replaceChildren(...fresh.children);
   byId("od-templates").textContent = holder.querySelector("#od-templates").textContent;
-  refreshSendForm();
+  refreshSendForm(false);
   byId("od-template").focus();
 }

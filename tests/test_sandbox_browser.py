@@ -591,3 +591,61 @@ def test_every_screen_passes_axe(page: Page) -> None:
     page.goto("/practices/demo/patients/p-ruth")
     open_send_dialog(page)
     check_accessibility(page, "29-dialog-credit")
+
+
+def focused(page: Page) -> str:
+    """The focused element, as a keyboard user hears it: its label or its text."""
+    name: str = page.evaluate(
+        """() => {
+          const element = document.activeElement;
+          const label = element.labels && element.labels[0];
+          return (label ? label.textContent : element.getAttribute("aria-label")
+                  || element.textContent || "").trim();
+        }"""
+    )
+    return name
+
+
+def tab_to(page: Page, name: str, backwards: bool = False) -> None:
+    """Tab (or Shift+Tab) until the element named ``name`` has the focus."""
+    for _ in range(40):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if focused(page) == name:
+            return
+    pytest.fail(f"{name!r} cannot be reached with the Tab key")
+
+
+def test_the_whole_story_by_keyboard_alone(page: Page) -> None:
+    page.goto("/practices/demo")
+    tab_to(page, "Chen, Lily")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Lily Chen")).to_be_visible()
+    tab_to(page, "Send Balance Notification")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    expect(dialog.get_by_label("Guarantor")).to_be_focused()
+    # Mei's mobile and the text template are already chosen: add a line and send.
+    tab_to(page, "Message")
+    page.keyboard.press("Control+End")
+    page.keyboard.type(" Thank you!")
+    check_accessibility(page, "30-keyboard-dialog")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text message.")
+    expect(dialog.get_by_role("status")).to_be_focused()
+    tab_to(page, "See it in the outbox", backwards=True)
+    tab_to(page, "Send another")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    # Focus comes back to the action that opened the dialog.
+    assert focused(page) == "Send Balance Notification"
+    tab_to(page, "Mei Chen", backwards=True)
+    page.keyboard.press("Enter")
+    expect(page.locator("#history .notification")).to_have_count(1)
+    tab_to(page, "Outbox", backwards=True)
+    page.keyboard.press("Enter")
+    expect(page.locator(".bubble").first).to_contain_text("Thank you!")
+    tab_to(page, "Reply as +15035550123")
+    page.keyboard.type("STOP")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("the practice received it.")
+    check_accessibility(page, "31-keyboard-outbox")

@@ -57,6 +57,8 @@ function clearFieldErrors(root) {
 // What the contract's checks say of a field ("The request's template.body must have at least 1
 // character(s).") is put as the front desk says it, naming the box by its label.
 function inFrontDeskWords(error, input) {
+  // Said at the box Modify opened, "Correct it with Modify." points where the user already is.
+  if (input.id === "od-address") return error.message.replace(/ Correct it with Modify\.$/, "");
   if (!/^The (request|template)'s /.test(error.message)) return error.message;
   const label = document.querySelector(`label[for="${input.id}"]`).textContent.trim();
   if (!input.value.trim()) return `${label} is empty: fill it in.`;

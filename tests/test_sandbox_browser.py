@@ -253,6 +253,7 @@ def test_a_refused_send_shows_its_reason_and_sends_nothing(page: Page) -> None:
     message = dialog.locator("#od-address-error")
     expect(message).to_have_attribute("data-code", "invalid_address")
     expect(message).to_contain_text("not a valid number")
+    expect(message).not_to_contain_text("Modify")
     assert "od-address-error" in (box.get_attribute("aria-describedby") or "").split()
     expect(dialog.locator("#od-error")).to_be_hidden()
     check_accessibility(page, "8-refused")
@@ -649,3 +650,32 @@ def test_the_whole_story_by_keyboard_alone(page: Page) -> None:
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("the practice received it.")
     check_accessibility(page, "31-keyboard-outbox")
+
+
+def test_the_preview_shows_what_the_patient_will_read_and_sends_nothing(page: Page) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    preview = dialog.get_by_role("region", name="What they will get")
+    expect(preview.locator("#od-preview")).to_contain_text(
+        "Hi Mei, this is Maple Street Pediatrics. Your balance is $120.50."
+    )
+    expect(preview.locator("#od-preview")).not_to_contain_text("{{")
+    expect(preview).to_contain_text("Text message to +15035550123")
+    expect(preview.locator("#od-segments")).to_have_text(
+        re.compile(r"^\d+ characters · 1 text message \(GSM-7\)$")
+    )
+    check_accessibility(page, "18-preview")
+    message = dialog.get_by_label("Message")
+    message.fill("Hi {{GuarantorFirstName}}, your balance is {{BalanceDue}} 😊 " + "a" * 40)
+    expect(preview.locator("#od-segments")).to_have_text("74 characters · 2 text messages (UCS-2)")
+    warnings = preview.locator("#od-warnings li")
+    expect(warnings).to_have_text(
+        [
+            "There is no pay link in the message: insert {{QuickPayLink}} so they can pay online.",
+            "This text goes out as 2 text messages. A shorter one arrives as one.",
+            "Texts should say how to stop them: end with “Reply STOP to opt out.”",
+        ]
+    )
+    check_accessibility(page, "19-preview-warnings")
+    assert outbox_count(page) == 0

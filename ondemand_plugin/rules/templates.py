@@ -14,7 +14,7 @@ from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.extensions import report_label
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, PluginError
 from ondemand_plugin.rules import composing
-from ondemand_plugin.rules.addresses import normalize_email
+from ondemand_plugin.rules.addresses import domain_of, in_practice_domain, normalize_email
 
 _REQUIRED_ON_CREATE = ("label", "mode", "body")
 
@@ -48,19 +48,6 @@ class _StoreFailed(PluginError):
             field="template_store",
         )
         self.problem = problem
-
-
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower()
-
-
-def in_practice_domain(sender: str, practice_sender: str | None) -> bool:
-    """Whether ``sender`` is in the domain of the practice's own sender, or under it: a
-    template may not send in another company's name."""
-    if not practice_sender:
-        return False
-    domain, own = domain_of(sender), domain_of(practice_sender)
-    return domain == own or domain.endswith("." + own)
 
 
 class TemplateManager:

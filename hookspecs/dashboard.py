@@ -2,7 +2,7 @@
 
 Shapes are JSON Schemas in ``contracts/``: ``subject.json``, ``dashboard-context.json``,
 ``dashboard-action.json``, ``send-form.json``, ``send-request.json``, ``send-result.json``,
-``template-request.json``, ``history-entry.json``.
+``send-preview.json``, ``template-request.json``, ``history-entry.json``.
 """
 
 from __future__ import annotations

@@ -591,6 +591,8 @@ def test_every_screen_passes_axe(page: Page) -> None:
     check_accessibility(page, "28-dialog-refused")
     page.goto("/practices/demo/patients/p-ruth")
     open_send_dialog(page)
+    # Ruth is her own guarantor, with one number: one line.
+    assert offered(page) == ["Ruth Diaz (patient and guarantor) · Call · +15035550188"]
     check_accessibility(page, "29-dialog-credit")
 
 

@@ -32,7 +32,7 @@ from ondemand_plugin.rules.templates import TemplateManager
 from ondemand_plugin.stores import AddonChange
 
 # Not ``log``: that is the audit trail's function here.
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -178,7 +178,7 @@ def _add_starters(templates: TemplateManager, practice_id: str) -> tuple[str, ..
     try:
         return tuple(template.id for template in templates.add_starters(practice_id))
     except OnDemandError as error:
-        logger.warning(
+        _logger.warning(
             "The add-on is on for practice %s, but its starter templates could not be added: "
             "%s Add templates with -MANAGE-.",
             practice_id,

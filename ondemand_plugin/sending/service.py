@@ -1,4 +1,5 @@
 """The send flow: entitlement → send criteria → compose → idempotency → deliver → history.
+The preview stops after compose.
 
 Never touches the guarantor's dunning count (R3): the only host hooks it may change anything
 through are ``pm_update_contact``, when staff ask to save a corrected address, and
@@ -148,16 +149,15 @@ class SendService:
             return self._replay(earlier, request_hash)
 
         draft = self._draft(subject, payload, practice_id, self._pay_link)
-        guarantor, recipient, composed = draft.guarantor, draft.recipient, draft.composed
-        practice = draft.practice
-        send_to = payload["send_to"]
+        practice, guarantor = draft.practice, draft.guarantor
+        recipient, composed = draft.recipient, draft.composed
 
         record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
             return self._replay(holder, request_hash)
         try:
-            if recipient.corrected and send_to.get("save_contact"):
+            if recipient.corrected and payload["send_to"].get("save_contact"):
                 self._save_contact(practice_id, recipient, context)
             message = _message(record, practice, recipient, composed)
         except BaseException:

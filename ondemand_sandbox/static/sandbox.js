@@ -93,7 +93,9 @@ function sendDialogInput(field) {
 }
 
 function selectedContact() {
-  const option = byId("od-send-to").selectedOptions[0];
+  // A preview's timer may fire after the dialog was redrawn without Send To (a refusal).
+  const sendTo = byId("od-send-to");
+  const option = sendTo ? sendTo.selectedOptions[0] : null;
   return option && !option.hidden ? option : null;
 }
 

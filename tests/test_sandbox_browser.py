@@ -499,6 +499,9 @@ def test_the_template_manager_names_the_empty_field(page: Page) -> None:
     ).select_option(label="-MANAGE-")
     manager = page.get_by_role("dialog", name="On-Demand templates")
     check_accessibility(page, "15-template-manager-list")
+    # The modes in the front desk's words.
+    call_row = manager.get_by_role("row", name=re.compile("Balance by phone call"))
+    expect(call_row.get_by_role("cell").first).to_have_text("Call")
     manager.get_by_role("button", name="Add template").click()
     manager.get_by_label("Label").fill("Empty one")
     page.keyboard.press("F2")

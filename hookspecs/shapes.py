@@ -265,6 +265,21 @@ class SendResult(TypedDict):
     detail: str
 
 
+class SendPreview(TypedDict):
+    """``pm_dashboard_action(..., step="preview")``'s answer: what ``submit`` would send for the
+    same payload. ``segments`` and ``encoding`` are a text's SMS segments, None otherwise."""
+
+    subject: str | None
+    body: str
+    html: str | None
+    mode: ModeName
+    to: str
+    segments: int | None
+    encoding: Literal["GSM-7", "UCS-2"] | None
+    characters: int
+    warnings: list[str]
+
+
 class HistoryDisplay(TypedDict):
     title: str
     summary: str
@@ -416,6 +431,7 @@ SHAPES: dict[str, object] = {
     "plugin-config": PluginConfig,
     "practice": Practice,
     "send-form": SendForm,
+    "send-preview": SendPreview,
     "send-request": SendRequest,
     "send-result": SendResult,
     "subject": Subject,
@@ -455,6 +471,7 @@ __all__ = [
     "Practice",
     "RecipientLimitSetting",
     "SendForm",
+    "SendPreview",
     "SendRequest",
     "SendResult",
     "SendTo",

@@ -26,7 +26,7 @@ def reply_as_mei(page: Page, text: str) -> None:
     page.goto("/practices/demo/outbox")
     page.get_by_label("Reply as +15035550123").first.fill(text)
     page.get_by_role("button", name="Send reply").first.click()
-    expect(page.get_by_role("status")).to_contain_text("the practice's system answered 200")
+    expect(page.get_by_role("status")).to_contain_text("the practice received it")
 
 
 def test_a_stop_in_words_opts_out_and_the_phone_shows_the_one_confirmation(page: Page) -> None:
@@ -67,14 +67,15 @@ def test_the_same_message_again_is_asked_about_first(page: Page) -> None:
         else:
             question.dismiss()
 
+    send_another = dialog.get_by_role("button", name="Send another")
     page.once("dialog", lambda question: answer(question, accept=False))
-    page.keyboard.press("F2")
+    send_another.click()
     alert = dialog.locator("#od-error")
     expect(alert).to_have_attribute("data-code", "recent_duplicate")
     assert asked == ["Sent 1 minute ago. Send again?"]
 
     page.once("dialog", lambda question: answer(question, accept=True))
-    page.keyboard.press("F2")
+    send_another.click()
     expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
     assert len(asked) == 2
     page.keyboard.press("Escape")

@@ -5,7 +5,14 @@ and the audit on the account page."""
 from __future__ import annotations
 
 from playwright.sync_api import Dialog, Page, expect
-from test_sandbox_browser import MEI_TEXT, base_url, browser, open_send_dialog, page, snap
+from test_sandbox_browser import (
+    MEI_TEXT,
+    base_url,
+    browser,
+    check_accessibility,
+    open_send_dialog,
+    page,
+)
 
 __all__ = ["base_url", "browser", "page"]  # the browser tests' fixtures
 
@@ -36,7 +43,7 @@ def test_a_stop_in_words_opts_out_and_the_phone_shows_the_one_confirmation(page:
     expect(newest).to_contain_text("Maple Street Pediatrics: you are opted out")
     expect(newest).to_contain_text("Reply START to opt back in.")
     expect(page.locator(".opted-out").first).to_contain_text("+15035550123 opted out of texts")
-    snap(page, "21-stop-in-words")
+    check_accessibility(page, "21-stop-in-words")
 
     page.goto("/practices/demo/guarantors/g-mei")
     expect(page.locator("#opted-out-of")).to_have_text("texts")
@@ -51,7 +58,7 @@ def test_help_is_answered_in_the_phone_view_with_the_practice_s_name_and_phone(
     expect(newest).to_contain_text("Maple Street Pediatrics")
     expect(newest).to_contain_text("Reply STOP to opt out.")
     expect(page.locator(".opted-out")).to_have_count(0)
-    snap(page, "22-help")
+    check_accessibility(page, "22-help")
 
 
 def test_the_same_message_again_is_asked_about_first(page: Page) -> None:
@@ -96,4 +103,4 @@ def test_an_opt_out_recorded_at_the_desk_shows_in_the_audit(page: Page) -> None:
     expect(audit).to_contain_text("consent")
     expect(audit).to_contain_text('staff "Asked on the phone"')
     expect(audit).to_contain_text("+1***0123")
-    snap(page, "23-audit")
+    check_accessibility(page, "23-audit")

@@ -179,10 +179,10 @@ def test_the_warnings_name_a_missing_link_a_missing_opt_out_line_and_an_empty_fi
         payload(body="About {{PatientFirstName}}: {{BalanceDue}}"),
         on={"type": "guarantor", "id": "g-mei"},
     )
-    assert shown["body"] == "About : $120.50"
+    # The first text to Mei: the plugin adds the opt-out line, so none is missing.
+    assert shown["body"] == "About : $120.50\nReply STOP to opt out."
     assert shown["warnings"] == [
         NO_LINK,
-        NO_STOP,
         "{{PatientFirstName}} has nothing to show for this recipient: it will be left blank.",
     ]
 

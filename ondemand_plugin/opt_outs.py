@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from ondemand_plugin import telemetry
 from ondemand_plugin.addresses import mask
 from ondemand_plugin.host import Host
 from ondemand_plugin.logsafe import summary
@@ -47,6 +48,7 @@ class OptOuts:
     ) -> None:
         now = utc_now()
         self.store.set_opt_out(OptOut(practice_id, mode, address, opted_out, source, now))
+        telemetry.opt_out_changed(mode, opted_out, source)
         log.info(
             "%s %s of %s messages from practice %s (%s through %s)",
             mask(address),

@@ -172,8 +172,9 @@ def _span(name: str, attributes: Mapping[str, Value]) -> Iterator[Mark]:
         yield mark
         return
     # Not record_exception: an exception's message may quote an address or a message's text.
+    # The attributes are set once, at the end, when all are known: the SDK checks each one.
     with _instruments.tracer.start_as_current_span(
-        name, attributes=attributes, record_exception=False, set_status_on_exception=False
+        name, record_exception=False, set_status_on_exception=False
     ) as span:
         try:
             yield mark

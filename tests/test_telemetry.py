@@ -521,6 +521,16 @@ def report():
     }
 
 
+def test_only_the_telemetry_module_imports_opentelemetry() -> None:
+    package = ROOT / "ondemand_plugin"
+    importers = [
+        path.relative_to(ROOT).as_posix()
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(from|import) opentelemetry", path.read_text("utf-8"), re.M)
+    ]
+    assert importers == [Path(telemetry.__file__).relative_to(ROOT).as_posix()]
+
+
 # The README
 
 

@@ -138,8 +138,9 @@ def _attempts(channel: Channel) -> Callable[[OutboundMessage], DeliveryReceipt]:
             try:
                 receipt = channel.deliver(message)
             except BaseException as error:
-                span.set(telemetry.OUTCOME, _outcome(error))
-                span.fail(_outcome(error))
+                outcome = _outcome(error)
+                span.set(telemetry.OUTCOME, outcome)
+                span.fail(outcome)
                 raise
             if isinstance(receipt, DeliveryReceipt):
                 span.set(telemetry.OUTCOME, "accepted")

@@ -4,7 +4,7 @@ imported: this module is the only one that imports it.
 
 The plugin only uses the API. The host configures the SDK (exporters, sampling, resource) and
 sets the global providers, which the plugin's tracer and meter follow, even when they are set
-after the plugin was loaded; ``use_providers`` points them at other providers instead.
+after the plugin was loaded. ``use_providers`` points them at others (the tests' in-memory SDK).
 
 Nothing recorded names an address, a message's text or a secret: practice and notification
 ids, modes, channel names, statuses and outcome words only. Every metric attribute takes its
@@ -197,8 +197,8 @@ def send(practice_id: str) -> Iterator[Mark]:
             yield mark
         except OnDemandError as error:
             mark.set(STATUS, "refused")
-            mark.set(ERROR_CODE, error.code)
-            mark.fail(error.code)
+            mark.set(ERROR_CODE, error.code.value)
+            mark.fail(error.code.value)
             raise
         except BaseException:
             mark.set(STATUS, "error")

@@ -25,7 +25,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import hookspecs
-from ondemand_plugin import SEND_ACTION_ID, contracts, telemetry, testing
+from ondemand_plugin import SEND_ACTION_ID, telemetry, testing
+from ondemand_plugin.boundary import contracts
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from conftest import fresh_schema
 
+from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.stores import OptOut, open_store, postgres, sqlite
-from ondemand_plugin.stores.base import utc_now
 
 WORKERS = 8
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.stores import open_store
-from ondemand_plugin.stores.base import format_timestamp, utc_now
 from ondemand_plugin.stores.postgres import PostgresStore, history_query
 
 

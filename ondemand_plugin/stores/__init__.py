@@ -10,6 +10,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Reply,
     Store,
 )
 from ondemand_plugin.stores.sqlite import SQLiteStore
@@ -19,6 +20,7 @@ __all__ = [
     "Completion",
     "NotificationRecord",
     "OptOut",
+    "Reply",
     "SQLiteStore",
     "Store",
     "open_store",

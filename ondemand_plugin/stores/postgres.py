@@ -23,7 +23,9 @@ from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hookspecs.types import Template
+from ondemand_plugin.clock import parse_timestamp, utc_now
 from ondemand_plugin.errors import ConfigError, StoreUnavailable
+from ondemand_plugin.rules.statuses import statuses_below
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
     AddonChange,
@@ -31,9 +33,6 @@ from ondemand_plugin.stores.base import (
     NotificationRecord,
     OptOut,
     Reply,
-    parse_timestamp,
-    statuses_below,
-    utc_now,
 )
 
 # Applied in order, each once; the number of those applied is the schema version.

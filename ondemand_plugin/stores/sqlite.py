@@ -14,7 +14,9 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Template
+from ondemand_plugin.clock import format_timestamp, parse_timestamp, utc_now
 from ondemand_plugin.errors import ConfigError, StoreUnavailable
+from ondemand_plugin.rules.statuses import statuses_below
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
     AddonChange,
@@ -22,10 +24,6 @@ from ondemand_plugin.stores.base import (
     NotificationRecord,
     OptOut,
     Reply,
-    format_timestamp,
-    parse_timestamp,
-    statuses_below,
-    utc_now,
 )
 
 # Applied in order, each once; the number of those applied is the schema version.

@@ -32,8 +32,8 @@ from hookspecs.types import (
     TransientDeliveryError,
 )
 from ondemand_plugin import telemetry
-from ondemand_plugin.addresses import mask
 from ondemand_plugin.logsafe import message_texts, sanitised, summary
+from ondemand_plugin.rules.addresses import mask
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ import attrs
 
 from hookspecs.types import Channel, DeliveryReceipt, OutboundMessage, StatusLookup
 from ondemand_plugin import telemetry
-from ondemand_plugin.stores.base import NotificationRecord, Store, utc_now
+from ondemand_plugin.clock import utc_now
+from ondemand_plugin.stores import NotificationRecord, Store
 
 log = logging.getLogger(__name__)
 

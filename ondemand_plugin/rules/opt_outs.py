@@ -17,6 +17,7 @@ import re
 import unicodedata
 from typing import Any, Literal
 
+from ondemand_plugin import telemetry
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.clock import format_timestamp, utc_now
@@ -141,6 +142,7 @@ class OptOuts:
                 now,
             )
         )
+        telemetry.opt_out_changed(mode, opted_out, source)
         log.info(
             "%s %s of %s messages from practice %s (%s through %s)",
             mask(address),

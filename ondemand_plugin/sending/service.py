@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Channel, OutboundMessage, Template
+from ondemand_plugin import telemetry
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.config import Config
 from ondemand_plugin.boundary.host import Host
@@ -140,12 +141,24 @@ class SendService:
     def submit(
         self, subject: dict[str, Any], payload: dict[str, Any], context: dict[str, Any]
     ) -> dict[str, Any]:
+        with telemetry.send(context["practice_id"]) as span:
+            return self._submit(subject, payload, context, span)
+
+    def _submit(
+        self,
+        subject: dict[str, Any],
+        payload: dict[str, Any],
+        context: dict[str, Any],
+        span: telemetry.Mark,
+    ) -> dict[str, Any]:
         contracts.check("send-request", payload, request_error)
+        span.set(telemetry.MODE, payload["send_to"]["mode"])
         practice_id = context["practice_id"]
         key = payload.get("idempotency_key") or new_idempotency_key()
         request_hash = _request_hash(subject, payload)
         earlier = self.store.notification_by_key(practice_id, key)
         if earlier is not None:
+            span.set(telemetry.STATUS, "duplicate")
             return self._replay(earlier, request_hash)
 
         draft = self._draft(subject, payload, practice_id, self._pay_link)
@@ -156,7 +169,9 @@ class SendService:
         record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
+            span.set(telemetry.STATUS, "duplicate")
             return self._replay(holder, request_hash)
+        span.set(telemetry.NOTIFICATION, record.id)
         try:
             if recipient.corrected and payload["send_to"].get("save_contact"):
                 self._save_contact(practice_id, recipient, context)
@@ -166,7 +181,11 @@ class SendService:
             # instead of waiting for a delivery that never began.
             self._release(record)
             raise
-        return self._deliver(record, message, practice, recipient, context)
+        result = self._deliver(record, message, practice, recipient, context)
+        span.set(telemetry.STATUS, result["status"])
+        if result["status"] != "sent":
+            span.fail(result["status"])
+        return result
 
     def _draft(
         self,

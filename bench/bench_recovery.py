@@ -21,7 +21,7 @@ from hookspecs.types import OutboundMessage
 from ondemand_plugin import recovery
 from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.recovery import Recovery
-from ondemand_plugin.stores import Completion, NotificationRecord, SQLiteStore, Store
+from ondemand_plugin.stores import Completion, NotificationRecord, Store, open_store
 from ondemand_plugin.stores.base import utc_now
 
 
@@ -110,7 +110,7 @@ def main() -> None:
     arguments = parser.parse_args()
     logging.disable(logging.WARNING)  # one warning per stuck send would drown the figures
     with tempfile.TemporaryDirectory(dir=arguments.dir) as folder:
-        store = SQLiteStore(Path(folder) / "ondemand.db")
+        store = open_store(f"sqlite:///{Path(folder) / 'ondemand.db'}")
         outbox = OutboxChannel(Path(folder) / "outbox")
         fill(store, arguments.rows)
         pass_seconds = start_pass(Recovery(store, {"text": (outbox,)}, 10.0), rounds=50)

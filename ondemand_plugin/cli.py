@@ -53,7 +53,7 @@ from ondemand_plugin.extensions import (
 from ondemand_plugin.history import MAX_PAGE, history_page
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
 from ondemand_plugin.recovery import MARGIN_SECONDS, Recovery
-from ondemand_plugin.stores import Store, open_store
+from ondemand_plugin.stores import Backend, Store, backend_for, migrate, open_store
 from ondemand_plugin.templates import TemplateManager, template_to_dict
 
 MODE = click.Choice(MODES)
@@ -126,7 +126,8 @@ def utc_text(moment: datetime) -> str:
 @click.option(
     "--database-url",
     metavar="URL",
-    help="sqlite:////absolute/path.db or postgresql://user@host:5432/database; "
+    help="sqlite:////absolute/path.db, postgresql://user@host:5432/database or "
+    "mysql://user:password@host:3306/database; "
     "default: the configuration file's, else $ONDEMAND_DATABASE_URL, else "
     "$ONDEMAND_HOME/ondemand.db ($ONDEMAND_HOME defaults to ~/.local/share/ondemand).",
 )

@@ -601,7 +601,7 @@ def test_an_environment_database_url_the_plugin_cannot_use_is_refused(tmp_path: 
         "--practice",
         "demo",
         home=tmp_path / "home",
-        env={"ONDEMAND_DATABASE_URL": "mysql://db"},
+        env={"ONDEMAND_DATABASE_URL": "oracle://db"},
     )
     assert "ONDEMAND_" in refused(result, "invalid_config")
 

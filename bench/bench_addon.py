@@ -18,8 +18,8 @@ from pathlib import Path
 import pluggy
 from _common import CONTEXT, PATIENT
 
-from ondemand_plugin.addon import REFRESH_SECONDS
 from ondemand_plugin.admin import switch_addon
+from ondemand_plugin.rules.entitlement import REFRESH_SECONDS
 from ondemand_plugin.testing import build_plugin_manager, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 

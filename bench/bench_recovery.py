@@ -18,11 +18,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from hookspecs.types import OutboundMessage
-from ondemand_plugin import recovery
 from ondemand_plugin.channels.outbox import OutboxChannel
-from ondemand_plugin.recovery import Recovery
+from ondemand_plugin.clock import utc_now
+from ondemand_plugin.sending import recovery
+from ondemand_plugin.sending.recovery import Recovery
 from ondemand_plugin.stores import Completion, NotificationRecord, Store, open_store
-from ondemand_plugin.stores.base import utc_now
 
 
 def record(number: int, age: timedelta, route: tuple[str, ...] = ("outbox",)) -> NotificationRecord:

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 from _common import CONTEXT, database, send_text_to_mei
 
-from ondemand_plugin.stores.base import format_timestamp, utc_now
+from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.testing import build_plugin_manager, demo_host, enable_addon
 
 PROCESS_COUNTS = (1, 2, 4)

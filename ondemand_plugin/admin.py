@@ -23,10 +23,11 @@ from typing import Any
 import attrs
 import pluggy
 
-from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
+from ondemand_plugin.clock import format_timestamp
 from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.plugin import instance_of
-from ondemand_plugin.stores.base import AddonChange, format_timestamp
+from ondemand_plugin.rules.entitlement import REFRESH_SECONDS, Entitlement
+from ondemand_plugin.stores import AddonChange
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -36,6 +37,9 @@ __all__ = [
     "addon_log",
     "addon_state",
     "change_to_dict",
+    "log",
+    "state",
+    "switch",
     "switch_addon",
 ]
 
@@ -91,18 +95,18 @@ def switch_addon(
     An empty ``by`` is refused with ``invalid_request``.
     """
     return switch(
-        entitlement_of(plugin_manager), practice_id, enabled=enabled, by=by, reason=reason
+        _entitlement_of(plugin_manager), practice_id, enabled=enabled, by=by, reason=reason
     )
 
 
 def addon_state(plugin_manager: pluggy.PluginManager, practice_id: str) -> AddonState:
     """The practice's add-on state as the database holds it now, with its last switch."""
-    return state(entitlement_of(plugin_manager), practice_id)
+    return state(_entitlement_of(plugin_manager), practice_id)
 
 
 def addon_log(plugin_manager: pluggy.PluginManager, practice_id: str) -> list[AddonChange]:
     """Every switch of the add-on for the practice, oldest first."""
-    return log(entitlement_of(plugin_manager), practice_id)
+    return log(_entitlement_of(plugin_manager), practice_id)
 
 
 def change_to_dict(change: AddonChange) -> dict[str, Any]:
@@ -127,7 +131,7 @@ def switch(
     by: str,
     reason: str | None = None,
 ) -> AddonSwitch:
-    check_practice_id(practice_id)
+    _check_practice_id(practice_id)
     if type(enabled) is not bool:
         raise InvalidRequest(
             "enabled must be True (switch on) or False (switch off).", field="enabled"
@@ -155,14 +159,14 @@ def state(entitlement: Entitlement, practice_id: str) -> AddonState:
 
 
 def log(entitlement: Entitlement, practice_id: str) -> list[AddonChange]:
-    check_practice_id(practice_id)
+    _check_practice_id(practice_id)
     return entitlement.log(practice_id)
 
 
-def check_practice_id(practice_id: object) -> None:
+def _check_practice_id(practice_id: object) -> None:
     if type(practice_id) is not str or not practice_id.strip():
         raise InvalidRequest("practice_id must be the practice's id.", field="practice_id")
 
 
-def entitlement_of(plugin_manager: pluggy.PluginManager) -> Entitlement:
+def _entitlement_of(plugin_manager: pluggy.PluginManager) -> Entitlement:
     return instance_of(plugin_manager).entitlement

@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 
 from hookspecs.types import OutboundMessage
-from ondemand_plugin.addresses import mask, mask_addresses
+from ondemand_plugin.rules.addresses import mask, mask_addresses
 
 # How much of an exception's text a log line keeps.
 SUMMARY_LENGTH = 300

@@ -14,13 +14,10 @@ import pluggy
 
 from hookspecs import hookimpl
 from hookspecs.types import MODES, Channel
-from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID, compose, contracts
-from ondemand_plugin.addon import Entitlement
-from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS, register_built_in_channels
-from ondemand_plugin.config import Config, load_config
-from ondemand_plugin.criteria import NO_BATCHED_STATEMENT
-from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
-from ondemand_plugin.extensions import (
+from ondemand_plugin import MANAGE_ACTION_ID, PLUGIN_NAME, SEND_ACTION_ID
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.config import Config, load_config
+from ondemand_plugin.boundary.extensions import (
     check_hooks,
     choose_template_store,
     collect_channels,
@@ -32,15 +29,20 @@ from ondemand_plugin.extensions import (
     strict_plugins,
     warn_of_unknown_names,
 )
-from ondemand_plugin.history import history_page
-from ondemand_plugin.host import Host
+from ondemand_plugin.boundary.host import Host
+from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS, register_built_in_channels
+from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.inbound.events import PluginEvents
 from ondemand_plugin.inbound.requests import InboundRouter, ServedRoute
-from ondemand_plugin.opt_outs import OptOuts
-from ondemand_plugin.recovery import Recovery
-from ondemand_plugin.service import SendService, request_error
+from ondemand_plugin.rules import composing
+from ondemand_plugin.rules.criteria import NO_BATCHED_STATEMENT
+from ondemand_plugin.rules.entitlement import Entitlement
+from ondemand_plugin.rules.history import history_page
+from ondemand_plugin.rules.opt_outs import OptOuts
+from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
+from ondemand_plugin.sending.recovery import Recovery
+from ondemand_plugin.sending.service import SendService, request_error
 from ondemand_plugin.stores import Store, open_store
-from ondemand_plugin.templates import TemplateManager, template_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +286,7 @@ class OnDemandPlugin:
         return {
             "action_id": MANAGE_ACTION_ID,
             "templates": [template_to_dict(t) for t in self.templates.list(practice_id)],
-            "fields": list(compose.FIELDS),
+            "fields": list(composing.FIELDS),
             "modes": list(MODES),
         }
 

@@ -24,6 +24,15 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
+__all__ = [
+    "DEFAULT_PORTS",
+    "Encoding",
+    "hmac_signature",
+    "is_fresh",
+    "url_spellings",
+    "verify_hmac",
+]
+
 Encoding = Literal["hex", "base64"]
 DEFAULT_PORTS = {"https": 443, "http": 80}
 # An http(s) URL's scheme and authority: user info, host (a name, or an IPv6 address in brackets)

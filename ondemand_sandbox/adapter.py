@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hookspecs import hookimpl
-from ondemand_plugin.config import read_config_file
+from ondemand_plugin.boundary.config import read_config_file
 from ondemand_sandbox.database import Database
 from ondemand_sandbox.phone import SANDBOX_ACCOUNT_SID
 

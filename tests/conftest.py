@@ -22,7 +22,8 @@ import pytest
 from jsonschema.exceptions import best_match
 
 import hookspecs
-from ondemand_plugin import SEND_ACTION_ID, contracts, testing
+from ondemand_plugin import SEND_ACTION_ID, testing
+from ondemand_plugin.boundary import contracts
 from ondemand_plugin.stores.sqlite_backend import SQLiteBackend
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config

@@ -14,9 +14,9 @@ import pytest
 from conftest import CONTEXT, host_on, on_each_backend
 
 from ondemand_plugin import SEND_ACTION_ID
-from ondemand_plugin.addon import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.admin import addon_log, addon_state, switch_addon
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.rules.entitlement import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.stores import open_store
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, enable_addon
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hookspecs import hookimpl
-from ondemand_plugin import contracts
+from ondemand_plugin.boundary import contracts
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, config_of, store_of
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from ondemand_plugin import compose
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.rules import composing
 
-VALUES = {name: f"<{name}>" for name in compose.FIELDS}
+VALUES = {name: f"<{name}>" for name in composing.FIELDS}
 
 
 # Fields
@@ -18,22 +18,22 @@ VALUES = {name: f"<{name}>" for name in compose.FIELDS}
 
 def test_fields_in_finds_every_field_in_order_with_or_without_spaces() -> None:
     text = "Hi {{GuarantorFirstName}}, you owe {{ BalanceDue }}. {{GuarantorFirstName}}"
-    assert compose.fields_in(text) == ["GuarantorFirstName", "BalanceDue", "GuarantorFirstName"]
+    assert composing.fields_in(text) == ["GuarantorFirstName", "BalanceDue", "GuarantorFirstName"]
 
 
 def test_fields_in_ignores_text_that_only_looks_like_a_field() -> None:
-    assert compose.fields_in("{Balance} {{Two Words}} { {BalanceDue} }") == []
+    assert composing.fields_in("{Balance} {{Two Words}} { {BalanceDue} }") == []
 
 
 @pytest.mark.parametrize("mode", ["email", "text", "voice"])
 def test_every_balance_notification_field_but_the_link_is_known_in_every_mode(mode: str) -> None:
-    text = " ".join("{{" + name + "}}" for name in compose.FIELDS if name != "QuickPayLink")
-    compose.check_fields(text, mode, "body")
+    text = " ".join("{{" + name + "}}" for name in composing.FIELDS if name != "QuickPayLink")
+    composing.check_fields(text, mode, "body")
 
 
 @pytest.mark.parametrize("mode", ["email", "text"])
 def test_the_quickpay_link_is_known_in_written_modes(mode: str) -> None:
-    compose.check_fields("{{QuickPayLink}}", mode, "body")
+    composing.check_fields("{{QuickPayLink}}", mode, "body")
 
 
 @pytest.mark.parametrize(
@@ -47,14 +47,14 @@ def test_the_quickpay_link_is_known_in_written_modes(mode: str) -> None:
 )
 def test_an_unknown_field_is_refused_naming_where_it_was_found(text: str, mode: str) -> None:
     with pytest.raises(OnDemandError) as refusal:
-        compose.check_fields(text, mode, "template.body")
+        composing.check_fields(text, mode, "template.body")
     assert refusal.value.code == "unknown_field"
     assert refusal.value.field == "template.body"
     assert text.replace(" ", "") in refusal.value.message
 
 
 def test_render_text_merges_values_as_they_are() -> None:
-    rendered = compose.render_text("{{GuarantorFullName}} & {{ PracticeName }}", VALUES)
+    rendered = composing.render_text("{{GuarantorFullName}} & {{ PracticeName }}", VALUES)
     assert rendered == "<GuarantorFullName> & <PracticeName>"
 
 
@@ -74,7 +74,7 @@ def test_render_text_merges_values_as_they_are() -> None:
     ],
 )
 def test_money_is_shown_to_the_cent_and_a_credit_as_a_credit(amount: str, shown: str) -> None:
-    assert compose.format_money(Decimal(amount)) == shown
+    assert composing.format_money(Decimal(amount)) == shown
 
 
 # SMS segments
@@ -94,7 +94,7 @@ def test_money_is_shown_to_the_cent_and_a_credit_as_a_credit(amount: str, shown:
 def test_gsm7_texts_take_160_characters_then_153_per_segment(
     text: str, encoding: str, segments: int
 ) -> None:
-    assert compose.sms_segments(text) == (encoding, segments)
+    assert composing.sms_segments(text) == (encoding, segments)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_gsm7_texts_take_160_characters_then_153_per_segment(
     ],
 )
 def test_extended_gsm7_characters_count_twice(text: str, segments: int) -> None:
-    assert compose.sms_segments(text) == ("GSM-7", segments)
+    assert composing.sms_segments(text) == ("GSM-7", segments)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_extended_gsm7_characters_count_twice(text: str, segments: int) -> None:
     ],
 )
 def test_one_character_outside_gsm7_switches_the_text_to_ucs2(text: str, segments: int) -> None:
-    assert compose.sms_segments(text) == ("UCS-2", segments)
+    assert composing.sms_segments(text) == ("UCS-2", segments)
 
 
 # HTML
@@ -137,7 +137,7 @@ def test_html_escapes_every_merged_value_and_the_typed_text() -> None:
         "GuarantorFirstName": '<script>alert("x")</script>',
         "PracticeName": "Smith & Jones",
     }
-    html = compose.render_html(
+    html = composing.render_html(
         "Dear {{GuarantorFirstName}} <3,\nfrom {{PracticeName}}", values, "A & B <Clinic>"
     )
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
@@ -150,26 +150,26 @@ def test_html_escapes_every_merged_value_and_the_typed_text() -> None:
 
 def test_html_links_only_an_http_quickpay_link_and_escapes_it() -> None:
     link = 'https://pay.example.com/q?a=1&b="2"'
-    html = compose.render_html("{{QuickPayLink}}", {**VALUES, "QuickPayLink": link}, "P")
+    html = composing.render_html("{{QuickPayLink}}", {**VALUES, "QuickPayLink": link}, "P")
     escaped = "https://pay.example.com/q?a=1&amp;b=&quot;2&quot;"
     assert f'<a href="{escaped}">{escaped}</a>' in html
 
-    sneaky = compose.render_html(
+    sneaky = composing.render_html(
         "{{QuickPayLink}}", {**VALUES, "QuickPayLink": "javascript:alert(1)"}, "P"
     )
     assert "<a " not in sneaky
 
 
 def test_html_for_no_payment_is_the_sentence_not_a_link() -> None:
-    values = {**VALUES, "QuickPayLink": compose.NO_PAYMENT_SENTENCE}
-    html = compose.render_html("{{QuickPayLink}}", values, "P")
-    assert compose.NO_PAYMENT_SENTENCE in html
+    values = {**VALUES, "QuickPayLink": composing.NO_PAYMENT_SENTENCE}
+    html = composing.render_html("{{QuickPayLink}}", values, "P")
+    assert composing.NO_PAYMENT_SENTENCE in html
     assert "<a " not in html
 
 
 def test_a_text_longer_than_1600_characters_is_refused() -> None:
-    compose.check_length("a" * 1600, "text")
-    compose.check_length("a" * 5000, "email")
+    composing.check_length("a" * 1600, "text")
+    composing.check_length("a" * 5000, "email")
     with pytest.raises(OnDemandError) as refusal:
-        compose.check_length("a" * 1601, "text")
+        composing.check_length("a" * 1601, "text")
     assert refusal.value.code == "invalid_request"

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import pluggy
 import pytest
 
-from ondemand_plugin import contracts
-from ondemand_plugin.config import Config, load_config, read_config_file
-from ondemand_plugin.criteria import send_window_refusal
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.config import Config, load_config, read_config_file
+from ondemand_plugin.boundary.model import Practice
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.model import Practice
+from ondemand_plugin.rules.criteria import send_window_refusal
 from ondemand_plugin.testing import build_plugin_manager, config_of, demo_host
 
 

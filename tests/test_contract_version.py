@@ -10,7 +10,7 @@ from pathlib import Path
 import pluggy
 
 import hookspecs
-from ondemand_plugin import contracts
+from ondemand_plugin.boundary import contracts
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGELOG = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")

@@ -25,11 +25,11 @@ from conftest import CONTEXT, assert_valid
 from crash_worker import CHANNEL, build, submit
 
 from hookspecs import DeliveryReceipt, OutboundMessage
-from ondemand_plugin.addon import Entitlement
 from ondemand_plugin.channels.outbox import OutboxChannel
-from ondemand_plugin.recovery import UNKNOWN_DETAIL
+from ondemand_plugin.clock import utc_now
+from ondemand_plugin.rules.entitlement import Entitlement
+from ondemand_plugin.sending.recovery import UNKNOWN_DETAIL
 from ondemand_plugin.stores import open_store
-from ondemand_plugin.stores.base import utc_now
 from ondemand_plugin.testing import run_recovery
 
 WORKER = Path(__file__).with_name("crash_worker.py")

@@ -12,9 +12,10 @@ import pytest
 from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backend, trace_sql
 
 from hookspecs import hookimpl
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, addon
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.admin import switch_addon
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.rules import entitlement
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host, guarantor
 
 DASHBOARDS = [("patient", "p-lily"), ("guarantor", "g-mei")]
@@ -271,7 +272,7 @@ def test_the_actions_hook_makes_no_database_query_while_the_addon_state_is_fresh
     ondemand_pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A long refresh time, so that a slow machine cannot make the cached state stale mid-test.
-    monkeypatch.setattr(addon, "REFRESH_SECONDS", 3600.0)
+    monkeypatch.setattr(entitlement, "REFRESH_SECONDS", 3600.0)
     enable_addon(ondemand_pm)
     statements = trace_sql(ondemand_pm)
     for dashboard, subject_id in [*DASHBOARDS, ("patient", "p-noah")]:

@@ -22,9 +22,9 @@ from hookspecs import (
     TransientDeliveryError,
     hookimpl,
 )
-from ondemand_plugin import service
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.sending import service
 from ondemand_plugin.testing import ReferenceHost
 
 SUCCEED = None

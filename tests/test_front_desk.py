@@ -20,7 +20,7 @@ from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.channels.smtp import compose_email
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.logsafe import sanitised
-from ondemand_plugin.opt_outs import OptOuts
+from ondemand_plugin.rules.opt_outs import OptOuts
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager
 from ondemand_plugin.testing.conformance import sample_message
 

@@ -17,9 +17,9 @@ from conftest import CONTEXT, assert_valid, enable_addon
 import hookspecs
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.admin import switch_addon
+from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import HostError, OnDemandError
-from ondemand_plugin.host import Host
 from ondemand_plugin.plugin import OnDemandPlugin
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config

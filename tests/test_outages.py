@@ -29,9 +29,9 @@ from peers.tcp_proxy import TcpProxy
 from peers.twilio import TwilioPeer
 
 from ondemand_plugin import SEND_ACTION_ID
-from ondemand_plugin.addon import REFRESH_SECONDS
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.rules.entitlement import REFRESH_SECONDS
 from ondemand_plugin.stores import sqlite_backend as sqlite_store
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
@@ -124,7 +124,7 @@ def database_notices(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "ondemand_plugin.addon" and "database" in record.getMessage()
+        if record.name == "ondemand_plugin.rules.entitlement" and "database" in record.getMessage()
     ]
 
 

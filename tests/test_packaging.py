@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ondemand_plugin import contracts
+from ondemand_plugin.boundary import contracts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_installed_copy_loads_its_schemas_from_the_wheel(wheel: Path, tmp_path: 
         capture_output=True,
     )
     probe = (
-        "import ondemand_plugin.contracts as c; "
+        "import ondemand_plugin.boundary.contracts as c; "
         "print(c.contracts_dir()); "
         "print(len(c.schema_names())); "
         "c.validator('send-result')"
@@ -103,7 +103,7 @@ def test_entry_points_name_the_plugin_and_the_pytest_kit() -> None:
     (kit,) = [ep for ep in entry_points(group="pytest11") if ep.name == "ondemand"]
     assert kit.value == "ondemand_plugin.testing.pytest_plugin"
     (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "ondemand"]
-    assert script.value == "ondemand_plugin.cli:main"
+    assert script.value == "ondemand_plugin.commands.cli:main"
 
 
 def test_every_schema_is_valid_2020_12_with_an_id() -> None:
@@ -116,8 +116,8 @@ def test_every_schema_is_valid_2020_12_with_an_id() -> None:
 
 
 def test_wheel_ships_the_new_channel_templates(wheel: Path) -> None:
-    from ondemand_plugin.scaffold import TEMPLATES
+    from ondemand_plugin.commands.scaffold import TEMPLATES
 
     names = zipfile.ZipFile(wheel).namelist()
     for template in TEMPLATES:
-        assert f"ondemand_plugin/scaffold/channel/{template}" in names, template
+        assert f"ondemand_plugin/commands/scaffold/channel/{template}" in names, template

@@ -24,11 +24,16 @@ from hookspecs import (
     TransientDeliveryError,
     hookimpl,
 )
-from ondemand_plugin import SEND_ACTION_ID, recovery, service
+from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.recovery import MISSING_CHANNEL_DETAIL, NEVER_LEFT_DETAIL, UNKNOWN_DETAIL
+from ondemand_plugin.sending import recovery, service
+from ondemand_plugin.sending.recovery import (
+    MISSING_CHANNEL_DETAIL,
+    NEVER_LEFT_DETAIL,
+    UNKNOWN_DETAIL,
+)
 from ondemand_plugin.testing import run_recovery, store_of
 
 BODY = "Your balance is {{BalanceDue}}"

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 from test_cli import run_ondemand
 
-from ondemand_plugin.cli import cli
+from ondemand_plugin.commands.cli import cli
 from ondemand_sandbox import build_app, config_path
 from ondemand_sandbox.seed import TEMPLATES
 
@@ -70,7 +70,7 @@ def test_without_its_extra_it_says_what_to_install() -> None:
     # A None entry in sys.modules makes the import fail, as when the extra is not installed.
     probe = (
         "import sys; sys.modules['starlette'] = None; "
-        "from ondemand_plugin.cli import main; sys.argv = ['ondemand', 'sandbox']; main()"
+        "from ondemand_plugin.commands.cli import main; sys.argv = ['ondemand', 'sandbox']; main()"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 1

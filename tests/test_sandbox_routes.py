@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import ondemand_sandbox
-from ondemand_plugin import service
+from ondemand_plugin.sending import service
 from ondemand_sandbox import Sandbox, build_app
 from ondemand_sandbox.accounts import SwitchRefused
 from ondemand_sandbox.database import Database
@@ -65,7 +65,7 @@ def history_times(html: str) -> list[str]:
 
 
 def test_the_sandbox_imports_the_contract_never_the_plugins_modules() -> None:
-    allowed = {"ondemand_plugin.errors", "ondemand_plugin.admin", "ondemand_plugin.config"}
+    allowed = {"ondemand_plugin.errors", "ondemand_plugin.admin", "ondemand_plugin.boundary.config"}
     for path in Path(ondemand_sandbox.__file__).parent.rglob("*.py"):
         tree = ast.parse(path.read_text("utf-8"))
         for node in ast.walk(tree):
@@ -74,7 +74,7 @@ def test_the_sandbox_imports_the_contract_never_the_plugins_modules() -> None:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-                if node.module == "ondemand_plugin.config":
+                if node.module == "ondemand_plugin.boundary.config":
                     assert [alias.name for alias in node.names] == ["read_config_file"]
             for name in names:
                 assert name.split(".")[0] != "ondemand_plugin" or name in allowed, (

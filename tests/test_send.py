@@ -17,12 +17,13 @@ import pytest
 from conftest import CONTEXT, assert_valid, enable_addon, host_on
 
 from hookspecs import hookimpl, platform
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, compose
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.boundary.config import SendWindow
+from ondemand_plugin.boundary.model import Practice
 from ondemand_plugin.channels.outbox import read_outbox
-from ondemand_plugin.config import SendWindow
-from ondemand_plugin.criteria import send_window_refusal
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.model import Practice
+from ondemand_plugin.rules import composing
+from ondemand_plugin.rules.criteria import send_window_refusal
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, config_of
 
 LILY = {"type": "patient", "id": "p-lily"}
@@ -269,7 +270,7 @@ def test_zero_balance_can_be_sent_but_not_paid(
     assert result["status"] == "sent"
     assert result["balance"] == "0.00"
     assert result["payment_allowed"] is False
-    assert result["body"] == f"You owe $0.00. {compose.NO_PAYMENT_SENTENCE}"
+    assert result["body"] == f"You owe $0.00. {composing.NO_PAYMENT_SENTENCE}"
     assert ondemand_host.calls_to("pm_quickpay_link") == []
     [message] = outbox(ondemand_host)
     assert "<a href" not in message["html"]
@@ -298,7 +299,7 @@ def test_a_credit_quickpay_field_says_no_payment_is_due(
 ) -> None:
     ondemand_host.guarantors["demo"]["g-mei"]["pops_balance"] = "-5.00"
     result = submit(pm, body="{{BalanceDue}}. {{QuickPayLink}}")
-    assert result["body"] == f"$5.00 credit. {compose.NO_PAYMENT_SENTENCE}"
+    assert result["body"] == f"$5.00 credit. {composing.NO_PAYMENT_SENTENCE}"
     assert ondemand_host.calls_to("pm_quickpay_link") == []
 
 

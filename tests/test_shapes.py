@@ -13,7 +13,7 @@ import pytest
 
 import hookspecs.types
 from hookspecs.shapes import SHAPES
-from ondemand_plugin import contracts
+from ondemand_plugin.boundary import contracts
 
 # Schemas that describe no JSON of their own crossing a hook, and why.
 NOT_JSON_SHAPES = {

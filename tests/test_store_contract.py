@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hookspecs.types import Template
-from ondemand_plugin.stores import AddonChange, NotificationRecord, OptOut, Store, open_store
-from ondemand_plugin.stores.base import Completion, format_timestamp, utc_now
+from ondemand_plugin.clock import format_timestamp, utc_now
+from ondemand_plugin.stores import (
+    AddonChange,
+    Completion,
+    NotificationRecord,
+    OptOut,
+    Store,
+    open_store,
+)
 
 
 @pytest.fixture

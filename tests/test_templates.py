@@ -9,8 +9,9 @@ import pluggy
 import pytest
 from conftest import CONTEXT, assert_valid, enable_addon, send_to_mei
 
-from ondemand_plugin import MANAGE_ACTION_ID, compose
+from ondemand_plugin import MANAGE_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.rules import composing
 from ondemand_plugin.testing import ReferenceHost
 
 DEMO = {"type": "practice", "id": "demo"}
@@ -258,4 +259,4 @@ def test_a_template_sends_its_own_body_with_fields_merged(pm: pluggy.PluginManag
     assert result["body"] == (
         "Hi Mei, you owe $120.50: https://pay.example.com/q/demo/g-mei?amount=120.50"
     )
-    assert compose.fields_in(result["body"]) == []
+    assert composing.fields_in(result["body"]) == []

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from hookspecs.types import PermanentDeliveryError, TransientDeliveryError
-from ondemand_plugin.addresses import mask
+from ondemand_plugin.rules.addresses import mask
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 # Enough for many sends in flight at once, each on a kept-alive connection: every connection is

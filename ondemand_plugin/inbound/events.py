@@ -25,12 +25,13 @@ from datetime import datetime
 import attrs
 
 from hookspecs.types import DELIVERY_STATUSES, MODES, Channel, DeliveryStatus, Mode
-from ondemand_plugin.addresses import mask, normalize_phone, practice_region
+from ondemand_plugin.boundary.host import Host
+from ondemand_plugin.boundary.model import Practice
+from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.host import Host
-from ondemand_plugin.model import Practice
-from ondemand_plugin.opt_outs import OptOuts
-from ondemand_plugin.stores.base import NotificationRecord, Reply, Store, utc_now
+from ondemand_plugin.rules.addresses import mask, normalize_phone, practice_region
+from ondemand_plugin.rules.opt_outs import OptOuts
+from ondemand_plugin.stores import NotificationRecord, Reply, Store
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from hookspecs.types import DeliveryEvents, InboundRequest, InboundResponse, InboundRoute
-from ondemand_plugin import contracts
+from ondemand_plugin.boundary import contracts
 from ondemand_plugin.errors import InvalidRequest
 
 log = logging.getLogger(__name__)

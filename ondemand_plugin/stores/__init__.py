@@ -12,6 +12,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Reply,
     Store,
 )
 from ondemand_plugin.stores.sql_store import SQLStore
@@ -22,6 +23,7 @@ __all__ = [
     "Completion",
     "NotificationRecord",
     "OptOut",
+    "Reply",
     "SQLStore",
     "Store",
     "backend_for",

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
 
 from hookspecs.types import Template
-
-# Fixed width, so that text order is time order in every backend.
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
-
-
-def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
-
-
-# A notification's status only moves forward: a late "sent" callback must not undo "delivered".
-# "unknown" (the worker died mid-delivery) ranks above "sending" so that recovery can mark it, and
-# below every outcome so that a status lookup or a provider callback can settle it.
-STATUS_RANK = {
-    "sending": 0,
-    "unknown": 1,
-    "sent": 2,
-    "delivered": 3,
-    "undelivered": 3,
-    "failed": 3,
-}
-
-
-def statuses_below(status: str) -> list[str]:
-    """The statuses a notification may move to ``status`` from."""
-    return [known for known, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
 
 
 @attrs.frozen

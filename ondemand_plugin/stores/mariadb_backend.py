@@ -49,7 +49,9 @@ class MariaDBBackend(Backend):
                 field="database_url",
             )
         self.where = f"MariaDB at {self._login['host']}:{self._login['port']}/{parsed.database}"
-        self._sqlalchemy_url = parsed.set(drivername=f"{parsed.get_backend_name()}+pymysql")
+        # SQLAlchemy's "mysql" dialect for both schemes: it speaks to MariaDB too, and the
+        # tables' MariaDB types are given for it.
+        self._sqlalchemy_url = parsed.set(drivername="mysql+pymysql")
         self.dialect = sa.create_engine("mysql+pymysql://", paramstyle="pyformat").dialect
         self._pool = QueuePool(
             self._connect,

@@ -24,18 +24,16 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from hookspecs.types import Template
+from ondemand_plugin.clock import parse_timestamp, utc_now
+from ondemand_plugin.rules.statuses import STATUS_RANK, statuses_below
 from ondemand_plugin.stores.backend import Backend
 from ondemand_plugin.stores.base import (
     NOTIFICATION_COLUMNS,
-    STATUS_RANK,
     AddonChange,
     Completion,
     NotificationRecord,
     OptOut,
     Reply,
-    parse_timestamp,
-    statuses_below,
-    utc_now,
 )
 from ondemand_plugin.stores.schema import (
     addon_changes,
@@ -278,6 +276,10 @@ class SQLStore:
 
     def close(self) -> None:
         self.backend.close()
+
+    def sql(self, name: str) -> str:
+        """The SQL a statement of this store runs as (named parameters), for EXPLAIN."""
+        return self._sql[name].sql
 
     # Running statements
 

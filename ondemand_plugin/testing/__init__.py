@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ondemand_plugin.testing.host import ReferenceHost, demo_host, guarantor
-from ondemand_plugin.testing.manager import build_plugin_manager
+from ondemand_plugin.boundary.manager import build_plugin_manager
+from ondemand_plugin.commands.reference_host import ReferenceHost, demo_host, guarantor
 from ondemand_plugin.testing.probes import (
     channels_of,
     config_of,

@@ -68,9 +68,9 @@ from hookspecs.types import (
     RecipientOptedOutError,
     TransientDeliveryError,
 )
-from ondemand_plugin import contracts
-from ondemand_plugin.delivery import deliver
-from ondemand_plugin.extensions import channel_problem
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.extensions import channel_problem
+from ondemand_plugin.sending.delivery import deliver
 
 FailureKind = Literal["transient", "permanent"]
 ADDRESSES: dict[str, str] = {

@@ -34,10 +34,11 @@ import pluggy
 import pytest
 
 import hookspecs
-from ondemand_plugin import PLUGIN_NAME, contracts
-from ondemand_plugin.config import load_config
+from ondemand_plugin import PLUGIN_NAME
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.config import load_config
+from ondemand_plugin.boundary.extensions import check_hooks
 from ondemand_plugin.errors import ConfigError, PluginError
-from ondemand_plugin.extensions import check_hooks
 
 UNKNOWN_ID = "conformance-unknown-0"
 ID_ARGUMENTS = {

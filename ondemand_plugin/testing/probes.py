@@ -15,7 +15,7 @@ import pluggy
 
 from hookspecs.types import Channel
 from ondemand_plugin.admin import AddonSwitch, switch_addon
-from ondemand_plugin.config import Config
+from ondemand_plugin.boundary.config import Config
 from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.stores import NotificationRecord, Store
 

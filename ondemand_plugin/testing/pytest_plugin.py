@@ -15,9 +15,9 @@ from typing import Any
 import pluggy
 import pytest
 
-from ondemand_plugin.config import ALL_DAY
-from ondemand_plugin.testing.host import ReferenceHost, demo_host
-from ondemand_plugin.testing.manager import build_plugin_manager
+from ondemand_plugin.boundary.config import ALL_DAY
+from ondemand_plugin.boundary.manager import build_plugin_manager
+from ondemand_plugin.commands.reference_host import ReferenceHost, demo_host
 
 
 def ondemand_test_config(directory: Path) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from hookspecs.types import Template, TemplateStore
-from ondemand_plugin.extensions import TEMPLATE_STORE_METHODS
-from ondemand_plugin.templates import template_problem
+from ondemand_plugin.boundary.extensions import TEMPLATE_STORE_METHODS
+from ondemand_plugin.rules.templates import template_problem
 
 PRACTICE = "conformance-pr1"
 # Practices whose ids a careless store could confuse with PRACTICE's.

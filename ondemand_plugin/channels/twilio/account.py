@@ -24,8 +24,8 @@ from hookspecs.types import (
     PermanentDeliveryError,
     RecipientOptedOutError,
 )
-from ondemand_plugin.addresses import mask
 from ondemand_plugin.channels import http
+from ondemand_plugin.rules.addresses import mask
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from hookspecs.types import (
 )
 from ondemand_plugin.channels.twilio.account import CALLBACK_NOTIFICATION, CALLBACK_PRACTICE
 from ondemand_plugin.channels.twilio.signature import HEADER, is_signed_by
-from ondemand_plugin.opt_outs import keyword_choice
+from ondemand_plugin.rules.opt_outs import keyword_choice
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from hookspecs.types import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from ondemand_plugin.addresses import mask
 from ondemand_plugin.channels.http import DEFAULT_TIMEOUT_SECONDS, scrub
-from ondemand_plugin.compose import one_line
+from ondemand_plugin.rules.addresses import mask
+from ondemand_plugin.rules.composing import one_line
 
 log = logging.getLogger(__name__)
 

@@ -25,22 +25,15 @@ import pluggy
 
 import hookspecs
 from hookspecs.types import MODES, Channel, Template
-from ondemand_plugin import __version__, admin, demo, scaffold
-from ondemand_plugin.addon import Entitlement
-from ondemand_plugin.channels import (
-    BUILT_IN_CHANNEL_PLUGINS,
-    CONFIGURABLE_CHANNELS,
-    register_built_in_channels,
-)
-from ondemand_plugin.config import (
+from ondemand_plugin import __version__, admin
+from ondemand_plugin.boundary.config import (
     CONFIG_FILE_VARIABLE,
     Config,
     load_config,
     ondemand_home,
     read_config_file,
 )
-from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.extensions import (
+from ondemand_plugin.boundary.extensions import (
     ChannelOffer,
     ChannelSurvey,
     SkippedPlugin,
@@ -50,11 +43,19 @@ from ondemand_plugin.extensions import (
     load_plugins,
     survey_channels,
 )
-from ondemand_plugin.history import MAX_PAGE, history_page
+from ondemand_plugin.channels import (
+    BUILT_IN_CHANNEL_PLUGINS,
+    CONFIGURABLE_CHANNELS,
+    register_built_in_channels,
+)
+from ondemand_plugin.commands import demo, scaffold
+from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
-from ondemand_plugin.recovery import MARGIN_SECONDS, Recovery
+from ondemand_plugin.rules.entitlement import Entitlement
+from ondemand_plugin.rules.history import MAX_PAGE, history_page
+from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
+from ondemand_plugin.sending.recovery import MARGIN_SECONDS, Recovery
 from ondemand_plugin.stores import Backend, Store, backend_for, migrate, open_store
-from ondemand_plugin.templates import TemplateManager, template_to_dict
 
 MODE = click.Choice(MODES)
 DISTRIBUTION = "ondemand-plugin"
@@ -600,7 +601,7 @@ def disabled_row(name: str) -> dict[str, Any]:
 @contextmanager
 def problems_listed_not_logged() -> Iterator[None]:
     """The listing shows every plugin's problem: warning of it as well would say it twice."""
-    logger = logging.getLogger("ondemand_plugin.extensions")
+    logger = logging.getLogger("ondemand_plugin.boundary.extensions")
     was_disabled = logger.disabled
     logger.disabled = True
     try:

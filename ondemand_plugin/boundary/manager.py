@@ -7,7 +7,7 @@ from __future__ import annotations
 import pluggy
 
 import hookspecs
-from ondemand_plugin.extensions import check_hooks, load_plugins
+from ondemand_plugin.boundary.extensions import check_hooks, load_plugins
 
 
 def build_plugin_manager(host: object) -> pluggy.PluginManager:

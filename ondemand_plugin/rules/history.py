@@ -9,16 +9,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ondemand_plugin.compose import format_money
-from ondemand_plugin.criteria import MODE_NAMES
+from ondemand_plugin.clock import format_timestamp, parse_timestamp
 from ondemand_plugin.errors import InvalidRequest
-from ondemand_plugin.recovery import Recovery
-from ondemand_plugin.stores.base import (
-    NotificationRecord,
-    Store,
-    format_timestamp,
-    parse_timestamp,
-)
+from ondemand_plugin.rules.composing import format_money
+from ondemand_plugin.rules.criteria import MODE_NAMES
+from ondemand_plugin.sending.recovery import Recovery
+from ondemand_plugin.stores import NotificationRecord, Store
 
 MAX_PAGE = 100
 STATUS_WORDS = {

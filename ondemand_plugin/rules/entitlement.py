@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import InvalidRequest, NotEntitled, StoreUnavailable
-from ondemand_plugin.stores.base import AddonChange, Store, utc_now
+from ondemand_plugin.stores import AddonChange, Store
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Template, TemplateStore
-from ondemand_plugin import compose, contracts
-from ondemand_plugin.addresses import normalize_email
-from ondemand_plugin.errors import InvalidRequest, OnDemandError, PluginError
-from ondemand_plugin.extensions import report_label
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.extensions import report_label
+from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, PluginError
+from ondemand_plugin.rules import composing
+from ondemand_plugin.rules.addresses import normalize_email
 
 _REQUIRED_ON_CREATE = ("label", "mode", "body")
 
@@ -122,7 +123,7 @@ class TemplateManager:
             raise OnDemandError(
                 f"There is no On-Demand template {template_id!r} in this practice. Pick one from "
                 "the list, or add one with -MANAGE-.",
-                code="template_not_found",
+                code=ErrorCode.TEMPLATE_NOT_FOUND,
                 field="template_id",
             )
         return template
@@ -238,12 +239,12 @@ def _check_sender_domain(sender: str, practice_sender: str | None) -> None:
 
 def _checked(template: Template) -> Template:
     """Fields known to the mode, e-mail-only settings dropped for other modes."""
-    compose.check_fields(template.body, template.mode, "template.body")
-    compose.check_length(template.body, template.mode)
+    composing.check_fields(template.body, template.mode, "template.body")
+    composing.check_length(template.body, template.mode)
     if template.mode != "email":
         return attrs.evolve(template, sender_email=None, subject=None)
     if template.subject:
-        compose.check_fields(template.subject, "email", "template.subject")
+        composing.check_fields(template.subject, "email", "template.subject")
     if template.sender_email:
         return attrs.evolve(template, sender_email=normalize_email(template.sender_email))
     return template

@@ -15,12 +15,14 @@ from typing import Any, TextIO
 
 import pluggy
 
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, admin, compose
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, admin
+from ondemand_plugin.boundary.config import ALL_DAY, sqlite_url
+from ondemand_plugin.boundary.manager import build_plugin_manager
 from ondemand_plugin.channels.outbox import read_outbox
-from ondemand_plugin.config import ALL_DAY, sqlite_url
-from ondemand_plugin.criteria import MODE_NAMES
+from ondemand_plugin.commands.reference_host import ReferenceHost, demo_host
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, demo_host
+from ondemand_plugin.rules import composing
+from ondemand_plugin.rules.criteria import MODE_NAMES
 
 PRACTICE_ID = "demo"
 CONTEXT: dict[str, Any] = {"practice_id": PRACTICE_ID, "user": {"id": "u-amy", "name": "Amy Front"}}
@@ -302,7 +304,7 @@ class Story:
         for line in lines:
             self.say(f"    | {line:<{inner}} |")
         self.say("    '" + "-" * (inner + 2) + "'")
-        encoding, segments = compose.sms_segments(message["body"])
+        encoding, segments = composing.sms_segments(message["body"])
         self.say(f"    ({segments} SMS segment{'s' if segments > 1 else ''}, {encoding})")
 
     def show_email(self, message: dict[str, Any]) -> None:
@@ -337,4 +339,4 @@ def wrap(text: str, width: int) -> list[str]:
 
 
 def money(amount: str) -> str:
-    return compose.format_money(Decimal(amount))
+    return composing.format_money(Decimal(amount))

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from ondemand_plugin.addresses import mask
-from ondemand_plugin.host import Host
+from ondemand_plugin.boundary.host import Host
+from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.logsafe import summary
-from ondemand_plugin.stores.base import OptOut, Store, format_timestamp, utc_now
+from ondemand_plugin.rules.addresses import mask
+from ondemand_plugin.stores import OptOut, Store
 
 log = logging.getLogger(__name__)
 

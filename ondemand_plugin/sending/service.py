@@ -18,9 +18,15 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Channel, OutboundMessage, Template
-from ondemand_plugin import SEND_ACTION_ID, compose, contracts
-from ondemand_plugin.config import Config
-from ondemand_plugin.criteria import (
+from ondemand_plugin import SEND_ACTION_ID
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.config import Config
+from ondemand_plugin.boundary.host import Host
+from ondemand_plugin.boundary.model import Guarantor, Patient, Practice, entity_type
+from ondemand_plugin.clock import utc_now
+from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, StoreUnavailable
+from ondemand_plugin.rules import composing
+from ondemand_plugin.rules.criteria import (
     NO_BATCHED_STATEMENT,
     OptedOut,
     Recipient,
@@ -34,14 +40,11 @@ from ondemand_plugin.criteria import (
     send_options,
     send_window_refusal,
 )
-from ondemand_plugin.delivery import deliver
-from ondemand_plugin.errors import InvalidRequest, OnDemandError, StoreUnavailable
-from ondemand_plugin.host import Host
-from ondemand_plugin.model import Guarantor, Patient, Practice, entity_type
-from ondemand_plugin.opt_outs import OptOuts
-from ondemand_plugin.recovery import UNKNOWN_DETAIL, Recovery
-from ondemand_plugin.stores.base import Completion, NotificationRecord, Store, utc_now
-from ondemand_plugin.templates import TemplateManager, in_practice_domain
+from ondemand_plugin.rules.opt_outs import OptOuts
+from ondemand_plugin.rules.templates import TemplateManager, in_practice_domain
+from ondemand_plugin.sending.delivery import deliver
+from ondemand_plugin.sending.recovery import UNKNOWN_DETAIL, Recovery
+from ondemand_plugin.stores import Completion, NotificationRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ class SendService:
                 {
                     "id": guarantor.id,
                     "name": guarantor.name,
-                    "balance": compose.format_amount(guarantor.balance),
+                    "balance": composing.format_amount(guarantor.balance),
                     "payment_allowed": guarantor.payment_allowed,
                     "notice": _guarantor_notice(guarantor),
                 }
@@ -211,14 +214,14 @@ class SendService:
             raise OnDemandError(
                 f"The template {template.label!r} is inactive. Activate it with -MANAGE-, or "
                 "pick another one.",
-                code="template_not_found",
+                code=ErrorCode.TEMPLATE_NOT_FOUND,
                 field="template_id",
             )
         if template.mode != mode:
             raise OnDemandError(
                 f"The template {template.label!r} is for {template.mode} messages, but this "
                 f"notification goes out as {mode}. Pick a {mode} template, or type the message.",
-                code="template_mode_mismatch",
+                code=ErrorCode.TEMPLATE_MODE_MISMATCH,
                 field="template_id",
             )
         return template
@@ -239,18 +242,18 @@ class SendService:
             raise InvalidRequest(
                 "There is no message to send: pick a template, or type the message.", field="body"
             )
-        compose.check_fields(body, mode, "body")
+        composing.check_fields(body, mode, "body")
         subject_text = None
         if mode == "email":
             subject_text = (
                 payload.get("subject")
                 or (template.subject if template else None)
-                or compose.DEFAULT_EMAIL_SUBJECT
+                or composing.DEFAULT_EMAIL_SUBJECT
             )
-            compose.check_fields(subject_text, mode, "subject")
+            composing.check_fields(subject_text, mode, "subject")
         values = self._values(practice, scope, guarantor, recipient, (body, subject_text or ""))
-        rendered = compose.render_text(body, values)
-        compose.check_length(rendered, mode)
+        rendered = composing.render_text(body, values)
+        composing.check_length(rendered, mode)
         sender = {
             "email": _email_sender(practice, template),
             "text": practice.text_from,
@@ -258,11 +261,11 @@ class SendService:
         }[mode]
         return Composed(
             # Merged values come from the host: a line break among them must not reach a header.
-            subject=compose.one_line(compose.render_text(subject_text, values))
+            subject=composing.one_line(composing.render_text(subject_text, values))
             if subject_text
             else None,
             body=rendered,
-            html=compose.render_html(body, values, practice.name) if mode == "email" else None,
+            html=composing.render_html(body, values, practice.name) if mode == "email" else None,
             sender=sender or practice.phone,
             template_label=template.label if template else None,
         )
@@ -283,13 +286,13 @@ class SendService:
             "PatientFirstName": patient.first_name if patient else "",
             "PatientLastName": patient.last_name if patient else "",
             "PatientFullName": patient.name if patient else "",
-            "BalanceDue": compose.format_money(guarantor.balance),
+            "BalanceDue": composing.format_money(guarantor.balance),
             "PracticeName": practice.name,
             "PracticePhone": practice.phone,
-            "QuickPayLink": compose.NO_PAYMENT_SENTENCE,
+            "QuickPayLink": composing.NO_PAYMENT_SENTENCE,
         }
         # R5: at $0.00 or a credit no payment can be made, so the host is not asked for a link.
-        uses_link = any("QuickPayLink" in compose.fields_in(text) for text in texts)
+        uses_link = any("QuickPayLink" in composing.fields_in(text) for text in texts)
         if guarantor.payment_allowed and uses_link:
             values["QuickPayLink"] = self.host.quickpay_link(
                 practice.id, guarantor.id, guarantor.balance
@@ -323,7 +326,7 @@ class SendService:
             sent_by_name=context["user"]["name"],
             status="sending",
             status_changed_at=now,
-            balance=compose.format_amount(guarantor.balance),
+            balance=composing.format_amount(guarantor.balance),
             payment_allowed=guarantor.payment_allowed,
             template_label=composed.template_label,
             route_channels=tuple(channel.name for channel in self.channels[recipient.mode]),
@@ -333,7 +336,7 @@ class SendService:
                 "status": "unknown",
                 "duplicate": False,
                 "guarantor_id": guarantor.id,
-                "balance": compose.format_amount(guarantor.balance),
+                "balance": composing.format_amount(guarantor.balance),
                 "payment_allowed": guarantor.payment_allowed,
                 "mode": recipient.mode,
                 "to": recipient.address,
@@ -409,7 +412,7 @@ class SendService:
             raise OnDemandError(
                 "This idempotency key was already used for a different notification. Use a new "
                 "key for a new notification.",
-                code="idempotency_conflict",
+                code=ErrorCode.IDEMPOTENCY_CONFLICT,
                 field="idempotency_key",
             )
         give_up_at = time.monotonic() + self.config.deadline_seconds + DUPLICATE_GRACE_SECONDS
@@ -428,7 +431,7 @@ class SendService:
             raise OnDemandError(
                 "The first request with this idempotency key is still being delivered. "
                 "Look at the history in a moment instead of sending again.",
-                code="idempotency_in_progress",
+                code=ErrorCode.IDEMPOTENCY_IN_PROGRESS,
                 field="idempotency_key",
             )
         return {**_answer(record), "duplicate": True}
@@ -542,7 +545,7 @@ def _guarantor_notice(guarantor: Guarantor) -> str | None:
     if guarantor.payment_allowed:
         return None
     return (
-        f"{guarantor.name}'s balance is {compose.format_money(guarantor.balance)}: the "
+        f"{guarantor.name}'s balance is {composing.format_money(guarantor.balance)}: the "
         "notification can be sent, but no payment can be made from it."
     )
 

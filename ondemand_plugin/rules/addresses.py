@@ -7,7 +7,7 @@ import re
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.errors import ErrorCode, OnDemandError
 
 DEFAULT_REGION = "US"
 # Numbers a text can reach; a number the plan cannot tell apart counts as mobile.
@@ -70,5 +70,5 @@ def mask_addresses(text: str) -> str:
 
 def _invalid(message: str) -> OnDemandError:
     return OnDemandError(
-        message + " Correct it with Modify.", code="invalid_address", field="address"
+        message + " Correct it with Modify.", code=ErrorCode.INVALID_ADDRESS, field="address"
     )

@@ -28,7 +28,8 @@ from datetime import timedelta
 import attrs
 
 from hookspecs.types import Channel, DeliveryReceipt, OutboundMessage, StatusLookup
-from ondemand_plugin.stores.base import NotificationRecord, Store, utc_now
+from ondemand_plugin.clock import utc_now
+from ondemand_plugin.stores import NotificationRecord, Store
 
 log = logging.getLogger(__name__)
 

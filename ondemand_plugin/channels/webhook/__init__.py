@@ -24,8 +24,8 @@ import httpx
 
 from hookspecs import hookimpl
 from hookspecs.types import RECEIPT_STATUSES, Channel, DeliveryReceipt, OutboundMessage
-from ondemand_plugin.addresses import mask
 from ondemand_plugin.channels import http
+from ondemand_plugin.rules.addresses import mask
 
 log = logging.getLogger(__name__)
 

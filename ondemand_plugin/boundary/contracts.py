@@ -27,7 +27,7 @@ def contracts_dir() -> Traversable:
     installed = resources.files("ondemand_plugin") / "contracts"
     if installed.is_dir():
         return installed
-    return Path(__file__).resolve().parent.parent / "contracts"
+    return Path(__file__).resolve().parents[2] / "contracts"
 
 
 @cache

@@ -11,11 +11,11 @@ from typing import TypeVar
 
 import attrs
 
-from ondemand_plugin.addresses import normalize_address, practice_region
-from ondemand_plugin.config import SendWindow
-from ondemand_plugin.errors import NotFound, OnDemandError
-from ondemand_plugin.host import Host
-from ondemand_plugin.model import Entity, Guarantor, Practice, entity_type
+from ondemand_plugin.boundary.config import SendWindow
+from ondemand_plugin.boundary.host import Host
+from ondemand_plugin.boundary.model import Entity, Guarantor, Practice, entity_type
+from ondemand_plugin.errors import ErrorCode, NotFound, OnDemandError
+from ondemand_plugin.rules.addresses import normalize_address, practice_region
 
 MODE_NAMES = {"email": "e-mail", "text": "text", "voice": "call"}
 DEFAULT_CONTACT_KIND = {"email": "email", "text": "mobile", "voice": "home"}
@@ -90,7 +90,7 @@ def load_scope(host: Host, practice_id: str, subject_type: str, subject_id: str)
 def require_batched_statement(scope: Scope) -> None:
     """R6."""
     if not scope.eligible_guarantors:
-        raise OnDemandError(NO_BATCHED_STATEMENT, code="no_batched_statement")
+        raise OnDemandError(NO_BATCHED_STATEMENT, code=ErrorCode.NO_BATCHED_STATEMENT)
 
 
 def choose_guarantor(scope: Scope, guarantor_id: str) -> Guarantor:
@@ -101,14 +101,14 @@ def choose_guarantor(scope: Scope, guarantor_id: str) -> Guarantor:
                 raise OnDemandError(
                     f"{guarantor.name} has never had a batched statement, so the balance cannot "
                     "come from this guarantor. Pick a guarantor from the list.",
-                    code="guarantor_not_eligible",
+                    code=ErrorCode.GUARANTOR_NOT_ELIGIBLE,
                     field="guarantor_id",
                 )
             return guarantor
     raise OnDemandError(
         "This guarantor is not linked to the patient or guarantor on this dashboard. "
         "Pick a guarantor from the list.",
-        code="guarantor_not_eligible",
+        code=ErrorCode.GUARANTOR_NOT_ELIGIBLE,
         field="guarantor_id",
     )
 
@@ -144,7 +144,7 @@ def _no_balance_refusal(entity: Entity, carries: tuple[str, ...]) -> OnDemandErr
     return OnDemandError(
         f"{entity.name or 'This person'} is not a guarantor listed here, nor a patient one of "
         "them is responsible for, so no balance can be sent to them. Pick another Send To.",
-        code="recipient_not_allowed",
+        code=ErrorCode.RECIPIENT_NOT_ALLOWED,
         field="send_to.entity",
     )
 
@@ -170,7 +170,7 @@ def address_refusal(
     return OnDemandError(
         f"{entity.name or 'This person'} opted out of {MODE_NAMES[mode]} messages at this "
         f"{where} (a STOP reply, or the provider reported it). Choose another way to reach them.",
-        code="opted_out",
+        code=ErrorCode.OPTED_OUT,
         field="send_to.address",
     )
 
@@ -181,7 +181,7 @@ def mode_refusal(entity: Entity, mode: str, practice: Practice) -> OnDemandError
         return OnDemandError(
             f"{entity.name} opted out of {MODE_NAMES[mode]} messages. Choose another way to "
             "reach them.",
-            code="opted_out",
+            code=ErrorCode.OPTED_OUT,
             field="send_to.mode",
         )
     if mode == "email" and not practice.sender_email:
@@ -195,7 +195,7 @@ def _no_sender(what: str) -> OnDemandError:
     return OnDemandError(
         f"The practice has no {what} set up, so it cannot send this way. Ask an administrator "
         "to add one in the practice settings.",
-        code="sender_not_configured",
+        code=ErrorCode.SENDER_NOT_CONFIGURED,
         field="send_to.mode",
     )
 
@@ -216,7 +216,7 @@ def choose_recipient(
             f"{guarantor.name}'s balance can go only to {guarantor.name} or to a patient "
             f"{guarantor.name} is responsible for, not to {entity.name or 'this person'}. "
             "Pick one of them in Send To, or pick the guarantor whose balance it is.",
-            code="recipient_not_allowed",
+            code=ErrorCode.RECIPIENT_NOT_ALLOWED,
             field="send_to.entity",
         )
     refusal = mode_refusal(entity, mode, practice)
@@ -229,7 +229,7 @@ def choose_recipient(
             raise OnDemandError(
                 f"{entity.name or 'This person'} has no contact information for a "
                 f"{MODE_NAMES[mode]}. Choose another Send To, or add one with Modify.",
-                code="no_contact",
+                code=ErrorCode.NO_CONTACT,
                 field="send_to.address",
             )
         address = on_file[0]
@@ -272,7 +272,7 @@ def send_window_refusal(
     return OnDemandError(
         f"It is {local:%H:%M} at the practice: messages may go out only between "
         f"{window.start:%H:%M} and {_end_text(window)}. Send it during those hours.",
-        code="outside_send_window",
+        code=ErrorCode.OUTSIDE_SEND_WINDOW,
     )
 
 

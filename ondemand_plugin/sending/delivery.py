@@ -30,8 +30,8 @@ from hookspecs.types import (
     RecipientOptedOutError,
     TransientDeliveryError,
 )
-from ondemand_plugin.addresses import mask
 from ondemand_plugin.logsafe import message_texts, sanitised, summary
+from ondemand_plugin.rules.addresses import mask
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from importlib.resources import files
 from pathlib import Path
 
 import hookspecs
-from ondemand_plugin import contracts
-from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.errors import ErrorCode, OnDemandError
 
 # A channel's name is its configuration key, its entry point's name and part of its package's.
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -48,14 +48,14 @@ def check_name(name: str) -> None:
         raise OnDemandError(
             f"The channel name {name!r} is not a lowercase Python identifier: use letters, "
             "digits and underscores, starting with a letter (for example 'pigeon_post').",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             field="name",
         )
     if name in taken_names():
         raise OnDemandError(
             f"The channel name {name!r} is taken by the plugin's configuration or an installed "
             "plugin: pick another name.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             field="name",
         )
 
@@ -69,7 +69,7 @@ def new_channel(name: str, directory: Path) -> list[Path]:
         raise OnDemandError(
             f"{directory} already exists and is not an empty folder: give --dir a new or empty "
             "folder.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             field="dir",
         )
     words = {

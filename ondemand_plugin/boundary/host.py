@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pluggy
 
-from ondemand_plugin import contracts
-from ondemand_plugin.addresses import normalize_email
-from ondemand_plugin.compose import to_cents
-from ondemand_plugin.errors import HostError, NotFound, OnDemandError
-from ondemand_plugin.extensions import plugin_name
-from ondemand_plugin.model import Contact, Guarantor, Patient, Practice
+from ondemand_plugin.boundary import contracts
+from ondemand_plugin.boundary.extensions import plugin_name
+from ondemand_plugin.boundary.model import Contact, Guarantor, Patient, Practice
+from ondemand_plugin.errors import ErrorCode, HostError, NotFound, OnDemandError
+from ondemand_plugin.rules.addresses import normalize_email
+from ondemand_plugin.rules.composing import to_cents
 
 # Longer than any well-formed id (contracts/common.json).
 ID_SHOWN_LENGTH = 64
@@ -95,7 +95,7 @@ class Host:
                 "The host gave no QuickPay link for this guarantor, so the message cannot offer "
                 "a way to pay. The host's pm_quickpay_link "
                 f"({self._implementers('pm_quickpay_link')}) must return an http(s) URL.",
-                code="quickpay_unavailable",
+                code=ErrorCode.QUICKPAY_UNAVAILABLE,
             )
         return link
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 
-from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.errors import ErrorCode, OnDemandError
 
 # The same fields a standard balance notification offers (R7).
 FIELDS: tuple[str, ...] = (
@@ -54,7 +54,9 @@ def check_fields(text: str, mode: str, field: str) -> None:
             else:
                 hint = "The fields are: " + ", ".join("{{" + known + "}}" for known in FIELDS) + "."
             raise OnDemandError(
-                f"{{{{{name}}}}} is not a mappable field. {hint}", code="unknown_field", field=field
+                f"{{{{{name}}}}} is not a mappable field. {hint}",
+                code=ErrorCode.UNKNOWN_FIELD,
+                field=field,
             )
 
 
@@ -124,6 +126,6 @@ def check_length(body: str, mode: str) -> None:
         raise OnDemandError(
             f"A text can carry at most {MAX_TEXT_LENGTH} characters; this one has {len(body)}. "
             "Shorten the message.",
-            code="invalid_request",
+            code=ErrorCode.INVALID_REQUEST,
             field="body",
         )

@@ -2,9 +2,10 @@
 
 The database goes away and comes back: dashboards keep answering from what they knew, the dialog
 and sends refuse at once with ``store_unavailable`` and write nothing, and the plugin recovers by
-itself. PostgreSQL and MariaDB are taken away for real, through a TCP forwarder the test stops; SQLite, by
-taking its folder away or holding its write lock past the timeout. The times asserted are the
-issue's contract figures with room for a loaded machine; each test prints what it measured.
+itself. PostgreSQL and MariaDB are taken away for real, through a TCP forwarder the test stops;
+SQLite, by taking its folder away or holding its write lock past the timeout. The times asserted
+are the issue's contract figures with room for a loaded machine; each test prints what it
+measured.
 
 Desks sending at once keep their connections to the provider from one burst to the next."""
 
@@ -202,9 +203,9 @@ def test_while_the_server_is_away_dashboards_answer_sends_refuse_and_the_pool_he
         assert actions(pm) == known
         sleep(0.1)
     print(
-        f"\n{repr(store_of(pm))} {outage}: slowest dashboard render {slowest_render:.3f} s, open refused "
-        f"in {opening:.3f} s, submit refused in {sending:.3f} s, healed {healed:.3f} s after "
-        "the database came back"
+        f"\n{store_of(pm)!r} {outage}: slowest dashboard render {slowest_render:.3f} s, "
+        f"open refused in {opening:.3f} s, submit refused in {sending:.3f} s, "
+        f"healed {healed:.3f} s after the database came back"
     )
 
     assert slowest_render < ACTIONS_WITHIN

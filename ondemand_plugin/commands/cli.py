@@ -55,7 +55,7 @@ from ondemand_plugin.rules.entitlement import Entitlement
 from ondemand_plugin.rules.history import MAX_PAGE, history_page
 from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
 from ondemand_plugin.sending.recovery import MARGIN_SECONDS, Recovery
-from ondemand_plugin.stores import Backend, Store, backend_for, migrate, open_store
+from ondemand_plugin.stores import Store, open_store
 
 MODE = click.Choice(MODES)
 DISTRIBUTION = "ondemand-plugin"

@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 
 
-
 class Backend:
     """A database the store runs on. Subclasses say how to connect, lock and convert values;
     the defaults here keep JSON as text."""

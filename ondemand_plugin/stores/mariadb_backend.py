@@ -64,7 +64,7 @@ class MariaDBBackend(Backend):
         )
         event.listen(self._pool, "checkout", _check_idle_connection)
 
-    def _connect(self) -> pymysql.Connection[Any]:
+    def _connect(self) -> Any:
         """A new connection, given up on when the server does not greet it in time: PyMySQL's
         connect_timeout covers only the TCP connection, and a server that accepted it but
         answers nothing (a network black hole) would keep a request waiting forever."""
@@ -92,8 +92,8 @@ class MariaDBBackend(Backend):
         except sa.exc.OperationalError as error:
             raise ConfigError(
                 f"The On-Demand plugin cannot use the database at {self.where} "
-                f"({first_line(error.orig)}). Check database_url and that the server accepts "
-                "connections.",
+                f"({first_line(error.orig or error)}). Check database_url and that the server "
+                "accepts connections.",
                 field="database_url",
             ) from None
         finally:

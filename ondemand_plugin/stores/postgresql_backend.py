@@ -60,8 +60,8 @@ class PostgreSQLBackend(Backend):
         except sa.exc.OperationalError as error:
             raise ConfigError(
                 f"The On-Demand plugin cannot connect to the PostgreSQL database at {self.where} "
-                f"({first_line(error.orig)}). Check database_url and that the server accepts "
-                "connections.",
+                f"({first_line(error.orig or error)}). Check database_url and that the server "
+                "accepts connections.",
                 field="database_url",
             ) from None
         finally:

@@ -14,6 +14,8 @@ stored before (a database of an earlier release is adopted as it is):
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
@@ -35,7 +37,7 @@ def key(length: int, *, ordered: bool = True) -> sa.types.TypeEngine[str]:
     )
 
 
-def moment() -> sa.types.TypeEngine[object]:
+def moment() -> sa.types.TypeEngine[Any]:
     return (
         sa.Text()
         .with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
@@ -43,7 +45,7 @@ def moment() -> sa.types.TypeEngine[object]:
     )
 
 
-def flag() -> sa.types.TypeEngine[object]:
+def flag() -> sa.types.TypeEngine[Any]:
     return sa.Integer().with_variant(sa.Boolean(), "postgresql", "mysql")
 
 
@@ -120,7 +122,9 @@ notifications = sa.Table(
     sa.Column("provider_message_id", key(KEY_LENGTH, ordered=False)),
     sa.Column("detail", long_text(), nullable=False),
     sa.Column("result", long_text().with_variant(postgresql.JSON(), "postgresql")),
-    sa.Column("route_channels", long_text().with_variant(postgresql.ARRAY(sa.Text()), "postgresql")),
+    sa.Column(
+        "route_channels", long_text().with_variant(postgresql.ARRAY(sa.Text()), "postgresql")
+    ),
     sa.Column("looked_up_at", moment()),
 )
 _n = notifications.c
@@ -130,6 +134,8 @@ sa.Index(
 )
 sa.Index("notifications_provider", _n.channel, _n.provider_message_id)
 sa.Index("notifications_recipient", _n.recipient, _n.mode)
+# ``ddl_if`` takes a tuple of dialect names too, which its annotation does not say.
+WITHOUT_PARTIAL_INDEXES: Any = ("sqlite", "mysql")
 # Recovery reads only the few unsettled rows: PostgreSQL indexes just those (partial indexes);
 # the others, which have none, lead with the status.
 sa.Index(
@@ -138,7 +144,9 @@ sa.Index(
     _n.id,
     postgresql_where=_n.status.in_(["sending", "unknown"]),
 ).ddl_if(dialect="postgresql")
-sa.Index("notifications_unsettled", _n.status, _n.occurred_at).ddl_if(dialect=("sqlite", "mysql"))
+sa.Index("notifications_unsettled", _n.status, _n.occurred_at).ddl_if(
+    dialect=WITHOUT_PARTIAL_INDEXES
+)
 sa.Index(
     "notifications_lookups",
     _n.looked_up_at.nulls_first(),
@@ -147,7 +155,7 @@ sa.Index(
     postgresql_where=_n.status == "unknown",
 ).ddl_if(dialect="postgresql")
 sa.Index("notifications_lookups", _n.status, _n.looked_up_at, _n.occurred_at, _n.id).ddl_if(
-    dialect=("sqlite", "mysql")
+    dialect=WITHOUT_PARTIAL_INDEXES
 )
 
 opt_outs = sa.Table(

@@ -73,7 +73,9 @@ def _upsert(dialect: str, table: sa.Table, names: Sequence[str], keys: Sequence[
     statement = _insert(dialect, table, names)
     changed = [name for name in names if name not in keys]
     if dialect == "mysql":
-        return statement.on_duplicate_key_update({name: statement.inserted[name] for name in changed})
+        return statement.on_duplicate_key_update(
+            {name: statement.inserted[name] for name in changed}
+        )
     return statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in changed}
     )
@@ -198,7 +200,10 @@ def _statements(dialect: str) -> dict[str, Any]:
             & (inbound_messages.c.message_id == _p("message_id"))
         ),
         "record_inbound_message": _insert_once(
-            dialect, inbound_messages, ("channel", "message_id", "handled_at"), ("channel", "message_id")
+            dialect,
+            inbound_messages,
+            ("channel", "message_id", "handled_at"),
+            ("channel", "message_id"),
         ),
         "record_reply": sa.insert(replies).values(
             _values(replies, ("practice_id", "channel", "sender", "address", "text", "occurred_at"))
@@ -430,9 +435,7 @@ class SQLStore:
     def notification_by_provider_id(
         self, channel: str, provider_message_id: str
     ) -> NotificationRecord | None:
-        row = self._one(
-            "by_provider_id", channel=channel, provider_message_id=provider_message_id
-        )
+        row = self._one("by_provider_id", channel=channel, provider_message_id=provider_message_id)
         return self._notification(row) if row else None
 
     def advance_status(
@@ -521,8 +524,10 @@ class SQLStore:
 
     def replies(self, practice_id: str, limit: int) -> list[Reply]:
         return [
-            Reply(*row[:5], occurred_at=self.backend.from_time(row[5]))
-            for row in self._all("replies", practice_id=practice_id, limit=limit)
+            Reply(practice, channel, sender, address, text, self.backend.from_time(occurred_at))
+            for practice, channel, sender, address, text, occurred_at in self._all(
+                "replies", practice_id=practice_id, limit=limit
+            )
         ]
 
     def history(

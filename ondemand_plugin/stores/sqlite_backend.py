@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from ondemand_plugin.clock import format_timestamp, parse_timestamp
 from ondemand_plugin.errors import StoreUnavailable
 from ondemand_plugin.stores import migrate
 from ondemand_plugin.stores.backend import Backend
-from ondemand_plugin.clock import format_timestamp, parse_timestamp
 
 # How long a statement waits for another process's write lock before it is refused.
 LOCK_TIMEOUT_SECONDS = 30.0

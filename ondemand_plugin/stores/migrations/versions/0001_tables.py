@@ -44,11 +44,15 @@ def upgrade() -> None:
         for index in table.indexes:
             index.create(bind, checkfirst=True)
     if "schema_version" in existing:
-        op.execute(sa.text("UPDATE schema_version SET version = :version").bindparams(
-            version=LAST_NUMBERED + 1
-        ))
+        op.execute(
+            sa.text("UPDATE schema_version SET version = :version").bindparams(
+                version=LAST_NUMBERED + 1
+            )
+        )
     else:
-        version = op.create_table("schema_version", sa.Column("version", sa.Integer, nullable=False))
+        version = op.create_table(
+            "schema_version", sa.Column("version", sa.Integer, nullable=False)
+        )
         op.bulk_insert(version, [{"version": LAST_NUMBERED + 1}])
 
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import _mariadb_login, fresh_mariadb_database, fresh_schema
 
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.stores import AddonChange, OptOut, Reply, open_store
+from ondemand_plugin.stores import AddonChange, OptOut, Reply, migrate, open_store
 from ondemand_plugin.stores.migrate import history
 
 WORKERS = 8
@@ -71,6 +71,11 @@ def run_sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
 
 def revisions(url: str) -> list[tuple[Any, ...]]:
     return run_sql(url, "SELECT version_num FROM alembic_version")
+
+
+def test_head_names_the_newest_revision_of_the_migrations_shipped() -> None:
+    # A worker compares its database with HEAD before it would import Alembic at all.
+    assert HEAD == [migrate.HEAD]
 
 
 def test_the_revision_is_recorded_once_and_reopening_changes_nothing(empty_database: str) -> None:

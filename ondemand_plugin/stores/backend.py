@@ -17,6 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ondemand_plugin.errors import ConfigError, OnDemandError
+from ondemand_plugin.stores import migrate
+
 
 class Backend:
     """A database the store runs on. Subclasses say how to connect, lock and convert values;
@@ -33,8 +36,26 @@ class Backend:
         raise NotImplementedError
 
     def migrate(self) -> None:
-        """Bring the schema up to date (``migrate.upgrade``, under the backend's lock)."""
+        """Bring the schema up to date, under the backend's lock."""
+        engine = self.engine()
+        try:
+            migrate.upgrade(engine, self.migration_lock, self.where)
+        except sa.exc.OperationalError as error:
+            raise self.unreachable(error.orig or error) from None
+        finally:
+            engine.dispose()
+
+    def migration_lock(self, connection: sa.Connection) -> AbstractContextManager[None]:
+        """Held while one worker migrates: the others wait, then find the work done."""
         raise NotImplementedError
+
+    def unreachable(self, error: BaseException) -> OnDemandError:
+        """The refusal when the database cannot be reached to migrate it."""
+        return ConfigError(
+            f"The On-Demand plugin cannot use the database at {self.where} ({first_line(error)}). "
+            "Check database_url and that the server accepts connections.",
+            field="database_url",
+        )
 
     def open(self) -> None:
         """Ready the connections for use (after ``migrate``)."""

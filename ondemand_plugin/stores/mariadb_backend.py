@@ -16,7 +16,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
 from ondemand_plugin.errors import ConfigError, StoreUnavailable
-from ondemand_plugin.stores import migrate
 from ondemand_plugin.stores.backend import Backend, first_line, has_unread_data
 
 POOL_MAX_SIZE = 10
@@ -85,22 +84,8 @@ class MariaDBBackend(Backend):
     def engine(self) -> sa.Engine:
         return sa.create_engine(self._sqlalchemy_url, poolclass=NullPool)
 
-    def migrate(self) -> None:
-        engine = self.engine()
-        try:
-            migrate.upgrade(engine, self._migration_lock, self.where)
-        except sa.exc.OperationalError as error:
-            raise ConfigError(
-                f"The On-Demand plugin cannot use the database at {self.where} "
-                f"({first_line(error.orig or error)}). Check database_url and that the server "
-                "accepts connections.",
-                field="database_url",
-            ) from None
-        finally:
-            engine.dispose()
-
     @contextmanager
-    def _migration_lock(self, connection: sa.Connection) -> Iterator[None]:
+    def migration_lock(self, connection: sa.Connection) -> Iterator[None]:
         # MariaDB commits each DDL statement on its own: a named lock, held by this session,
         # keeps the other workers out until the whole migration is done.
         name = "CONCAT('ondemand_plugin:', LEFT(SHA1(DATABASE()), 40))"

@@ -16,7 +16,6 @@ from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.pool import NullPool
 
 from ondemand_plugin.errors import ConfigError, StoreUnavailable
-from ondemand_plugin.stores import migrate
 from ondemand_plugin.stores.backend import Backend, first_line, has_unread_data
 
 POOL_MAX_SIZE = 10
@@ -33,7 +32,7 @@ RECONNECT_SECONDS = 5.0
 class PostgreSQLBackend(Backend):
     def __init__(self, url: str) -> None:
         self.url = url
-        self.where = _server_description(url)
+        self.where = f"PostgreSQL at {_server_description(url)}"
         self.dialect = self._compiling_dialect()
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
 
@@ -53,35 +52,8 @@ class PostgreSQLBackend(Backend):
             creator=lambda: psycopg.connect(self.url, connect_timeout=_connect_timeout(self.url)),
         )
 
-    def migrate(self) -> None:
-        engine = self.engine()
-        try:
-            migrate.upgrade(engine, self._migration_lock, self.where)
-        except sa.exc.OperationalError as error:
-            raise ConfigError(
-                f"The On-Demand plugin cannot connect to the PostgreSQL database at {self.where} "
-                f"({first_line(error.orig or error)}). Check database_url and that the server "
-                "accepts connections.",
-                field="database_url",
-            ) from None
-        finally:
-            engine.dispose()
-
-    def open(self) -> None:
-        self._pool = ConnectionPool(
-            self.url,
-            min_size=1,
-            max_size=POOL_MAX_SIZE,
-            timeout=POOL_TIMEOUT_SECONDS,
-            reconnect_timeout=RECONNECT_SECONDS,
-            kwargs={"autocommit": True, "connect_timeout": _connect_timeout(self.url)},
-            check=_check_idle_connection,
-            open=True,
-            name="ondemand",
-        )
-
     @contextmanager
-    def _migration_lock(self, connection: sa.Connection) -> Iterator[None]:
+    def migration_lock(self, connection: sa.Connection) -> Iterator[None]:
         schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
         if schema is None:
             raise ConfigError(
@@ -104,7 +76,7 @@ class PostgreSQLBackend(Backend):
             with self._pool.connection() as connection:
                 yield connection
         except (PoolTimeout, psycopg.OperationalError) as error:
-            raise StoreUnavailable(f"PostgreSQL at {self.where}", first_line(error)) from error
+            raise StoreUnavailable(self.where, first_line(error)) from error
 
     def close(self) -> None:
         if self._pool is not None:

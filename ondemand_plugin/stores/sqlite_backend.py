@@ -16,7 +16,6 @@ from sqlalchemy.pool import NullPool
 
 from ondemand_plugin.clock import format_timestamp, parse_timestamp
 from ondemand_plugin.errors import StoreUnavailable
-from ondemand_plugin.stores import migrate
 from ondemand_plugin.stores.backend import Backend
 
 # How long a statement waits for another process's write lock before it is refused.
@@ -62,17 +61,11 @@ class SQLiteBackend(Backend):
             connect_args={"timeout": LOCK_TIMEOUT_SECONDS},
         )
 
-    def migrate(self) -> None:
-        engine = self.engine()
-        try:
-            migrate.upgrade(engine, self._migration_lock, self.where)
-        except sa.exc.OperationalError as error:
-            raise StoreUnavailable(self.where, str(error.orig)) from None
-        finally:
-            engine.dispose()
+    def unreachable(self, error: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(self.where, str(error))
 
     @contextmanager
-    def _migration_lock(self, connection: sa.Connection) -> Iterator[None]:
+    def migration_lock(self, connection: sa.Connection) -> Iterator[None]:
         # A file beside the database: SQLite's own locks do not span Alembic's several
         # transactions.
         with open(self.path.with_name(self.path.name + ".migration-lock"), "a") as lock:

@@ -52,6 +52,19 @@ class PostgreSQLBackend(Backend):
             creator=lambda: psycopg.connect(self.url, connect_timeout=_connect_timeout(self.url)),
         )
 
+    def open(self) -> None:
+        self._pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=POOL_MAX_SIZE,
+            timeout=POOL_TIMEOUT_SECONDS,
+            reconnect_timeout=RECONNECT_SECONDS,
+            kwargs={"autocommit": True, "connect_timeout": _connect_timeout(self.url)},
+            check=_check_idle_connection,
+            open=True,
+            name="ondemand",
+        )
+
     @contextmanager
     def migration_lock(self, connection: sa.Connection) -> Iterator[None]:
         schema = connection.exec_driver_sql("SELECT current_schema()").scalar()

@@ -63,11 +63,16 @@ def sequence() -> sa.Column[int]:
     )
 
 
+def practice(*, primary_key: bool = False) -> sa.Column[str]:
+    """The practice a row belongs to: every table has it, and every read names it."""
+    return sa.Column("practice_id", key(ID_LENGTH), primary_key=primary_key, nullable=False)
+
+
 addon_changes = sa.Table(
     "addon_changes",
     metadata,
     sequence(),
-    sa.Column("practice_id", key(ID_LENGTH), nullable=False),
+    practice(),
     sa.Column("enabled", flag(), nullable=False),
     sa.Column("changed_by", long_text(), nullable=False),
     sa.Column("reason", long_text()),
@@ -79,14 +84,14 @@ addon_changes = sa.Table(
 addon_state = sa.Table(
     "addon_state",
     metadata,
-    sa.Column("practice_id", key(ID_LENGTH), primary_key=True),
+    practice(primary_key=True),
     sa.Column("enabled", flag(), nullable=False),
 )
 
 templates = sa.Table(
     "templates",
     metadata,
-    sa.Column("practice_id", key(ID_LENGTH), primary_key=True),
+    practice(primary_key=True),
     sa.Column("id", key(ID_LENGTH), primary_key=True),
     sa.Column("label", key(KEY_LENGTH), nullable=False),
     sa.Column("mode", long_text(), nullable=False),
@@ -101,7 +106,7 @@ notifications = sa.Table(
     "notifications",
     metadata,
     sa.Column("id", key(ID_LENGTH), primary_key=True),
-    sa.Column("practice_id", key(ID_LENGTH), nullable=False),
+    practice(),
     sa.Column("guarantor_id", key(ID_LENGTH), nullable=False),
     sa.Column("idempotency_key", key(KEY_LENGTH), nullable=False),
     sa.Column("request_hash", long_text(), nullable=False),
@@ -161,7 +166,7 @@ sa.Index("notifications_lookups", _n.status, _n.looked_up_at, _n.occurred_at, _n
 opt_outs = sa.Table(
     "opt_outs",
     metadata,
-    sa.Column("practice_id", key(ID_LENGTH), primary_key=True),
+    practice(primary_key=True),
     sa.Column("mode", key(NAME_LENGTH, ordered=False), primary_key=True),
     sa.Column("address", key(ADDRESS_LENGTH, ordered=False), primary_key=True),
     sa.Column("opted_out", flag(), nullable=False),
@@ -181,7 +186,7 @@ replies = sa.Table(
     "replies",
     metadata,
     sequence(),
-    sa.Column("practice_id", key(ID_LENGTH), nullable=False),
+    practice(),
     sa.Column("channel", long_text(), nullable=False),
     sa.Column("sender", long_text(), nullable=False),
     sa.Column("address", long_text(), nullable=False),

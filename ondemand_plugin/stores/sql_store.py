@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
@@ -337,14 +338,7 @@ class SQLStore:
 
     def record_addon_change(self, change: AddonChange) -> None:
         with self._transaction() as run:
-            run(
-                "record_addon_change",
-                practice_id=change.practice_id,
-                enabled=change.enabled,
-                changed_by=change.changed_by,
-                reason=change.reason,
-                changed_at=self._time(change.changed_at),
-            )
+            run("record_addon_change", **self._fields(change, "changed_at"))
             run("set_addon_state", practice_id=change.practice_id, enabled=change.enabled)
 
     def addon_log(self, practice_id: str) -> list[AddonChange]:
@@ -371,17 +365,9 @@ class SQLStore:
         return _template(row) if row else None
 
     def save_template(self, practice_id: str, template: Template) -> None:
+        fields = attrs.asdict(template)
         self._run(
-            "save_template",
-            practice_id=practice_id,
-            id=template.id,
-            label=template.label,
-            mode=template.mode,
-            active=template.active,
-            sender_email=template.sender_email,
-            subject=template.subject,
-            body=template.body,
-            updated_at=self._time(utc_now()),
+            "save_template", practice_id=practice_id, updated_at=self._time(utc_now()), **fields
         )
 
     def delete_template(self, practice_id: str, template_id: str) -> bool:
@@ -423,20 +409,19 @@ class SQLStore:
     def notification_by_key(
         self, practice_id: str, idempotency_key: str
     ) -> NotificationRecord | None:
-        row = self._one("by_key", practice_id=practice_id, key=idempotency_key)
-        return self._notification(row) if row else None
+        return self._one_notification("by_key", practice_id=practice_id, key=idempotency_key)
 
     def notification_by_id(
         self, practice_id: str, notification_id: str
     ) -> NotificationRecord | None:
-        row = self._one("by_id", practice_id=practice_id, id=notification_id)
-        return self._notification(row) if row else None
+        return self._one_notification("by_id", practice_id=practice_id, id=notification_id)
 
     def notification_by_provider_id(
         self, channel: str, provider_message_id: str
     ) -> NotificationRecord | None:
-        row = self._one("by_provider_id", channel=channel, provider_message_id=provider_message_id)
-        return self._notification(row) if row else None
+        return self._one_notification(
+            "by_provider_id", channel=channel, provider_message_id=provider_message_id
+        )
 
     def advance_status(
         self, practice_id: str, notification_id: str, status: str, detail: str
@@ -486,15 +471,7 @@ class SQLStore:
         return [row[0] for row in self._all("practices_that_notified", mode=mode, address=address)]
 
     def set_opt_out(self, opt_out: OptOut) -> None:
-        self._run(
-            "set_opt_out",
-            practice_id=opt_out.practice_id,
-            mode=opt_out.mode,
-            address=opt_out.address,
-            opted_out=opt_out.opted_out,
-            source=opt_out.source,
-            changed_at=self._time(opt_out.changed_at),
-        )
+        self._run("set_opt_out", **self._fields(opt_out, "changed_at"))
 
     def is_opted_out(self, practice_id: str, mode: str, address: str) -> bool:
         row = self._one("is_opted_out", practice_id=practice_id, mode=mode, address=address)
@@ -512,15 +489,7 @@ class SQLStore:
         )
 
     def record_reply(self, reply: Reply) -> None:
-        self._run(
-            "record_reply",
-            practice_id=reply.practice_id,
-            channel=reply.channel,
-            sender=reply.sender,
-            address=reply.address,
-            text=reply.text,
-            occurred_at=self._time(reply.occurred_at),
-        )
+        self._run("record_reply", **self._fields(reply, "occurred_at"))
 
     def replies(self, practice_id: str, limit: int) -> list[Reply]:
         return [
@@ -531,11 +500,7 @@ class SQLStore:
         ]
 
     def history(
-        self,
-        practice_id: str,
-        guarantor_id: str,
-        before: tuple[str, str] | None,
-        limit: int,
+        self, practice_id: str, guarantor_id: str, before: tuple[str, str] | None, limit: int
     ) -> list[NotificationRecord]:
         if before is None:
             rows = self._all(
@@ -554,6 +519,17 @@ class SQLStore:
         return [self._notification(row) for row in rows]
 
     # Rows
+
+    def _one_notification(self, name: str, **parameters: Any) -> NotificationRecord | None:
+        row = self._one(name, **parameters)
+        return self._notification(row) if row else None
+
+    def _fields(self, record: Any, *times: str) -> dict[str, Any]:
+        """A record's fields as a statement's parameters, its timestamps in the backend's form."""
+        values: dict[str, Any] = attrs.asdict(record, recurse=False)
+        for name in times:
+            values[name] = self._time(values[name])
+        return values
 
     def _notification_row(self, record: NotificationRecord) -> dict[str, Any]:
         backend = self.backend

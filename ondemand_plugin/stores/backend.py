@@ -2,9 +2,12 @@
 the store's statements once), how it is migrated, and how its values are written and read.
 
 The store's statements are SQLAlchemy Core, compiled once per dialect when the store opens and
-run as plain SQL on the driver's connection: Core's own execution path costs a send more time
-than the whole database round trip on SQLite, for type processing the store does not need (its
-columns are plain text, numbers and the driver's own timestamps).
+run as plain SQL on the driver's connection. Through a Core ``Connection`` each statement costs
+about twice as much on SQLite (24 to 31 µs against 11 to 16 µs measured for an indexed read and
+an update, the compiled cache hitting), for result and type processing the store does not need:
+its columns are plain text, numbers and the driver's own timestamps. Running on the driver's
+connections also keeps each backend's connection handling as it was: one SQLite connection per
+thread, and pools whose waits give ``store_unavailable`` within the outage limits.
 """
 
 from __future__ import annotations

@@ -304,7 +304,8 @@ def located_mariadb(environ: Mapping[str, str]) -> str:
     error = _mariadb_answers(url)
     if error is None:
         return url
-    reason = f"No MariaDB server answers at {urlsplit(url).netloc}: {error}."
+    parts = urlsplit(url)  # host and port only: never the password
+    reason = f"No MariaDB server answers at {parts.hostname}:{parts.port or 3306}: {error}."
     if environ.get("CI"):
         pytest.fail(f"{reason} Under CI the MariaDB tests must run. {HOW_TO_RUN_MARIADB_TESTS}")
     pytest.skip(f"{reason} {HOW_TO_RUN_MARIADB_TESTS}")

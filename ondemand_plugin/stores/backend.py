@@ -55,7 +55,7 @@ class Backend:
     def unreachable(self, error: BaseException) -> OnDemandError:
         """The refusal when the database cannot be reached to migrate it."""
         return ConfigError(
-            f"The On-Demand plugin cannot use the database at {self.where} ({first_line(error)}). "
+            f"The On-Demand plugin cannot use its database, {self.where} ({first_line(error)}). "
             "Check database_url and that the server accepts connections.",
             field="database_url",
         )

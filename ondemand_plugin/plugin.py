@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 INSTANCE_NAME = "ondemand.instance"
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
+# The steps of each action: a send can also be previewed, as it is typed.
+STEPS = {SEND_ACTION_ID: ("open", "preview", "submit"), MANAGE_ACTION_ID: ("open", "submit")}
 ACTION_LABEL = "Send Balance Notification"
 
 
@@ -220,8 +222,12 @@ class OnDemandPlugin:
             return None
         contracts.check("dashboard-context", context, _context_error)
         self.entitlement.require(context["practice_id"])
-        if step not in ("open", "submit"):
-            raise InvalidRequest("step must be 'open' or 'submit'.", field="step")
+        steps = STEPS[action_id]
+        if step not in steps:
+            raise InvalidRequest(
+                f"step must be {' or '.join(repr(known) for known in steps)} for {action_id}.",
+                field="step",
+            )
         if action_id == MANAGE_ACTION_ID:
             self._check_manage_subject(subject, context)
             if step == "open":
@@ -232,6 +238,8 @@ class OnDemandPlugin:
             return self.sends.open_form(subject, context)
         if type(payload) is not dict:
             raise InvalidRequest("payload must be an object.", field="payload")
+        if step == "preview":
+            return self.sends.preview(subject, payload, context)
         return self.sends.submit(subject, payload, context)
 
     @hookimpl

@@ -50,6 +50,11 @@ def plugin_config(database_url: str, outbox_dir: Path) -> dict[str, Any]:
         # Every worker sends to the same address: pacing would refuse most of them.
         "recipient_limit": None,
         "repeat_window_seconds": 0,
+        # A send still unfinished past the deadline plus recovery's margin is settled by the next
+        # worker's start and by a history read: with the default deadline (10 s), the first
+        # sends cut short would be settled while the kills go on, whenever the thirty workers'
+        # starts take longer than 40 s (a loaded machine), and not be left for the test to see.
+        "deadline_seconds": 300,
     }
 
 

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pluggy
-from conftest import CONTEXT, enable_addon, send_to_mei
+from conftest import CONTEXT, enable_addon, on_each_backend, send_to_mei
 from test_cli import Run, attempt, backend, ondemand, ondemand_host
 
 from ondemand_plugin import OPT_OUTS_ACTION_ID
@@ -29,6 +29,7 @@ def staff_opt_out(pm: pluggy.PluginManager) -> None:
     )
 
 
+@on_each_backend
 def test_the_audit_lists_sends_switches_and_consent_changes_oldest_first(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:
@@ -55,6 +56,7 @@ def test_the_audit_lists_sends_switches_and_consent_changes_oldest_first(
     assert [line[1] for line in lines] == ["addon", "send", "consent"]
 
 
+@on_each_backend
 def test_the_audit_keeps_to_the_days_asked_for(
     ondemand_pm: pluggy.PluginManager, ondemand: Run
 ) -> None:

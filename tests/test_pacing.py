@@ -4,6 +4,7 @@ submit confirms it. Nothing is recorded or sent when a send is refused."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pluggy
@@ -13,6 +14,13 @@ from conftest import CONTEXT, Build
 from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.boundary.config import RecipientLimit, load_config
 from ondemand_plugin.errors import OnDemandError
+
+
+@pytest.fixture
+def build(build: Build, database_url: str) -> Build:
+    """Hosts whose plugin counts on each backend in turn."""
+    return functools.partial(build, database_url=database_url)
+
 
 BODY = "Your balance is {{BalanceDue}}: {{QuickPayLink}}"
 

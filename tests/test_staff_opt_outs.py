@@ -4,11 +4,12 @@ refused with a stable code and nothing is kept."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, send_to_mei
+from conftest import CONTEXT, assert_valid, host_on, send_to_mei
 
 from ondemand_plugin import OPT_OUTS_ACTION_ID
 from ondemand_plugin.commands.reference_host import ReferenceHost
@@ -16,6 +17,12 @@ from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.testing import enable_addon, store_of
 
 MEI = "+15035550123"
+
+
+@pytest.fixture
+def ondemand_host(database_url: str, tmp_path: Path) -> ReferenceHost:
+    """The demo host, with the plugin on each backend in turn: the ledger is kept on each."""
+    return host_on(database_url, tmp_path)
 
 
 def record(pm: pluggy.PluginManager, payload: Any, step: str = "submit") -> dict[str, Any]:

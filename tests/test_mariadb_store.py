@@ -66,22 +66,27 @@ def test_the_repr_names_the_server_but_not_the_password(store: SQLStore) -> None
     assert "127.0.0.1" in repr(store) and "password" not in repr(store)
 
 
+def many_notifications(cursor: pymysql.cursors.Cursor) -> None:
+    """20,000 sends of two practices to four guarantors at eight addresses, a second apart."""
+    cursor.execute(
+        "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, "
+        "request_hash, occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, "
+        "sent_by_id, sent_by_name, status, status_changed_at, balance, payment_allowed, "
+        "detail) SELECT CONCAT('n', seq), CONCAT('pr', seq % 2), CONCAT('g', seq % 4), "
+        "CONCAT('key-', seq), 'h', NOW(6) - INTERVAL seq SECOND, 'text', "
+        "CONCAT('+1503555012', seq % 8), 'guarantor', 'g', 'Mei', 'u1', 'Amy', 'sent', NOW(6), "
+        "'1.00', TRUE, '' FROM seq_1_to_20000"
+    )
+    cursor.execute("ANALYZE TABLE notifications")
+
+
 def test_history_pages_are_read_off_the_history_index_without_sorting(
     store: SQLStore, mariadb_url: str
 ) -> None:
     with server(mariadb_url) as connection:
         cursor = connection.cursor()
         # A guarantor with many entries among others': where a sort would cost, as it must not.
-        cursor.execute(
-            "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, "
-            "request_hash, occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, "
-            "sent_by_id, sent_by_name, status, status_changed_at, balance, payment_allowed, "
-            "detail) SELECT CONCAT('n', seq), CONCAT('pr', seq % 2), CONCAT('g', seq % 4), "
-            "CONCAT('key-', seq), 'h', NOW(6) - INTERVAL seq SECOND, 'text', '+15035550123', "
-            "'guarantor', 'g', 'Mei', 'u1', 'Amy', 'sent', NOW(6), '1.00', TRUE, '' "
-            "FROM seq_1_to_20000"
-        )
-        cursor.execute("ANALYZE TABLE notifications")
+        many_notifications(cursor)
         first = {"practice_id": "pr1", "guarantor_id": "g1", "limit": 20}
         # A page far down the history: read from the cursor on (a range), not from the top.
         deep_in_history = (utc_now() - timedelta(seconds=15_000)).replace(tzinfo=None)
@@ -123,3 +128,28 @@ def test_connections_the_server_closed_are_replaced_without_failing_a_call(
         for connection_id in ended:
             cursor.execute(f"KILL {int(connection_id)}")
     assert store.enabled_practices() == frozenset()
+
+
+def test_pacing_and_the_audit_read_ranges_off_their_indexes(
+    store: SQLStore, mariadb_url: str
+) -> None:
+    with server(mariadb_url) as connection:
+        cursor = connection.cursor()
+        many_notifications(cursor)
+        hour_ago = (utc_now() - timedelta(hours=1)).replace(tzinfo=None)
+        span = {"practice_id": "pr1", "start": hour_ago, "end": utc_now().replace(tzinfo=None)}
+        for name, parameters, index in (
+            (
+                "notifications_to",
+                {"practice_id": "pr1", "address": "+15035550121", "since": hour_ago},
+                "notifications_pacing",
+            ),
+            ("notifications_between", span, "notifications_audit"),
+            ("consent_changes", span, "consent_changes_practice"),
+        ):
+            cursor.execute("EXPLAIN " + store.sql(name), parameters)
+            columns = [column[0] for column in cursor.description]
+            [plan] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            assert plan["key"] == index, plan
+            assert plan["type"] == "range", plan
+            assert "filesort" not in (plan["Extra"] or ""), plan

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -74,20 +76,25 @@ def test_the_repr_names_the_server_but_not_the_password(store: SQLStore) -> None
     assert "password" not in repr(store)
 
 
+def many_notifications(connection: psycopg.Connection[tuple[object, ...]]) -> None:
+    """20,000 sends of two practices to four guarantors at eight addresses, a second apart."""
+    connection.execute(
+        "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, "
+        "request_hash, occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, "
+        "sent_by_id, sent_by_name, status, status_changed_at, balance, payment_allowed, "
+        "detail) SELECT 'n' || n, 'pr' || (n % 2), 'g' || (n % 4), 'key-' || n, 'h', "
+        "now() - n * interval '1 second', 'text', '+1503555012' || (n % 8), 'guarantor', 'g', "
+        "'Mei', 'u1', 'Amy', 'sent', now(), '1.00', true, '' FROM generate_series(1, 20000) AS n"
+    )
+    connection.execute("ANALYZE notifications")
+
+
 def test_history_pages_are_read_off_the_history_index_without_sorting(
     store: SQLStore, postgres_url: str
 ) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         # A guarantor with many entries among others': where a sort would cost, as it must not.
-        connection.execute(
-            "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, "
-            "request_hash, occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, "
-            "sent_by_id, sent_by_name, status, status_changed_at, balance, payment_allowed, "
-            "detail) SELECT 'n' || n, 'pr' || (n % 2), 'g' || (n % 4), 'key-' || n, 'h', "
-            "now() - n * interval '1 second', 'text', '+15035550123', 'guarantor', 'g', 'Mei', "
-            "'u1', 'Amy', 'sent', now(), '1.00', true, '' FROM generate_series(1, 20000) AS n"
-        )
-        connection.execute("ANALYZE notifications")
+        many_notifications(connection)
         first = {"practice_id": "pr1", "guarantor_id": "g1", "limit": 20}
         plans = [
             connection.execute(b"EXPLAIN " + store.sql("history").encode(), first),
@@ -130,3 +137,31 @@ def test_connections_the_server_closed_are_replaced_without_failing_a_call(
         ).fetchall():
             time.sleep(0.01)
     assert store.enabled_practices() == frozenset()
+
+
+def test_pacing_and_the_audit_read_ranges_off_their_indexes(
+    store: SQLStore, postgres_url: str
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        many_notifications(connection)
+        hour_ago = utc_now() - timedelta(hours=1)
+        recent = {"practice_id": "pr1", "since": hour_ago}
+        for name, parameters, index in (
+            ("notifications_to", {**recent, "address": "+15035550121"}, "notifications_pacing"),
+            (
+                "notifications_between",
+                {**recent, "start": hour_ago, "end": utc_now()},
+                "notifications_audit",
+            ),
+            (
+                "consent_changes",
+                {**recent, "start": hour_ago, "end": utc_now()},
+                "consent_changes_practice",
+            ),
+        ):
+            plan = connection.execute(b"EXPLAIN " + store.sql(name).encode(), parameters)
+            text = "\n".join(row[0] for row in plan)
+            # An index scan ("using" the index) or a bitmap one ("on" it), never the table's.
+            assert re.search(rf"Index Scan (using|on) {index} ", text), text
+            # (A span of many rows the planner may gather by bitmap and sort: its choice.)
+            assert "Seq Scan" not in text, text

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.stores import open_store
 from ondemand_plugin.stores.sqlite_backend import SQLiteBackend
@@ -32,3 +35,27 @@ def test_an_unsupported_database_url_names_the_field(tmp_path: Path) -> None:
         open_store("oracle://localhost/ondemand")
     assert refused.value.code == "invalid_config"
     assert refused.value.field == "database_url"
+
+
+def test_pacing_and_the_audit_read_ranges_off_their_indexes(tmp_path: Path) -> None:
+    database = tmp_path / "ondemand.db"
+    store = open_store(f"sqlite:///{database}")
+    store.close()
+    since = format_timestamp(utc_now() - timedelta(hours=1))
+    span = {"practice_id": "pr1", "start": since, "end": format_timestamp(utc_now())}
+    with sqlite3.connect(database) as connection:
+        for name, parameters, index in (
+            (
+                "notifications_to",
+                {"practice_id": "pr1", "address": "+15035550121", "since": since},
+                "notifications_pacing",
+            ),
+            ("notifications_between", span, "notifications_audit"),
+            ("consent_changes", span, "consent_changes_practice"),
+        ):
+            plan = " | ".join(
+                row[-1]
+                for row in connection.execute("EXPLAIN QUERY PLAN " + store.sql(name), parameters)
+            )
+            assert f"USING INDEX {index} (practice_id=?" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan

@@ -36,11 +36,13 @@ def upgrade() -> None:
         sa.Column("changed_at", moment(), nullable=False),
         sqlite_autoincrement=True,
     )
-    op.create_index("consent_changes_practice", "consent_changes", ["practice_id", "changed_at"])
+    op.create_index(
+        "consent_changes_practice", "consent_changes", ["practice_id", "changed_at", "seq"]
+    )
     op.create_index(
         "notifications_pacing", "notifications", ["practice_id", "recipient", "occurred_at"]
     )
-    op.create_index("notifications_audit", "notifications", ["practice_id", "occurred_at"])
+    op.create_index("notifications_audit", "notifications", ["practice_id", "occurred_at", "id"])
 
 
 def downgrade() -> None:

@@ -159,6 +159,8 @@ class PluginConfig(TypedDict, total=False):
     outbox_dir: str
     send_window: SendWindowSetting
     deadline_seconds: float
+    link_base_url: str
+    link_ttl_seconds: int
     template_store: str | None
     disabled_plugins: list[str]
     smtp: SmtpSettings
@@ -237,6 +239,7 @@ class SendRequest(TypedDict):
     template_id: NotRequired[str | None]
     subject: NotRequired[str | None]
     body: NotRequired[str | None]
+    amount: NotRequired[str | None]
     idempotency_key: NotRequired[str | None]
 
 
@@ -261,6 +264,13 @@ class HistoryDisplay(TypedDict):
     summary: str
 
 
+class HistoryAction(TypedDict):
+    """What staff can do from a history entry (``pm_dashboard_action`` with that step)."""
+
+    id: Literal["cancel_link"]
+    label: str
+
+
 class HistoryEntry(TypedDict):
     """One entry of ``pm_history_entries``' answer."""
 
@@ -279,8 +289,39 @@ class HistoryEntry(TypedDict):
     template_label: str | None
     channel: str | None
     counts_toward_dunning: Literal[False]
+    amount: str | None
+    link_opened_at: str | None
+    paid_at: str | None
+    paid_amount: str | None
+    actions: list[HistoryAction]
     display: HistoryDisplay
     cursor: str
+
+
+class SendStatus(TypedDict):
+    """A sent notification's progress: ``pm_dashboard_action(..., step="status",
+    payload={"notification_id": ...})``, polled by the dialog's timeline."""
+
+    notification_id: str
+    status: Literal["sending", "sent", "delivered", "undelivered", "failed", "unknown"]
+    status_changed_at: str
+    link_opened_at: str | None
+    paid_at: str | None
+    paid_amount: str | None
+
+
+# Payments (pm_payment_posted)
+
+
+class PaymentPosted(TypedDict):
+    """``pm_payment_posted``'s arguments, as one object."""
+
+    practice_id: str
+    guarantor_id: str
+    amount: str
+    paid_at: str
+    reference: str
+    notification_id: str | None
 
 
 # Templates (ondemand.manage_templates)
@@ -382,11 +423,13 @@ SHAPES: dict[str, object] = {
     "manage-form": ManageForm,
     "opt-out-context": OptOutContext,
     "patient": Patient,
+    "payment-posted": PaymentPosted,
     "plugin-config": PluginConfig,
     "practice": Practice,
     "send-form": SendForm,
     "send-request": SendRequest,
     "send-result": SendResult,
+    "send-status": SendStatus,
     "subject": Subject,
     "template": TemplateDict,
     "template-input": TemplateInput,
@@ -407,6 +450,7 @@ __all__ = [
     "FormRecipient",
     "FormTemplate",
     "Guarantor",
+    "HistoryAction",
     "HistoryDisplay",
     "HistoryEntry",
     "InboundRequestDict",
@@ -418,11 +462,13 @@ __all__ = [
     "OptOutContext",
     "OptOutFlags",
     "Patient",
+    "PaymentPosted",
     "PluginConfig",
     "Practice",
     "SendForm",
     "SendRequest",
     "SendResult",
+    "SendStatus",
     "SendTo",
     "SendWindowSetting",
     "SmtpSettings",

@@ -33,6 +33,7 @@ from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS, register_built_in_channels
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.inbound.events import PluginEvents
+from ondemand_plugin.inbound.links import PayLinks
 from ondemand_plugin.inbound.requests import InboundRouter, ServedRoute
 from ondemand_plugin.rules import composing
 from ondemand_plugin.rules.criteria import NO_BATCHED_STATEMENT
@@ -40,6 +41,7 @@ from ondemand_plugin.rules.entitlement import Entitlement
 from ondemand_plugin.rules.history import history_page
 from ondemand_plugin.rules.opt_outs import OptOuts
 from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
+from ondemand_plugin.sending.progress import Progress
 from ondemand_plugin.sending.recovery import Recovery
 from ondemand_plugin.sending.service import SendService, request_error
 from ondemand_plugin.stores import Store, open_store
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 INSTANCE_NAME = "ondemand.instance"
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
 ACTION_LABEL = "Send Balance Notification"
+# The send action's steps about a notification already sent.
+SEND_FOLLOW_UPS = ("status", "cancel_link")
+_SEND_STEPS = " (or, for a notification already sent, 'status' or 'cancel_link')"
 
 
 @hookimpl
@@ -111,7 +116,8 @@ class OnDemandPlugin:
         self.templates = templates
         self.opt_outs = OptOuts(store, self.host)
         self.events = PluginEvents(store, self.host, self.opt_outs, channels)
-        self.inbound = InboundRouter(inbound_routes, self.events)
+        self.inbound = InboundRouter(inbound_routes, self.events, PayLinks(store, self.host).handle)
+        self.progress = Progress(store)
         self.recovery = Recovery(store, routes, config.deadline_seconds)
         self.sends = SendService(
             host=self.host,
@@ -220,8 +226,11 @@ class OnDemandPlugin:
             return None
         contracts.check("dashboard-context", context, _context_error)
         self.entitlement.require(context["practice_id"])
+        if action_id == SEND_ACTION_ID and step in SEND_FOLLOW_UPS:
+            return self._follow_up(step, payload, context)
         if step not in ("open", "submit"):
-            raise InvalidRequest("step must be 'open' or 'submit'.", field="step")
+            others = _SEND_STEPS if action_id == SEND_ACTION_ID else ""
+            raise InvalidRequest(f"step must be 'open' or 'submit'{others}.", field="step")
         if action_id == MANAGE_ACTION_ID:
             self._check_manage_subject(subject, context)
             if step == "open":
@@ -233,6 +242,38 @@ class OnDemandPlugin:
         if type(payload) is not dict:
             raise InvalidRequest("payload must be an object.", field="payload")
         return self.sends.submit(subject, payload, context)
+
+    def _follow_up(
+        self, step: str, payload: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A sent notification's ``status`` (the dialog's timeline), or its ``cancel_link``
+        (from the history)."""
+        if step == "status":
+            return self.progress.status(context["practice_id"], payload)
+        return self.progress.cancel_link(context["practice_id"], payload, context)
+
+    @hookimpl
+    def pm_payment_posted(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        amount: str,
+        paid_at: str,
+        reference: str,
+        notification_id: str | None,
+    ) -> None:
+        # No add-on check: a payment after a notification counts, even if the add-on has been
+        # switched off since.
+        self.progress.payment_posted(
+            {
+                "practice_id": practice_id,
+                "guarantor_id": guarantor_id,
+                "amount": amount,
+                "paid_at": paid_at,
+                "reference": reference,
+                "notification_id": notification_id,
+            }
+        )
 
     @hookimpl
     def pm_history_entries(

@@ -31,6 +31,7 @@ DEFAULT_SEND_WINDOW = {"start": "08:00", "end": "21:00"}
 ALL_DAY = {"start": "00:00", "end": "24:00"}
 DEFAULT_DEADLINE_SECONDS = 10.0
 DEFAULT_CHANNEL = "outbox"
+DEFAULT_LINK_TTL_SECONDS = 86_400
 CONFIG_FILE_VARIABLE = "ONDEMAND_CONFIG"
 HOST_SOURCE = "what pm_plugin_config(plugin_name='ondemand') returns or the ONDEMAND_* variables"
 
@@ -53,6 +54,9 @@ class Config:
     channels: Mapping[str, tuple[str, ...]]
     send_window: SendWindow | None  # None: sent at any hour
     deadline_seconds: float
+    # Where tracked pay links point (ends in "/"); None: the host's QuickPay link goes out as is.
+    link_base_url: str | None
+    link_ttl_seconds: int
     raw: Mapping[str, Any] = attrs.field(repr=False)
 
 
@@ -165,6 +169,8 @@ def _config(merged: dict[str, Any], source: str) -> Config:
             channels=_channels(merged.get("channels", {})),
             send_window=_send_window(merged.get("send_window", DEFAULT_SEND_WINDOW)),
             deadline_seconds=_deadline(merged.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
+            link_base_url=merged.get("link_base_url"),
+            link_ttl_seconds=merged.get("link_ttl_seconds", DEFAULT_LINK_TTL_SECONDS),
             raw=merged,
         )
     except ConfigError as error:

@@ -18,6 +18,7 @@ FIELDS: tuple[str, ...] = (
     "PatientLastName",
     "PatientFullName",
     "BalanceDue",
+    "AmountDue",
     "PracticeName",
     "PracticePhone",
     "QuickPayLink",

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -25,7 +26,9 @@ from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.boundary.model import Guarantor, Patient, Practice, entity_type
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, StoreUnavailable
+from ondemand_plugin.inbound.links import TrackedLink
 from ondemand_plugin.rules import composing
+from ondemand_plugin.rules.amounts import amount_due
 from ondemand_plugin.rules.criteria import (
     NO_BATCHED_STATEMENT,
     OptedOut,
@@ -66,6 +69,8 @@ class Composed:
     html: str | None
     sender: str
     template_label: str | None
+    amount: Decimal | None
+    link: TrackedLink | None
 
 
 class SendService:
@@ -163,6 +168,7 @@ class SendService:
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
         require_batched_statement(scope)
         guarantor = choose_guarantor(scope, payload["guarantor_id"])
+        amount = amount_due(payload.get("amount"), guarantor)
         send_to = payload["send_to"]
         recipient = choose_recipient(
             scope,
@@ -175,7 +181,7 @@ class SendService:
         )
         check_send_window(self.config.send_window, practice, utc_now())
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
-        composed = self._compose(practice, scope, guarantor, recipient, template, payload)
+        composed = self._compose(practice, scope, guarantor, recipient, template, payload, amount)
 
         record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
         holder = self.store.claim_notification(record)
@@ -234,6 +240,7 @@ class SendService:
         recipient: Recipient,
         template: Template | None,
         payload: dict[str, Any],
+        amount: Decimal | None,
     ) -> Composed:
         mode = recipient.mode
         # R9: a body typed in the editor (an edited template or free text) is sent as typed.
@@ -251,7 +258,15 @@ class SendService:
                 or composing.DEFAULT_EMAIL_SUBJECT
             )
             composing.check_fields(subject_text, mode, "subject")
-        values = self._values(practice, scope, guarantor, recipient, (body, subject_text or ""))
+        texts = (body, subject_text or "")
+        # R5: at $0.00 or a credit no payment can be made, so no link is made or asked for.
+        uses_link = guarantor.payment_allowed and any(
+            "QuickPayLink" in composing.fields_in(text) for text in texts
+        )
+        link = None
+        if uses_link and self.config.link_base_url is not None:
+            link = TrackedLink(self.config.link_base_url, self.config.link_ttl_seconds, utc_now())
+        values = self._values(practice, scope, guarantor, recipient, amount, uses_link, link)
         rendered = composing.render_text(body, values)
         composing.check_length(rendered, mode)
         sender = {
@@ -268,6 +283,8 @@ class SendService:
             html=composing.render_html(body, values, practice.name) if mode == "email" else None,
             sender=sender or practice.phone,
             template_label=template.label if template else None,
+            amount=amount,
+            link=link,
         )
 
     def _values(
@@ -276,7 +293,9 @@ class SendService:
         scope: Scope,
         guarantor: Guarantor,
         recipient: Recipient,
-        texts: tuple[str, ...],
+        amount: Decimal | None,
+        uses_link: bool,
+        link: TrackedLink | None,
     ) -> dict[str, str]:
         patient = _patient_in_scope(scope, recipient)
         values = {
@@ -287,15 +306,17 @@ class SendService:
             "PatientLastName": patient.last_name if patient else "",
             "PatientFullName": patient.name if patient else "",
             "BalanceDue": composing.format_money(guarantor.balance),
+            "AmountDue": composing.format_money(amount or guarantor.balance),
             "PracticeName": practice.name,
             "PracticePhone": practice.phone,
             "QuickPayLink": composing.NO_PAYMENT_SENTENCE,
         }
-        # R5: at $0.00 or a credit no payment can be made, so the host is not asked for a link.
-        uses_link = any("QuickPayLink" in composing.fields_in(text) for text in texts)
-        if guarantor.payment_allowed and uses_link:
+        if link is not None:
+            # The host is asked for its QuickPay link when the tracked link is opened.
+            values["QuickPayLink"] = link.url
+        elif uses_link:
             values["QuickPayLink"] = self.host.quickpay_link(
-                practice.id, guarantor.id, guarantor.balance
+                practice.id, guarantor.id, amount or guarantor.balance
             )
         return values
 
@@ -330,6 +351,9 @@ class SendService:
             payment_allowed=guarantor.payment_allowed,
             template_label=composed.template_label,
             route_channels=tuple(channel.name for channel in self.channels[recipient.mode]),
+            amount=composing.format_amount(composed.amount) if composed.amount else None,
+            link_token_hash=composed.link.hash if composed.link else None,
+            link_expires_at=composed.link.expires_at if composed.link else None,
             # The answer if its worker dies before completing it; the completion replaces it.
             result={
                 "notification_id": notification_id,
@@ -518,6 +542,8 @@ def _essence(payload: dict[str, Any]) -> dict[str, Any]:
         "template_id": payload.get("template_id"),
         "subject": _given(payload.get("subject")),
         "body": payload.get("body"),
+        # Only when given, so that the keys of requests made before amounts existed still match.
+        **({"amount": amount} if (amount := _given(payload.get("amount"))) else {}),
     }
 
 

@@ -10,6 +10,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Payment,
     Reply,
     Store,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Completion",
     "NotificationRecord",
     "OptOut",
+    "Payment",
     "Reply",
     "SQLiteStore",
     "Store",

@@ -13,6 +13,7 @@ import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -32,6 +33,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Payment,
     Reply,
 )
 
@@ -130,6 +132,23 @@ MIGRATIONS: tuple[str, ...] = (
         occurred_at timestamptz NOT NULL
     );
     CREATE INDEX replies_practice ON replies (practice_id, occurred_at);
+    """,
+    """
+    ALTER TABLE notifications ADD COLUMN amount text, ADD COLUMN link_token_hash text COLLATE "C",
+        ADD COLUMN link_expires_at timestamptz, ADD COLUMN link_cancelled_by text,
+        ADD COLUMN link_opened_at timestamptz, ADD COLUMN paid_at timestamptz,
+        ADD COLUMN paid_amount numeric(12, 2);
+    CREATE UNIQUE INDEX notifications_link ON notifications (link_token_hash);
+    CREATE INDEX notifications_practice ON notifications (practice_id, occurred_at);
+    CREATE TABLE payments (
+        practice_id text COLLATE "C" NOT NULL,
+        reference text COLLATE "C" NOT NULL,
+        guarantor_id text NOT NULL,
+        notification_id text NOT NULL,
+        amount numeric(12, 2) NOT NULL,
+        paid_at timestamptz NOT NULL,
+        PRIMARY KEY (practice_id, reference)
+    );
     """,
 )
 
@@ -515,6 +534,88 @@ class PostgresStore:
             ).fetchall()
         return [Reply(**row) for row in rows]
 
+    def notification_by_link(self, token_hash: str) -> NotificationRecord | None:
+        row = self._one(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE link_token_hash = %s",
+            (token_hash,),
+        )
+        return _notification(row) if row else None
+
+    def record_link_opened(
+        self, practice_id: str, notification_id: str, opened_at: datetime
+    ) -> bool:
+        with self._connection() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET link_opened_at = %s "
+                "WHERE practice_id = %s AND id = %s AND link_opened_at IS NULL",
+                (opened_at, practice_id, notification_id),
+            )
+            return cursor.rowcount == 1
+
+    def cancel_link(
+        self, practice_id: str, notification_id: str, cancelled_by: str, at: datetime
+    ) -> bool:
+        with self._connection() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET link_expires_at = %s, link_cancelled_by = %s "
+                "WHERE practice_id = %s AND id = %s AND link_expires_at > %s",
+                (at, cancelled_by, practice_id, notification_id, at),
+            )
+            return cursor.rowcount == 1
+
+    def payment_target(
+        self, practice_id: str, guarantor_id: str, now: datetime
+    ) -> NotificationRecord | None:
+        row = self._one(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE practice_id = %s AND guarantor_id = %s "
+            "AND (link_opened_at IS NOT NULL OR link_expires_at > %s) "
+            "ORDER BY occurred_at DESC, id DESC LIMIT 1",
+            (practice_id, guarantor_id, now),
+        )
+        return _notification(row) if row else None
+
+    def record_payment(self, payment: Payment) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "INSERT INTO payments (practice_id, reference, guarantor_id, notification_id, "
+                "amount, paid_at) VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (practice_id, reference) DO NOTHING",
+                (
+                    payment.practice_id,
+                    payment.reference,
+                    payment.guarantor_id,
+                    payment.notification_id,
+                    Decimal(payment.amount),
+                    payment.paid_at,
+                ),
+            )
+            if cursor.rowcount == 0:
+                return False
+            # One statement adds to the sum, so two payments landing together both count.
+            connection.execute(
+                "UPDATE notifications SET paid_amount = COALESCE(paid_amount, 0) + %s, "
+                "paid_at = LEAST(paid_at, %s) WHERE practice_id = %s AND id = %s",
+                (
+                    Decimal(payment.amount),
+                    payment.paid_at,
+                    payment.practice_id,
+                    payment.notification_id,
+                ),
+            )
+        return True
+
+    def notifications_between(
+        self, practice_id: str, start: datetime, end: datetime
+    ) -> list[NotificationRecord]:
+        rows = self._all(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE practice_id = %s AND occurred_at >= %s AND occurred_at < %s "
+            "ORDER BY occurred_at, id",
+            (practice_id, start, end),
+        )
+        return [_notification(row) for row in rows]
+
     def history(
         self,
         practice_id: str,
@@ -637,6 +738,8 @@ def _notification(row: DictRow) -> NotificationRecord:
         occurred_at=_utc(row["occurred_at"]),
         status_changed_at=_utc(row["status_changed_at"]),
         route_channels=tuple(row["route_channels"]) if row["route_channels"] is not None else None,
-        looked_up_at=_utc(row["looked_up_at"]) if row["looked_up_at"] else None,
+        paid_amount=f"{row['paid_amount']:f}" if row["paid_amount"] is not None else None,
     )
+    for column in ("looked_up_at", "link_expires_at", "link_opened_at", "paid_at"):
+        values[column] = _utc(row[column]) if row[column] else None
     return NotificationRecord(**values)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ondemand_plugin.stores.base import (
     Completion,
     NotificationRecord,
     OptOut,
+    Payment,
     Reply,
 )
 
@@ -121,9 +123,31 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replies_practice ON replies (practice_id, occurred_at);
     """,
+    """
+    ALTER TABLE notifications ADD COLUMN amount TEXT;
+    ALTER TABLE notifications ADD COLUMN link_token_hash TEXT;
+    ALTER TABLE notifications ADD COLUMN link_expires_at TEXT;
+    ALTER TABLE notifications ADD COLUMN link_cancelled_by TEXT;
+    ALTER TABLE notifications ADD COLUMN link_opened_at TEXT;
+    ALTER TABLE notifications ADD COLUMN paid_at TEXT;
+    ALTER TABLE notifications ADD COLUMN paid_amount TEXT;
+    CREATE UNIQUE INDEX notifications_link ON notifications (link_token_hash);
+    CREATE INDEX notifications_practice ON notifications (practice_id, occurred_at);
+    CREATE TABLE payments (
+        practice_id TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        guarantor_id TEXT NOT NULL,
+        notification_id TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        paid_at TEXT NOT NULL,
+        PRIMARY KEY (practice_id, reference)
+    );
+    """,
 )
 
 _NOTIFICATION_COLUMNS = ", ".join(NOTIFICATION_COLUMNS)
+# The record's optional moments, kept as timestamp text.
+_OPTIONAL_MOMENTS = ("looked_up_at", "link_expires_at", "link_opened_at", "paid_at")
 _NOTIFICATION_VALUES = ", ".join(["?"] * len(NOTIFICATION_COLUMNS))
 
 # How long a statement waits for another process's write lock before it is refused.
@@ -580,6 +604,98 @@ class SQLiteStore:
             for row in rows
         ]
 
+    def notification_by_link(self, token_hash: str) -> NotificationRecord | None:
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE link_token_hash = ?",
+                (token_hash,),
+            )
+            .fetchone()
+        )
+        return _notification(row) if row else None
+
+    def record_link_opened(
+        self, practice_id: str, notification_id: str, opened_at: datetime
+    ) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET link_opened_at = ? "
+                "WHERE practice_id = ? AND id = ? AND link_opened_at IS NULL",
+                (format_timestamp(opened_at), practice_id, notification_id),
+            )
+        return cursor.rowcount == 1
+
+    def cancel_link(
+        self, practice_id: str, notification_id: str, cancelled_by: str, at: datetime
+    ) -> bool:
+        moment = format_timestamp(at)
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "UPDATE notifications SET link_expires_at = ?, link_cancelled_by = ? "
+                "WHERE practice_id = ? AND id = ? AND link_expires_at > ?",
+                (moment, cancelled_by, practice_id, notification_id, moment),
+            )
+        return cursor.rowcount == 1
+
+    def payment_target(
+        self, practice_id: str, guarantor_id: str, now: datetime
+    ) -> NotificationRecord | None:
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+                "WHERE practice_id = ? AND guarantor_id = ? "
+                "AND (link_opened_at IS NOT NULL OR link_expires_at > ?) "
+                "ORDER BY occurred_at DESC, id DESC LIMIT 1",
+                (practice_id, guarantor_id, format_timestamp(now)),
+            )
+            .fetchone()
+        )
+        return _notification(row) if row else None
+
+    def record_payment(self, payment: Payment) -> bool:
+        paid_at = format_timestamp(payment.paid_at)
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "INSERT INTO payments (practice_id, reference, guarantor_id, notification_id, "
+                "amount, paid_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (practice_id, reference) DO NOTHING",
+                (
+                    payment.practice_id,
+                    payment.reference,
+                    payment.guarantor_id,
+                    payment.notification_id,
+                    payment.amount,
+                    paid_at,
+                ),
+            )
+            if cursor.rowcount == 0:
+                return False
+            row = connection.execute(
+                "SELECT paid_amount FROM notifications WHERE practice_id = ? AND id = ?",
+                (payment.practice_id, payment.notification_id),
+            ).fetchone()
+            total = Decimal(row["paid_amount"] or "0") + Decimal(payment.amount)
+            connection.execute(
+                "UPDATE notifications SET paid_amount = ?, paid_at = CASE "
+                "WHEN paid_at IS NULL OR paid_at > ? THEN ? ELSE paid_at END "
+                "WHERE practice_id = ? AND id = ?",
+                (f"{total:f}", paid_at, paid_at, payment.practice_id, payment.notification_id),
+            )
+        return True
+
+    def notifications_between(
+        self, practice_id: str, start: datetime, end: datetime
+    ) -> list[NotificationRecord]:
+        rows = self._connection().execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications "
+            "WHERE practice_id = ? AND occurred_at >= ? AND occurred_at < ? "
+            "ORDER BY occurred_at, id",
+            (practice_id, format_timestamp(start), format_timestamp(end)),
+        )
+        return [_notification(row) for row in rows]
+
     def history(
         self,
         practice_id: str,
@@ -623,8 +739,10 @@ def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
         route_channels=(
             json.dumps(list(record.route_channels)) if record.route_channels is not None else None
         ),
-        looked_up_at=format_timestamp(record.looked_up_at) if record.looked_up_at else None,
     )
+    for column in _OPTIONAL_MOMENTS:
+        moment = getattr(record, column)
+        values[column] = format_timestamp(moment) if moment is not None else None
     return tuple(values[column] for column in NOTIFICATION_COLUMNS)
 
 
@@ -638,6 +756,7 @@ def _notification(row: sqlite3.Row) -> NotificationRecord:
         route_channels=(
             tuple(json.loads(row["route_channels"])) if row["route_channels"] is not None else None
         ),
-        looked_up_at=parse_timestamp(row["looked_up_at"]) if row["looked_up_at"] else None,
     )
+    for column in _OPTIONAL_MOMENTS:
+        values[column] = parse_timestamp(row[column]) if row[column] else None
     return NotificationRecord(**values)

@@ -21,6 +21,11 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_recovery.py", ["--rows", "50", "--stuck", "4"], "settling a stuck send"),
         ("bench_addon.py", ["--switches", "1"], "Seen by another worker"),
         (
+            "bench_payments.py",
+            ["--rounds", "1", "--links", "2", "--postgres", ""],
+            "status poll",
+        ),
+        (
             "bench_concurrency.py",
             ["--desks", "4", "--sends", "1", "--delay", "0.05"],
             "Share of the ideal",

@@ -113,7 +113,8 @@ class PayLinks:
                 return _page(410, _expired_page(practice))
             if is_preview(request):
                 return _page(200, _preview_page(practice))
-            self.store.record_link_opened(record.practice_id, record.id, now)
+            if record.link_opened_at is None:
+                self.store.record_link_opened(record.practice_id, record.id, now)
             return self._to_quickpay(record, practice)
         except OnDemandError as error:
             log.warning(

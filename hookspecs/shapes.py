@@ -19,7 +19,7 @@ would clash with a value class of ``hookspecs.types`` (``Template``, ``InboundRe
 """
 
 # No ``from __future__ import annotations``: TypedDict must see ``NotRequired`` itself.
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 ModeName = Literal["email", "text", "voice"]
 EntityType = Literal["patient", "guarantor"]
@@ -222,6 +222,9 @@ class SendForm(TypedDict):
     send_to: list[FormRecipient]
     templates: list[FormTemplate]
     notices: list[str]
+    # Step "resend" only: the earlier notification's submit payload (a ``SendRequest`` without
+    # its idempotency_key), to fill the dialog in with.
+    prefill: NotRequired[dict[str, Any]]
 
 
 class SendTo(TypedDict):
@@ -267,7 +270,7 @@ class HistoryDisplay(TypedDict):
 class HistoryAction(TypedDict):
     """What staff can do from a history entry (``pm_dashboard_action`` with that step)."""
 
-    id: Literal["cancel_link"]
+    id: Literal["resend", "cancel_link"]
     label: str
 
 

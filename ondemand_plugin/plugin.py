@@ -52,8 +52,8 @@ INSTANCE_NAME = "ondemand.instance"
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
 ACTION_LABEL = "Send Balance Notification"
 # The send action's steps about a notification already sent.
-SEND_FOLLOW_UPS = ("status", "cancel_link")
-_SEND_STEPS = " (or, for a notification already sent, 'status' or 'cancel_link')"
+SEND_FOLLOW_UPS = ("status", "resend", "cancel_link")
+_SEND_STEPS = " (or, for a notification already sent, 'status', 'resend' or 'cancel_link')"
 
 
 @hookimpl
@@ -227,7 +227,7 @@ class OnDemandPlugin:
         contracts.check("dashboard-context", context, _context_error)
         self.entitlement.require(context["practice_id"])
         if action_id == SEND_ACTION_ID and step in SEND_FOLLOW_UPS:
-            return self._follow_up(step, payload, context)
+            return self._follow_up(step, subject, payload, context)
         if step not in ("open", "submit"):
             others = _SEND_STEPS if action_id == SEND_ACTION_ID else ""
             raise InvalidRequest(f"step must be 'open' or 'submit'{others}.", field="step")
@@ -244,13 +244,22 @@ class OnDemandPlugin:
         return self.sends.submit(subject, payload, context)
 
     def _follow_up(
-        self, step: str, payload: dict[str, Any], context: dict[str, Any]
+        self,
+        step: str,
+        subject: dict[str, Any],
+        payload: dict[str, Any],
+        context: dict[str, Any],
     ) -> dict[str, Any]:
-        """A sent notification's ``status`` (the dialog's timeline), or its ``cancel_link``
-        (from the history)."""
+        """A sent notification's ``status`` (the dialog's timeline), or, from the history, its
+        ``resend`` (the dialog opened as it was filled in, with a new key) or ``cancel_link``."""
+        practice_id = context["practice_id"]
         if step == "status":
-            return self.progress.status(context["practice_id"], payload)
-        return self.progress.cancel_link(context["practice_id"], payload, context)
+            return self.progress.status(practice_id, payload)
+        if step == "cancel_link":
+            return self.progress.cancel_link(practice_id, payload, context)
+        contracts.check("subject", subject, _subject_error)
+        prefill = self.progress.request_of(practice_id, payload)
+        return {**self.sends.open_form(subject, context), "prefill": prefill}
 
     @hookimpl
     def pm_payment_posted(

@@ -284,7 +284,10 @@ def test_the_token_is_kept_only_as_its_hash(pm: pluggy.PluginManager) -> None:
 def test_a_cancelled_link_expires_now_recorded_with_who(pm: pluggy.PluginManager) -> None:
     result = send(pm)
     [entry] = history(pm)
-    assert entry["actions"] == [{"id": "cancel_link", "label": "Cancel the pay link"}]
+    assert entry["actions"] == [
+        {"id": "resend", "label": "Resend"},
+        {"id": "cancel_link", "label": "Cancel the pay link"},
+    ]
     pm.hook.pm_dashboard_action(
         action_id=SEND_ACTION_ID,
         step="cancel_link",
@@ -294,7 +297,7 @@ def test_a_cancelled_link_expires_now_recorded_with_who(pm: pluggy.PluginManager
     )
     assert open_link(pm, token_in(result))["status"] == 410
     [entry] = history(pm)
-    assert entry["actions"] == []
+    assert [action["id"] for action in entry["actions"]] == ["resend"]
     assert "Pay link cancelled by Amy Front (u1)." in entry["display"]["summary"]
     again = refusal(
         pm.hook.pm_dashboard_action,
@@ -443,5 +446,59 @@ def test_status_of_another_practices_notification_is_not_found(pm: pluggy.Plugin
         subject=LILY,
         payload={"notification_id": result["notification_id"]},
         context=other,
+    )
+    assert error.code == "not_found"
+
+
+# Resend from the history
+
+
+def test_resend_opens_the_dialog_filled_in_as_it_was_with_a_new_key(
+    pm: pluggy.PluginManager,
+) -> None:
+    first = send(pm, amount="45.10", body="Hi {{GuarantorFirstName}}: {{QuickPayLink}}")
+    form: dict[str, Any] = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="resend",
+        subject=LILY,
+        payload={"notification_id": first["notification_id"]},
+        context=CONTEXT,
+    )
+    assert_valid("send-form", form)
+    assert form["prefill"] == {
+        "guarantor_id": "g-mei",
+        "send_to": {
+            "entity": {"type": "guarantor", "id": "g-mei"},
+            "mode": "text",
+            "address": None,
+            "save_contact": False,
+        },
+        "template_id": None,
+        "subject": None,
+        "body": "Hi {{GuarantorFirstName}}: {{QuickPayLink}}",
+        "amount": "45.10",
+    }
+    assert_valid("send-request", form["prefill"])
+    again = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="submit",
+        subject=LILY,
+        payload={**form["prefill"], "idempotency_key": form["idempotency_key"]},
+        context=CONTEXT,
+    )
+    assert again["notification_id"] != first["notification_id"]
+    assert again["duplicate"] is False
+    assert token_in(again) != token_in(first)
+    assert len(history(pm)) == 2
+
+
+def test_resend_of_an_unknown_notification_is_not_found(pm: pluggy.PluginManager) -> None:
+    error = refusal(
+        pm.hook.pm_dashboard_action,
+        action_id=SEND_ACTION_ID,
+        step="resend",
+        subject=LILY,
+        payload={"notification_id": "ntf_nope"},
+        context=CONTEXT,
     )
     assert error.code == "not_found"

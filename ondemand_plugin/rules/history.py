@@ -140,11 +140,7 @@ def history_entry(record: NotificationRecord, now: datetime) -> dict[str, Any]:
         "link_opened_at": _optional_timestamp(record.link_opened_at),
         "paid_at": _optional_timestamp(record.paid_at),
         "paid_amount": record.paid_amount,
-        "actions": (
-            [{"id": "cancel_link", "label": "Cancel the pay link"}]
-            if record.link_expires_at is not None and record.link_expires_at > now
-            else []
-        ),
+        "actions": _actions(record, now),
         "display": {"title": f"On-Demand Balance Notification ({mode_name})", "summary": summary},
         "cursor": encode_cursor(record),
     }
@@ -156,6 +152,15 @@ def _status_sentence(record: NotificationRecord) -> str:
     if record.status in EXPLAINED and record.detail:
         sentence += f" {record.detail}"
     return sentence
+
+
+def _actions(record: NotificationRecord, now: datetime) -> list[dict[str, str]]:
+    actions = []
+    if record.request is not None:
+        actions.append({"id": "resend", "label": "Resend"})
+    if record.link_expires_at is not None and record.link_expires_at > now:
+        actions.append({"id": "cancel_link", "label": "Cancel the pay link"})
+    return actions
 
 
 def _payment_sentence(record: NotificationRecord) -> str:

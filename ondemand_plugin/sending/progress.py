@@ -31,6 +31,17 @@ class Progress:
         can poll it every second or two while the dialog is open."""
         return status_of(self._notification(practice_id, payload))
 
+    def request_of(self, practice_id: str, payload: object) -> dict[str, Any]:
+        """What staff asked for in a notification, for ``resend``."""
+        record = self._notification(practice_id, payload)
+        if record.request is None:
+            raise NotFound(
+                "This notification was sent before requests were kept, so it cannot be "
+                "resent as it was: open the dialog and fill it in.",
+                field="notification_id",
+            )
+        return record.request
+
     def cancel_link(
         self, practice_id: str, payload: object, context: dict[str, Any]
     ) -> dict[str, Any]:

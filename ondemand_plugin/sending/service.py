@@ -183,7 +183,9 @@ class SendService:
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
         composed = self._compose(practice, scope, guarantor, recipient, template, payload, amount)
 
-        record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
+        record = self._new_record(
+            key, request_hash, guarantor, recipient, composed, payload, context
+        )
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
             return self._replay(holder, request_hash)
@@ -327,6 +329,7 @@ class SendService:
         guarantor: Guarantor,
         recipient: Recipient,
         composed: Composed,
+        payload: dict[str, Any],
         context: dict[str, Any],
     ) -> NotificationRecord:
         now = utc_now()
@@ -354,6 +357,7 @@ class SendService:
             amount=composing.format_amount(composed.amount) if composed.amount else None,
             link_token_hash=composed.link.hash if composed.link else None,
             link_expires_at=composed.link.expires_at if composed.link else None,
+            request=_essence(payload),
             # The answer if its worker dies before completing it; the completion replaces it.
             result={
                 "notification_id": notification_id,

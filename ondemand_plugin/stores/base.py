@@ -64,6 +64,9 @@ class NotificationRecord:
     # The payments attributed to it: when the first landed, and how much they came to.
     paid_at: datetime | None = None
     paid_amount: str | None = None
+    # What staff asked for (guarantor, Send To, template, subject, body as typed, amount), so
+    # that the history's ``resend`` opens the dialog filled in as it was.
+    request: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen

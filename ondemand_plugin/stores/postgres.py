@@ -137,7 +137,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notifications ADD COLUMN amount text, ADD COLUMN link_token_hash text COLLATE "C",
         ADD COLUMN link_expires_at timestamptz, ADD COLUMN link_cancelled_by text,
         ADD COLUMN link_opened_at timestamptz, ADD COLUMN paid_at timestamptz,
-        ADD COLUMN paid_amount numeric(12, 2);
+        ADD COLUMN paid_amount numeric(12, 2), ADD COLUMN request jsonb;
     CREATE UNIQUE INDEX notifications_link ON notifications (link_token_hash);
     CREATE INDEX notifications_practice ON notifications (practice_id, occurred_at);
     CREATE TABLE payments (
@@ -727,6 +727,7 @@ def _template(row: DictRow) -> Template:
 def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
     values = attrs.asdict(record, recurse=False)
     values["result"] = Json(record.result) if record.result is not None else None
+    values["request"] = Json(record.request) if record.request is not None else None
     if record.route_channels is not None:
         values["route_channels"] = list(record.route_channels)
     return tuple(values[column] for column in NOTIFICATION_COLUMNS)

@@ -131,6 +131,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notifications ADD COLUMN link_opened_at TEXT;
     ALTER TABLE notifications ADD COLUMN paid_at TEXT;
     ALTER TABLE notifications ADD COLUMN paid_amount TEXT;
+    ALTER TABLE notifications ADD COLUMN request TEXT;
     CREATE UNIQUE INDEX notifications_link ON notifications (link_token_hash);
     CREATE INDEX notifications_practice ON notifications (practice_id, occurred_at);
     CREATE TABLE payments (
@@ -740,6 +741,7 @@ def _notification_row(record: NotificationRecord) -> tuple[Any, ...]:
             json.dumps(list(record.route_channels)) if record.route_channels is not None else None
         ),
     )
+    values["request"] = json.dumps(record.request) if record.request is not None else None
     for column in _OPTIONAL_MOMENTS:
         moment = getattr(record, column)
         values[column] = format_timestamp(moment) if moment is not None else None
@@ -757,6 +759,7 @@ def _notification(row: sqlite3.Row) -> NotificationRecord:
             tuple(json.loads(row["route_channels"])) if row["route_channels"] is not None else None
         ),
     )
+    values["request"] = json.loads(row["request"]) if row["request"] else None
     for column in _OPTIONAL_MOMENTS:
         values[column] = parse_timestamp(row[column]) if row[column] else None
     return NotificationRecord(**values)

@@ -23,7 +23,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from ondemand_plugin.clock import format_timestamp
+from ondemand_plugin.clock import format_timestamp, utc_now
+from ondemand_plugin.commands.report import month_report
 from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.rules.entitlement import REFRESH_SECONDS, Entitlement
@@ -38,6 +39,7 @@ __all__ = [
     "addon_state",
     "change_to_dict",
     "log",
+    "practice_report",
     "state",
     "switch",
     "switch_addon",
@@ -107,6 +109,15 @@ def addon_state(plugin_manager: pluggy.PluginManager, practice_id: str) -> Addon
 def addon_log(plugin_manager: pluggy.PluginManager, practice_id: str) -> list[AddonChange]:
     """Every switch of the add-on for the practice, oldest first."""
     return log(_entitlement_of(plugin_manager), practice_id)
+
+
+def practice_report(
+    plugin_manager: pluggy.PluginManager, practice_id: str, month: str | None = None
+) -> dict[str, Any]:
+    """A month of the practice's notifications, from sent to paid, as ``ondemand report --json``
+    prints it (``month`` as ``YYYY-MM`` in UTC; None: this month)."""
+    _check_practice_id(practice_id)
+    return month_report(instance_of(plugin_manager).store, practice_id, month, utc_now())
 
 
 def change_to_dict(change: AddonChange) -> dict[str, Any]:

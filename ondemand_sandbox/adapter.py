@@ -74,6 +74,9 @@ class SandboxHost:
             "outbox_dir": str(self.outbox_dir),
             "channels": {"email": "outbox", "text": "outbox", "voice": "outbox"},
             "send_window": {"start": "00:00", "end": "24:00"},
+            # Pay links go through the plugin's tracked link, served under the sandbox's own
+            # /plugins/ route, so the dialog sees them opened.
+            "link_base_url": f"{self.base_url}/plugins/",
             # The plugin checks the signature of Twilio's requests (replies, status callbacks)
             # with this token; the account is the sandbox's own stand-in for a provider's.
             "twilio_sms": {

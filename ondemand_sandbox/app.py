@@ -268,6 +268,16 @@ async def send(request: Request) -> Response:
     )
 
 
+async def send_status(request: Request) -> Response:
+    """How far a sent notification got: the dialog's timeline asks every 1.5 seconds."""
+    practice = practice_of(request)
+    subject = subject_of(request)
+    notification_id = request.query_params.get("notification_id", "")
+    return await json_answer(
+        lambda: sandbox_of(request).notification_status(practice["id"], subject, notification_id)
+    )
+
+
 def template_manager(request: Request) -> Response:
     practice = practice_of(request)
     try:
@@ -414,16 +424,40 @@ async def account(request: Request) -> Response:
             except SwitchRefused as refused:
                 problem = str(refused)
     changes = await run_in_threadpool(sandbox.addon_log, practice["id"])
+    month = request.query_params.get("month") or None
+    try:
+        report = await run_in_threadpool(sandbox.report, practice["id"], month)
+    except SwitchRefused as refused:
+        raise HTTPException(400, str(refused)) from None
     return page(
         request,
         "account.html",
         practice=practice,
         changes=changes,
+        report=report,
+        bars=report_bars(report),
         enabled=bool(changes) and changes[0]["enabled"],
         said=said,
         problem=problem,
         status_code=400 if problem else 200,
     )
+
+
+# The report's chart: each step of the walk-through to payment, as a share of those sent.
+REPORT_STEPS = (
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("links_opened", "Link opened"),
+    ("paid", "Paid"),
+)
+
+
+def report_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
+    most = max([report[key] for key, _ in REPORT_STEPS] + [1])
+    return [
+        {"key": key, "label": label, "count": report[key], "percent": 100 * report[key] // most}
+        for key, label in REPORT_STEPS
+    ]
 
 
 async def pay(request: Request) -> Response:
@@ -435,7 +469,7 @@ async def pay(request: Request) -> Response:
     refused = False
     if request.method == "POST":
         try:
-            paid = money(sandbox.pay(practice["id"], guarantor_id))
+            paid = money(await run_in_threadpool(sandbox.pay, practice["id"], guarantor_id))
         except PaymentRefused:
             refused = True
     guarantor = sandbox.database.guarantor(practice["id"], guarantor_id)
@@ -486,6 +520,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route(practice + "/guarantors/{guarantor_id}/history", history, name="history"),
             Route(practice + "/send", send_dialog, name="send_dialog"),
             Route(practice + "/send", send, methods=["POST"], name="send"),
+            Route(practice + "/send/status", send_status, name="send_status"),
             Route(practice + "/templates", template_manager, name="template_manager"),
             Route(
                 practice + "/templates", templates_submit, methods=["POST"], name="templates_submit"

@@ -250,6 +250,9 @@ def send_dialog(request: Request) -> Response:
             "send_url": request.url_for("send", practice_id=practice["id"]).include_query_params(
                 type=subject["type"], id=subject["id"], action=action_id
             ),
+            "status_url": request.url_for(
+                "send_status", practice_id=practice["id"]
+            ).include_query_params(type=subject["type"], id=subject["id"]),
             # The key of this opened dialog: a second press of Send Now repeats the first send.
             "idempotency_key": form["idempotency_key"],
         },

@@ -363,3 +363,46 @@ def test_cancelling_a_template_edit_gives_focus_back_to_add_template(page: Page)
     manager.get_by_role("button", name="Cancel").click()
     expect(manager.get_by_label("Label")).to_be_hidden()
     expect(manager.get_by_role("button", name="Add template")).to_be_focused()
+
+
+def test_the_dialog_follows_the_send_to_delivered_opened_and_paid_without_a_reload(
+    page: Page,
+) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Guarantor").select_option(label="Mei Chen · $120.50")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Template").select_option(label="Balance by text")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
+    timeline = dialog.get_by_role("list", name="Progress of the notification")
+    done = re.compile(r"\bdone\b")
+    step = {
+        name: timeline.locator(f"[data-step={name}]")
+        for name in ("sent", "delivered", "opened", "paid")
+    }
+    expect(step["sent"]).to_have_class(done)
+    expect(step["delivered"]).to_have_class(done)
+    expect(step["opened"]).not_to_have_class(done)
+    expect(step["paid"]).not_to_have_class(done)
+
+    # The patient, on the phone: the text's link, then QuickPay.
+    phone = page.context.new_page()
+    phone.goto("/practices/demo/outbox")
+    link = phone.locator(".bubble").first.get_by_role("link")
+    expect(link).to_have_attribute("href", re.compile(r"/plugins/ondemand/pay/[\w-]{22,}$"))
+    link.click()
+    expect(phone.locator("#pay-balance")).to_have_text("$120.50")
+    expect(step["opened"]).to_have_class(done)
+    expect(step["paid"]).not_to_have_class(done)
+    snap(page, "6-timeline-opened")
+
+    phone.get_by_role("button", name="Pay $120.50 (test payment)").click()
+    expect(phone.get_by_role("status")).to_contain_text("Thank you: $120.50 was paid")
+    expect(step["paid"]).to_have_class(done)
+    expect(step["paid"]).to_contain_text("$120.50")
+    expect(dialog).to_be_visible()
+    assert page.evaluate("window.sameDocument") is True
+    snap(page, "7-timeline-paid")

@@ -157,6 +157,7 @@ function showResult(result, outboxUrl) {
     link.href = outboxUrl;
     link.textContent = "See it in the outbox";
     box.append(link);
+    followTimeline(result.notification_id);
   }
   box.focus();
 }

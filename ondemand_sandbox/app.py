@@ -463,28 +463,41 @@ def report_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def asked_amount(request: Request) -> Decimal | None:
+    """The amount the QuickPay link asks for (``?amount=``); None: the whole balance."""
+    text = request.query_params.get("amount")
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,2})?", text) or Decimal(text) <= 0:
+        raise HTTPException(400, "This payment link's amount is not valid.")
+    return Decimal(text)
+
+
 async def pay(request: Request) -> Response:
     """The QuickPay page the host's ``pm_quickpay_link`` points to: a test payment, no card."""
     sandbox = sandbox_of(request)
     practice = practice_of(request)
     guarantor_id = request.path_params["guarantor_id"]
+    asked = asked_amount(request)
     paid = None
     refused = False
     if request.method == "POST":
         try:
-            paid = money(await run_in_threadpool(sandbox.pay, practice["id"], guarantor_id))
+            paid = money(await run_in_threadpool(sandbox.pay, practice["id"], guarantor_id, asked))
         except PaymentRefused:
             refused = True
     guarantor = sandbox.database.guarantor(practice["id"], guarantor_id)
     if guarantor is None:
         raise HTTPException(404, "This payment link is not valid.")
+    balance = Decimal(guarantor["pops_balance"])
     response = templates.TemplateResponse(
         request,
         "pay.html",
         {
             "practice": practice,
             "guarantor": guarantor,
-            "due": Decimal(guarantor["pops_balance"]) > 0,
+            "due": balance > 0,
+            "amount": balance if asked is None else min(asked, balance),
             "paid": paid,
             "refused": refused,
         },

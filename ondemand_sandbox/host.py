@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pluggy
 import hookspecs
 from ondemand_sandbox import accounts, seed
 from ondemand_sandbox.adapter import SandboxHost
-from ondemand_sandbox.database import money
+from ondemand_sandbox.database import cents, money
 
 MANAGE_ACTION_ID = "ondemand.manage_templates"
 SEND_ACTION_ID = "ondemand.send_balance_notification"
@@ -181,11 +182,13 @@ class Sandbox:
     def run_statement_batch(self, practice_id: str) -> int:
         return self.database.run_statement_batch(practice_id, datetime.now(UTC))
 
-    def pay(self, practice_id: str, guarantor_id: str) -> int:
+    def pay(self, practice_id: str, guarantor_id: str, asked: Decimal | None) -> int:
         """A test payment of the whole balance, which the portal then reports to the plugins
         (``pm_payment_posted``), as a host's payment portal does; returns the cents paid."""
         now = datetime.now(UTC)
-        paid = self.database.pay(practice_id, guarantor_id, now)
+        paid = self.database.pay(
+            practice_id, guarantor_id, now, None if asked is None else cents(asked)
+        )
         self.pm.hook.pm_payment_posted(
             practice_id=practice_id,
             guarantor_id=guarantor_id,

@@ -379,6 +379,7 @@ def test_a_payment_reported_twice_counts_once_and_two_payments_add_up(
         ({"amount": "0.00"}, "invalid_amount", "amount"),
         ({"amount": "45.1O"}, "invalid_request", "amount"),
         ({"paid_at": "yesterday"}, "invalid_request", "paid_at"),
+        ({"paid_at": "2026-02-30T10:00:00Z"}, "invalid_request", "paid_at"),
         ({"reference": ""}, "invalid_request", "reference"),
     ],
 )

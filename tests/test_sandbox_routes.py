@@ -497,3 +497,28 @@ def test_the_account_page_shows_the_months_report_with_a_chart(client: TestClien
     assert 'id="report-collected">$120.50<' in html
     assert re.search(r'id="report-median">[0-9.]+ minutes<', html)
     assert client.get("/practices/demo/account?month=2026-13").status_code == 400
+
+
+def test_a_chosen_amount_is_what_quickpay_takes(client: TestClient) -> None:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-mei",
+            "send_to": TO_MEI_BY_TEXT,
+            "body": "Pay {{AmountDue}} of {{BalanceDue}}: {{QuickPayLink}}",
+            "amount": "45.10",
+            "idempotency_key": "k-part",
+        },
+    )
+    assert status == 200, answer
+    result = answer["result"]
+    assert "Pay $45.10 of $120.50" in result["body"]
+    tracked = re.search(r"http://testserver(/plugins/ondemand/pay/\S+)", result["body"])
+    assert tracked is not None
+    quickpay = client.get(tracked.group(1))
+    assert str(quickpay.url).endswith("?amount=45.10")
+    assert "Pay $45.10 (test payment)" in quickpay.text
+    paid = client.post(str(quickpay.url))
+    assert 'id="pay-balance">$75.40<' in paid.text
+    assert status_of(client, result["notification_id"])["paid_amount"] == "45.10"
+    assert client.get("/pay/demo/g-mei?amount=-1").status_code == 400

@@ -7,7 +7,7 @@ A payment never changes a dunning count (R3): nothing here calls the host.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +70,7 @@ class Progress:
                 code=ErrorCode.INVALID_AMOUNT,
                 field="amount",
             )
+        paid_at = _moment_of(arguments["paid_at"])
         practice_id, guarantor_id = arguments["practice_id"], arguments["guarantor_id"]
         record = self._payment_target(practice_id, guarantor_id, arguments["notification_id"])
         if record is None:
@@ -80,7 +81,7 @@ class Progress:
                 guarantor_id=guarantor_id,
                 notification_id=record.id,
                 amount=format_amount(amount),
-                paid_at=datetime.fromisoformat(arguments["paid_at"]),
+                paid_at=paid_at,
                 reference=arguments["reference"],
             )
         )
@@ -133,6 +134,14 @@ def status_of(record: NotificationRecord) -> dict[str, Any]:
 
 def _moment(moment: datetime | None) -> str | None:
     return format_timestamp(moment) if moment is not None else None
+
+
+def _moment_of(text: str) -> datetime:
+    # The schema's pattern lets through times that are not on the calendar (2026-02-30).
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        raise _payment_error("paid_at", f"{text!r} is not a time on the calendar") from None
 
 
 def _payment_error(path: str, problem: str) -> InvalidRequest:

@@ -503,3 +503,38 @@ def test_resend_of_an_unknown_notification_is_not_found(pm: pluggy.PluginManager
         context=CONTEXT,
     )
     assert error.code == "not_found"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_requests_for_unknown_tokens_leave_nothing_behind(pm: pluggy.PluginManager) -> None:
+    import gc
+    import tracemalloc
+
+    send(pm)
+
+    def stranger(number: int) -> dict[str, Any]:
+        token = f"{number:022d}"
+        answer: dict[str, Any] = pm.hook.pm_inbound_request(
+            plugin_name="ondemand",
+            method="GET",
+            path=f"pay/{token}",
+            url=f"{BASE}ondemand/pay/{token}?q={'x' * 3000}",
+            headers={"User-Agent": "x" * 8000},
+            form={},
+            body="y" * (60 * 1024),
+        )
+        return answer
+
+    for number in range(5):  # the first calls load what every call needs
+        stranger(-1 - number)
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(60):  # some 4 MB of strangers' requests
+            assert stranger(number)["status"] == 404
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 256 * 1024

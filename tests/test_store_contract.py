@@ -413,12 +413,12 @@ def linked(number: int, practice_id: str = "pr1", **changes: object) -> Notifica
     )
 
 
-def payment(notification_id: str, reference: str, amount: str, minute: int) -> Payment:
+def payment(notification_id: str, reference: str, cents: int, minute: int) -> Payment:
     return Payment(
         practice_id="pr1",
         guarantor_id="g1",
         notification_id=notification_id,
-        amount=amount,
+        amount_cents=cents,
         paid_at=datetime(2026, 5, 1, 16, minute, tzinfo=UTC),
         reference=reference,
     )
@@ -470,12 +470,12 @@ def test_a_payment_goes_to_the_latest_notification_with_a_live_or_opened_link(
 
 def test_payments_add_up_once_per_reference_from_the_earliest(store: Store) -> None:
     store.claim_notification(linked(1))
-    assert store.record_payment(payment("n1", "r1", "45.10", 42))
-    assert not store.record_payment(payment("n1", "r1", "45.10", 42))
-    assert store.record_payment(payment("n1", "r2", "10.05", 30))
+    assert store.record_payment(payment("n1", "r1", 4510, 42))
+    assert not store.record_payment(payment("n1", "r1", 4510, 42))
+    assert store.record_payment(payment("n1", "r2", 1005, 30))
     found = store.notification_by_id("pr1", "n1")
     assert found is not None
-    assert (found.paid_amount, found.paid_at) == ("55.15", datetime(2026, 5, 1, 16, 30, tzinfo=UTC))
+    assert (found.paid_cents, found.paid_at) == (5515, datetime(2026, 5, 1, 16, 30, tzinfo=UTC))
 
 
 def test_a_months_notifications_are_read_per_practice_oldest_first(store: Store) -> None:

@@ -58,7 +58,7 @@ def month_report(
         "links_opened": sum(record.link_opened_at is not None for record in records),
         "paid": len(paid),
         "amount_collected": format_amount(
-            sum((Decimal(record.paid_amount or "0") for record in paid), Decimal(0))
+            Decimal(sum(record.paid_cents or 0 for record in paid)) / 100
         ),
         "median_minutes_to_payment": round(statistics.median(minutes), 1) if minutes else None,
     }

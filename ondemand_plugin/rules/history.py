@@ -14,7 +14,7 @@ from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.rules.composing import format_money
 from ondemand_plugin.rules.criteria import MODE_NAMES
 from ondemand_plugin.sending.recovery import Recovery
-from ondemand_plugin.stores import NotificationRecord, Store
+from ondemand_plugin.stores import NotificationRecord, Store, paid_amount
 
 MAX_PAGE = 100
 STATUS_WORDS = {
@@ -139,7 +139,7 @@ def history_entry(record: NotificationRecord, now: datetime) -> dict[str, Any]:
         "amount": record.amount,
         "link_opened_at": _optional_timestamp(record.link_opened_at),
         "paid_at": _optional_timestamp(record.paid_at),
-        "paid_amount": record.paid_amount,
+        "paid_amount": paid_amount(record),
         "actions": _actions(record, now),
         "display": {"title": f"On-Demand Balance Notification ({mode_name})", "summary": summary},
         "cursor": encode_cursor(record),
@@ -172,11 +172,11 @@ def _payment_sentence(record: NotificationRecord) -> str:
         sentence += f" Pay link cancelled by {record.link_cancelled_by}."
     if record.link_opened_at is not None:
         sentence += " Pay link opened."
-    if record.paid_at is not None and record.paid_amount is not None:
+    if record.paid_at is not None and record.paid_cents is not None:
         minutes = max(0, int((record.paid_at - record.occurred_at).total_seconds() // 60))
         after = f"{minutes} minute{'' if minutes == 1 else 's'}"
         sentence += (
-            f" Paid {format_money(Decimal(record.paid_amount))}, {after} after the "
+            f" Paid {format_money(Decimal(record.paid_cents) / 100)}, {after} after the "
             f"{MODE_NAMES[record.mode]}."
         )
     return sentence

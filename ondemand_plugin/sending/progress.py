@@ -14,8 +14,7 @@ from typing import Any
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, NotFound, OnDemandError
-from ondemand_plugin.rules.composing import format_amount
-from ondemand_plugin.stores import NotificationRecord, Payment, Store
+from ondemand_plugin.stores import NotificationRecord, Payment, Store, paid_amount
 
 __all__ = ["Progress", "status_of"]
 
@@ -80,7 +79,7 @@ class Progress:
                 practice_id=practice_id,
                 guarantor_id=guarantor_id,
                 notification_id=record.id,
-                amount=format_amount(amount),
+                amount_cents=int(amount * 100),
                 paid_at=paid_at,
                 reference=arguments["reference"],
             )
@@ -128,7 +127,7 @@ def status_of(record: NotificationRecord) -> dict[str, Any]:
         "status_changed_at": format_timestamp(record.status_changed_at),
         "link_opened_at": _moment(record.link_opened_at),
         "paid_at": _moment(record.paid_at),
-        "paid_amount": record.paid_amount,
+        "paid_amount": paid_amount(record),
     }
 
 

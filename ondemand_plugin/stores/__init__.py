@@ -13,6 +13,7 @@ from ondemand_plugin.stores.base import (
     Payment,
     Reply,
     Store,
+    paid_amount,
 )
 from ondemand_plugin.stores.sqlite import SQLiteStore
 
@@ -26,6 +27,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "open_store",
+    "paid_amount",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import attrs
@@ -61,9 +62,10 @@ class NotificationRecord:
     link_expires_at: datetime | None = None
     link_cancelled_by: str | None = None
     link_opened_at: datetime | None = None
-    # The payments attributed to it: when the first landed, and how much they came to.
+    # The payments attributed to it: when the first landed, and how much they came to, in
+    # cents (an integer, so that every backend adds a payment in one atomic UPDATE).
     paid_at: datetime | None = None
-    paid_amount: str | None = None
+    paid_cents: int | None = None
     # What staff asked for (guarantor, Send To, template, subject, body as typed, amount), so
     # that the history's ``resend`` opens the dialog filled in as it was.
     request: dict[str, Any] | None = attrs.field(default=None, repr=False)
@@ -101,7 +103,7 @@ class Payment:
     practice_id: str
     guarantor_id: str
     notification_id: str
-    amount: str
+    amount_cents: int
     paid_at: datetime
     reference: str
 
@@ -277,3 +279,10 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def paid_amount(record: NotificationRecord) -> str | None:
+    """What the payments attributed to a notification came to, as the contracts say money."""
+    if record.paid_cents is None:
+        return None
+    return f"{Decimal(record.paid_cents) / 100:.2f}"

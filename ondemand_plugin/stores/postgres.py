@@ -13,7 +13,6 @@ import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -137,7 +136,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notifications ADD COLUMN amount text, ADD COLUMN link_token_hash text COLLATE "C",
         ADD COLUMN link_expires_at timestamptz, ADD COLUMN link_cancelled_by text,
         ADD COLUMN link_opened_at timestamptz, ADD COLUMN paid_at timestamptz,
-        ADD COLUMN paid_amount numeric(12, 2), ADD COLUMN request jsonb;
+        ADD COLUMN paid_cents bigint, ADD COLUMN request jsonb;
     CREATE UNIQUE INDEX notifications_link ON notifications (link_token_hash);
     CREATE INDEX notifications_practice ON notifications (practice_id, occurred_at);
     CREATE TABLE payments (
@@ -145,7 +144,7 @@ MIGRATIONS: tuple[str, ...] = (
         reference text COLLATE "C" NOT NULL,
         guarantor_id text NOT NULL,
         notification_id text NOT NULL,
-        amount numeric(12, 2) NOT NULL,
+        amount_cents bigint NOT NULL,
         paid_at timestamptz NOT NULL,
         PRIMARY KEY (practice_id, reference)
     );
@@ -579,14 +578,14 @@ class PostgresStore:
         with self._transaction() as connection:
             cursor = connection.execute(
                 "INSERT INTO payments (practice_id, reference, guarantor_id, notification_id, "
-                "amount, paid_at) VALUES (%s, %s, %s, %s, %s, %s) "
+                "amount_cents, paid_at) VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (practice_id, reference) DO NOTHING",
                 (
                     payment.practice_id,
                     payment.reference,
                     payment.guarantor_id,
                     payment.notification_id,
-                    Decimal(payment.amount),
+                    payment.amount_cents,
                     payment.paid_at,
                 ),
             )
@@ -594,10 +593,10 @@ class PostgresStore:
                 return False
             # One statement adds to the sum, so two payments landing together both count.
             connection.execute(
-                "UPDATE notifications SET paid_amount = COALESCE(paid_amount, 0) + %s, "
+                "UPDATE notifications SET paid_cents = COALESCE(paid_cents, 0) + %s, "
                 "paid_at = LEAST(paid_at, %s) WHERE practice_id = %s AND id = %s",
                 (
-                    Decimal(payment.amount),
+                    payment.amount_cents,
                     payment.paid_at,
                     payment.practice_id,
                     payment.notification_id,
@@ -739,7 +738,6 @@ def _notification(row: DictRow) -> NotificationRecord:
         occurred_at=_utc(row["occurred_at"]),
         status_changed_at=_utc(row["status_changed_at"]),
         route_channels=tuple(row["route_channels"]) if row["route_channels"] is not None else None,
-        paid_amount=f"{row['paid_amount']:f}" if row["paid_amount"] is not None else None,
     )
     for column in ("looked_up_at", "link_expires_at", "link_opened_at", "paid_at"):
         values[column] = _utc(row[column]) if row[column] else None

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +129,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE notifications ADD COLUMN link_cancelled_by TEXT;
     ALTER TABLE notifications ADD COLUMN link_opened_at TEXT;
     ALTER TABLE notifications ADD COLUMN paid_at TEXT;
-    ALTER TABLE notifications ADD COLUMN paid_amount TEXT;
+    ALTER TABLE notifications ADD COLUMN paid_cents INTEGER;
     ALTER TABLE notifications ADD COLUMN request TEXT;
     CREATE UNIQUE INDEX notifications_link ON notifications (link_token_hash);
     CREATE INDEX notifications_practice ON notifications (practice_id, occurred_at);
@@ -139,7 +138,7 @@ MIGRATIONS: tuple[str, ...] = (
         reference TEXT NOT NULL,
         guarantor_id TEXT NOT NULL,
         notification_id TEXT NOT NULL,
-        amount TEXT NOT NULL,
+        amount_cents INTEGER NOT NULL,
         paid_at TEXT NOT NULL,
         PRIMARY KEY (practice_id, reference)
     );
@@ -660,29 +659,30 @@ class SQLiteStore:
         with self._transaction() as connection:
             cursor = connection.execute(
                 "INSERT INTO payments (practice_id, reference, guarantor_id, notification_id, "
-                "amount, paid_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "amount_cents, paid_at) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (practice_id, reference) DO NOTHING",
                 (
                     payment.practice_id,
                     payment.reference,
                     payment.guarantor_id,
                     payment.notification_id,
-                    payment.amount,
+                    payment.amount_cents,
                     paid_at,
                 ),
             )
             if cursor.rowcount == 0:
                 return False
-            row = connection.execute(
-                "SELECT paid_amount FROM notifications WHERE practice_id = ? AND id = ?",
-                (payment.practice_id, payment.notification_id),
-            ).fetchone()
-            total = Decimal(row["paid_amount"] or "0") + Decimal(payment.amount)
             connection.execute(
-                "UPDATE notifications SET paid_amount = ?, paid_at = CASE "
-                "WHEN paid_at IS NULL OR paid_at > ? THEN ? ELSE paid_at END "
+                "UPDATE notifications SET paid_cents = COALESCE(paid_cents, 0) + ?, paid_at = "
+                "CASE WHEN paid_at IS NULL OR paid_at > ? THEN ? ELSE paid_at END "
                 "WHERE practice_id = ? AND id = ?",
-                (f"{total:f}", paid_at, paid_at, payment.practice_id, payment.notification_id),
+                (
+                    payment.amount_cents,
+                    paid_at,
+                    paid_at,
+                    payment.practice_id,
+                    payment.notification_id,
+                ),
             )
         return True
 

@@ -2,7 +2,7 @@
 
 Shapes are JSON Schemas in ``contracts/``: ``subject.json``, ``dashboard-context.json``,
 ``dashboard-action.json``, ``send-form.json``, ``send-request.json``, ``send-result.json``,
-``template-request.json``, ``history-entry.json``.
+``send-preview.json``, ``template-request.json``, ``history-entry.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def pm_dashboard_action(
     payload: dict[str, Any],
     context: dict[str, Any],
 ) -> dict[str, Any] | None:
-    """Open (``step="open"``) or perform (``step="submit"``) a dashboard action.
+    """Open (``step="open"``) or perform (``step="submit"``) a dashboard action; for a send,
+    ``step="preview"`` takes the payload of ``submit`` and answers what it would send
+    (``send-preview.json``), sending and recording nothing.
 
     The plugin that owns ``action_id`` answers; the others return None.
 
@@ -62,6 +64,14 @@ def pm_dashboard_action(
                      "template_id": form["templates"][0]["id"],
                      "idempotency_key": form["idempotency_key"]})  # a repeat returns the first
         # {"notification_id": "...", "status": "sent", "duplicate": False, ...}
+        preview = pm.hook.pm_dashboard_action(
+            action_id="ondemand.send_balance_notification", step="preview",
+            subject={"type": "patient", "id": "p1"}, context=context,
+            payload={"guarantor_id": "g1",
+                     "send_to": {"entity": {"type": "guarantor", "id": "g1"}, "mode": "text"},
+                     "body": "Hi {{GuarantorFirstName}}: {{BalanceDue}}"})
+        # {"body": "Hi Mei: $120.50", "mode": "text", "segments": 1, "encoding": "GSM-7",
+        #  "characters": 15, "warnings": ["There is no pay link in the message: ..."], ...}
     """
 
 

@@ -262,6 +262,21 @@ class SendResult(TypedDict):
     detail: str
 
 
+class SendPreview(TypedDict):
+    """``pm_dashboard_action(..., step="preview")``'s answer: what ``submit`` would send for the
+    same payload. ``segments`` and ``encoding`` are a text's SMS segments, None otherwise."""
+
+    subject: str | None
+    body: str
+    html: str | None
+    mode: ModeName
+    to: str
+    segments: int | None
+    encoding: Literal["GSM-7", "UCS-2"] | None
+    characters: int
+    warnings: list[str]
+
+
 class HistoryDisplay(TypedDict):
     title: str
     summary: str
@@ -430,6 +445,7 @@ SHAPES: dict[str, object] = {
     "plugin-config": PluginConfig,
     "practice": Practice,
     "send-form": SendForm,
+    "send-preview": SendPreview,
     "send-request": SendRequest,
     "send-result": SendResult,
     "send-status": SendStatus,
@@ -469,6 +485,7 @@ __all__ = [
     "PluginConfig",
     "Practice",
     "SendForm",
+    "SendPreview",
     "SendRequest",
     "SendResult",
     "SendStatus",

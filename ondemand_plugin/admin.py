@@ -18,6 +18,7 @@ addon`` command does the same on a database named on its command line.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import attrs
@@ -25,10 +26,14 @@ import pluggy
 
 from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.commands.report import month_report
-from ondemand_plugin.errors import InvalidRequest
+from ondemand_plugin.errors import InvalidRequest, OnDemandError
 from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.rules.entitlement import REFRESH_SECONDS, Entitlement
+from ondemand_plugin.rules.templates import TemplateManager
 from ondemand_plugin.stores import AddonChange
+
+# Not ``log``: that is the audit trail's function here.
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -67,12 +72,14 @@ class AddonState:
 class AddonSwitch:
     """What a switch did. ``record`` is the audit record it wrote; when ``changed`` is False the
     practice already had that state and nothing was written: ``record`` is then the switch that
-    set it (None if the add-on was never switched)."""
+    set it (None if the add-on was never switched). ``starter_templates``: the ids of the
+    templates the first switch on gave the practice."""
 
     practice_id: str
     enabled: bool
     changed: bool
     record: AddonChange | None
+    starter_templates: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +87,7 @@ class AddonSwitch:
             "enabled": self.enabled,
             "changed": self.changed,
             "record": change_to_dict(self.record) if self.record else None,
+            "starter_templates": list(self.starter_templates),
         }
 
 
@@ -94,10 +102,17 @@ def switch_addon(
     """Switch the add-on on or off for a practice, keeping who did it (``by``), when and why.
 
     Switching to the state the practice already has records nothing (``changed`` is False).
-    An empty ``by`` is refused with ``invalid_request``.
+    An empty ``by`` is refused with ``invalid_request``. The first switch on gives a practice
+    without templates the starter templates, one per mode.
     """
+    plugin = instance_of(plugin_manager)
     return switch(
-        _entitlement_of(plugin_manager), practice_id, enabled=enabled, by=by, reason=reason
+        plugin.entitlement,
+        plugin.templates,
+        practice_id,
+        enabled=enabled,
+        by=by,
+        reason=reason,
     )
 
 
@@ -136,6 +151,7 @@ def change_to_dict(change: AddonChange) -> dict[str, Any]:
 
 def switch(
     entitlement: Entitlement,
+    templates: TemplateManager,
     practice_id: str,
     *,
     enabled: bool,
@@ -155,16 +171,39 @@ def switch(
         )
     if reason is not None and type(reason) is not str:
         raise InvalidRequest("reason must be text, or None.", field="reason")
-    current = state(entitlement, practice_id)
+    changes = log(entitlement, practice_id)
+    current = _state_of(practice_id, changes)
     if current.enabled == enabled:
         return AddonSwitch(practice_id, enabled, changed=False, record=current.last_change)
     record = entitlement.switch(practice_id, enabled, by, reason)
-    return AddonSwitch(practice_id, enabled, changed=True, record=record)
+    first_time = enabled and not any(change.enabled for change in changes)
+    starters = _add_starters(templates, practice_id) if first_time else ()
+    return AddonSwitch(
+        practice_id, enabled, changed=True, record=record, starter_templates=starters
+    )
+
+
+def _add_starters(templates: TemplateManager, practice_id: str) -> tuple[str, ...]:
+    """The starter templates of a practice switched on for the first time. The switch is made
+    already: a template store that fails now costs the starters, not the add-on."""
+    try:
+        return tuple(template.id for template in templates.add_starters(practice_id))
+    except OnDemandError as error:
+        _logger.warning(
+            "The add-on is on for practice %s, but its starter templates could not be added: "
+            "%s Add templates with -MANAGE-.",
+            practice_id,
+            error.message,
+        )
+        return ()
 
 
 def state(entitlement: Entitlement, practice_id: str) -> AddonState:
     # The log, not the cache: another manager may have switched it since the last refresh.
-    changes = log(entitlement, practice_id)
+    return _state_of(practice_id, log(entitlement, practice_id))
+
+
+def _state_of(practice_id: str, changes: list[AddonChange]) -> AddonState:
     last = changes[-1] if changes else None
     return AddonState(practice_id, enabled=last is not None and last.enabled, last_change=last)
 

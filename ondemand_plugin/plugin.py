@@ -50,10 +50,14 @@ log = logging.getLogger(__name__)
 
 INSTANCE_NAME = "ondemand.instance"
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
-ACTION_LABEL = "Send Balance Notification"
 # The send action's steps about a notification already sent.
 SEND_FOLLOW_UPS = ("status", "resend", "cancel_link")
-_SEND_STEPS = " (or, for a notification already sent, 'status', 'resend' or 'cancel_link')"
+# The steps of each action: a send can also be previewed, as it is typed, and followed after.
+STEPS = {
+    SEND_ACTION_ID: ("open", "preview", "submit", *SEND_FOLLOW_UPS),
+    MANAGE_ACTION_ID: ("open", "submit"),
+}
+ACTION_LABEL = "Send Balance Notification"
 
 
 @hookimpl
@@ -226,11 +230,14 @@ class OnDemandPlugin:
             return None
         contracts.check("dashboard-context", context, _context_error)
         self.entitlement.require(context["practice_id"])
-        if action_id == SEND_ACTION_ID and step in SEND_FOLLOW_UPS:
+        steps = STEPS[action_id]
+        if step not in steps:
+            raise InvalidRequest(
+                f"step must be {' or '.join(repr(known) for known in steps)} for {action_id}.",
+                field="step",
+            )
+        if step in SEND_FOLLOW_UPS:
             return self._follow_up(step, subject, payload, context)
-        if step not in ("open", "submit"):
-            others = _SEND_STEPS if action_id == SEND_ACTION_ID else ""
-            raise InvalidRequest(f"step must be 'open' or 'submit'{others}.", field="step")
         if action_id == MANAGE_ACTION_ID:
             self._check_manage_subject(subject, context)
             if step == "open":
@@ -241,6 +248,8 @@ class OnDemandPlugin:
             return self.sends.open_form(subject, context)
         if type(payload) is not dict:
             raise InvalidRequest("payload must be an object.", field="payload")
+        if step == "preview":
+            return self.sends.preview(subject, payload, context)
         return self.sends.submit(subject, payload, context)
 
     def _follow_up(

@@ -10,10 +10,12 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
@@ -44,6 +46,13 @@ def dollars(amount: str | Decimal) -> str:
     return f"{text} credit" if value < 0 else text
 
 
+def local_time(moment: str, zone: str) -> str:
+    """A stored UTC time as the practice's staff read it: ``Dec 6, 2026, 9:05 AM PST``."""
+    local = datetime.fromisoformat(moment).astimezone(ZoneInfo(zone))
+    hour = local.strftime("%I").lstrip("0")
+    return f"{local:%b} {local.day}, {local.year}, {hour}:{local:%M %p %Z}"
+
+
 URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)]")
 
 
@@ -62,6 +71,7 @@ def linkify(text: str) -> Markup:
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["dollars"] = dollars
 templates.env.filters["linkify"] = linkify
+templates.env.filters["local_time"] = local_time
 
 
 def sandbox_of(request: Request) -> Sandbox:
@@ -234,6 +244,7 @@ def send_dialog(request: Request) -> Response:
     if form is None:
         raise HTTPException(404, "No plugin answers this action.")
     active = {t["id"]: t for t in manage["templates"] if t["active"]}
+    subject_query = {"type": subject["type"], "id": subject["id"], "action": action_id}
     return templates.TemplateResponse(
         request,
         "send_dialog.html",
@@ -247,15 +258,66 @@ def send_dialog(request: Request) -> Response:
                 for t in form["templates"]
                 if t["id"] in active
             },
+            "send_to": send_to_lines(form["send_to"]),
             "send_url": request.url_for("send", practice_id=practice["id"]).include_query_params(
-                type=subject["type"], id=subject["id"], action=action_id
+                **subject_query
             ),
+            "preview_url": request.url_for(
+                "preview", practice_id=practice["id"]
+            ).include_query_params(**subject_query),
             "status_url": request.url_for(
                 "send_status", practice_id=practice["id"]
-            ).include_query_params(type=subject["type"], id=subject["id"]),
+            ).include_query_params(**subject_query),
             # The key of this opened dialog: a second press of Send Now repeats the first send.
             "idempotency_key": form["idempotency_key"],
         },
+    )
+
+
+ENTITY_WORDS = {"patient": "patient", "guarantor": "guarantor"}
+
+
+def send_to_lines(send_to: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The open model's Send To entries, one line per person and address: a patient who is
+    their own guarantor has one number, listed once, with both entities behind it (the dialog
+    sends as the one that carries the chosen guarantor's balance)."""
+    lines: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for entry in send_to:
+        key = (entry["entity"]["name"], entry["mode"], entry["address"])
+        line = lines.setdefault(
+            key,
+            {
+                "name": entry["entity"]["name"],
+                "mode": entry["mode"],
+                "address": entry["address"],
+                "roles": [],
+                "entities": [],
+                "allowed": entry["allowed"],
+                "reason": entry["reason"],
+            },
+        )
+        line["roles"].append(ENTITY_WORDS[entry["entity"]["type"]])
+        line["entities"].append(
+            {
+                "type": entry["entity"]["type"],
+                "id": entry["entity"]["id"],
+                "guarantor_ids": entry["guarantor_ids"],
+            }
+        )
+        # One person: a refusal for either role (an opt-out) holds for the line.
+        if line["allowed"] and not entry["allowed"]:
+            line["allowed"], line["reason"] = False, entry["reason"]
+    return list(lines.values())
+
+
+async def preview(request: Request) -> Response:
+    """The live preview: the dialog's values go to the ``preview`` step; nothing is sent."""
+    practice = practice_of(request)
+    subject = subject_of(request)
+    action_id = request.query_params.get("action", "")
+    payload = await json_body(request)
+    return await json_answer(
+        lambda: sandbox_of(request).preview_action(practice["id"], action_id, subject, payload)
     )
 
 
@@ -536,6 +598,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route(practice + "/guarantors/{guarantor_id}/history", history, name="history"),
             Route(practice + "/send", send_dialog, name="send_dialog"),
             Route(practice + "/send", send, methods=["POST"], name="send"),
+            Route(practice + "/preview", preview, methods=["POST"], name="preview"),
             Route(practice + "/send/status", send_status, name="send_status"),
             Route(practice + "/templates", template_manager, name="template_manager"),
             Route(

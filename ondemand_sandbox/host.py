@@ -61,19 +61,15 @@ class Sandbox:
             self.database.mark_set_up(datetime.now(UTC))
 
     def set_up_the_demo_practice(self) -> None:
-        """Give the demo practice the add-on and its templates, whatever an earlier start left out.
+        """Give the demo practice the add-on, unless an earlier start did: its first switch on
+        brings the plugin's starter templates, one per mode.
 
         The plugin's database is set up through the plugin, so it cannot share a transaction with
-        the sandbox's: each step is done only when missing, and the sandbox's database records
-        when all are done. A start that failed half way is finished by the next one.
+        the sandbox's: the sandbox's database records when it is done, and a start that failed
+        before that switches it on at the next start.
         """
         if not self.addon_log(seed.PRACTICE_ID):
             self.switch_addon(seed.PRACTICE_ID, True, seed.SETUP_BY, seed.SETUP_REASON)
-        listed = self.manage(seed.PRACTICE_ID, {"op": "list"})["templates"]
-        labels = {template["label"] for template in listed}
-        for template in seed.TEMPLATES:
-            if template["label"] not in labels:
-                self.manage(seed.PRACTICE_ID, {"op": "create", "template": template})
 
     def close(self) -> None:
         self.pm.hook.pm_unconfigure(plugin_manager=self.pm)
@@ -117,6 +113,18 @@ class Sandbox:
             context=self.context(practice_id),
         )
         return result
+
+    def preview_action(
+        self, practice_id: str, action_id: str, subject: dict[str, str], payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        preview: dict[str, Any] = self.pm.hook.pm_dashboard_action(
+            action_id=action_id,
+            step="preview",
+            subject=subject,
+            payload=payload,
+            context=self.context(practice_id),
+        )
+        return preview
 
     def manage(self, practice_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self.submit_action(

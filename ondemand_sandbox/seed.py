@@ -1,7 +1,7 @@
 """The demo practices a sandbox starts with.
 
-Maple Street Pediatrics has the add-on and three templates; Oak Hill Family Medicine does not,
-so the account manager's page has something to switch on.
+Maple Street Pediatrics has the add-on, and with it the plugin's starter templates; Oak Hill
+Family Medicine does not, so the account manager's page has something to switch on.
 
 - Lily Chen has two guarantors: her mother Mei ($120.50, mobile and e-mail; two statements) and
   her father Tom ($0.00, e-mail only).
@@ -23,29 +23,6 @@ from ondemand_sandbox.database import Database
 PRACTICE_ID = "demo"
 SETUP_BY = "Sandbox setup"
 SETUP_REASON = "The demo practice starts with the add-on."
-
-TEMPLATES: tuple[dict[str, Any], ...] = (
-    {
-        "label": "Balance by text",
-        "mode": "text",
-        "body": "Hi {{GuarantorFirstName}}, this is {{PracticeName}}. Your balance is "
-        "{{BalanceDue}}. Pay securely: {{QuickPayLink}}",
-    },
-    {
-        "label": "Balance by e-mail",
-        "mode": "email",
-        "subject": "Your balance at {{PracticeName}}",
-        "body": "Dear {{GuarantorFullName}},\n\nYour balance at {{PracticeName}} is "
-        "{{BalanceDue}}.\nYou can pay it securely here: {{QuickPayLink}}\n\nQuestions? Call us "
-        "at {{PracticePhone}}.",
-    },
-    {
-        "label": "Balance by phone call",
-        "mode": "voice",
-        "body": "Hello {{GuarantorFirstName}}, this is {{PracticeName}}. Your balance is "
-        "{{BalanceDue}}. Please call us at {{PracticePhone}} to pay.",
-    },
-)
 
 
 def open_database(path: Path, now: datetime) -> Database:

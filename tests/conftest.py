@@ -20,7 +20,7 @@ import pytest
 from jsonschema.exceptions import best_match
 
 import hookspecs
-from ondemand_plugin import SEND_ACTION_ID, testing
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, testing
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
@@ -30,8 +30,18 @@ CONTEXT: dict[str, Any] = {"practice_id": "demo", "user": {"id": "u1", "name": "
 
 
 def enable_addon(pm: pluggy.PluginManager, practice_id: str = "demo") -> None:
-    """Switch the premium add-on on for ``practice_id`` (the demo practice unless named)."""
-    testing.enable_addon(pm, practice_id)
+    """Switch the premium add-on on for ``practice_id`` (the demo practice unless named), and
+    take away the starter templates a first switch gives, so that a test starts from a practice
+    without templates (``test_starter_templates.py`` is about them)."""
+    done = testing.enable_addon(pm, practice_id)
+    for template_id in done.starter_templates:
+        pm.hook.pm_dashboard_action(
+            action_id=MANAGE_ACTION_ID,
+            step="submit",
+            subject={"type": "practice", "id": practice_id},
+            payload={"op": "delete", "template_id": template_id},
+            context={**CONTEXT, "practice_id": practice_id},
+        )
 
 
 def assert_valid(schema_name: str, instance: object) -> None:

@@ -173,3 +173,23 @@ def test_a_text_longer_than_1600_characters_is_refused() -> None:
     with pytest.raises(OnDemandError) as refusal:
         composing.check_length("a" * 1601, "text")
     assert refusal.value.code == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Pay securely: {{QuickPayLink}}", "No payment is due at this time."),
+        (
+            "Balance: {{BalanceDue}}. Pay here: {{QuickPayLink}} Reply STOP to opt out.",
+            "Balance: {{BalanceDue}}. No payment is due at this time. Reply STOP to opt out.",
+        ),
+        (
+            "Dear {{GuarantorFullName}},\nYou can pay it here: {{QuickPayLink}}\n\nThanks.",
+            "Dear {{GuarantorFullName}},\nNo payment is due at this time.\n\nThanks.",
+        ),
+        ("Pay at {{ QuickPayLink }}. Thank you!", "No payment is due at this time. Thank you!"),
+        ("Owed: {{BalanceDue}}.", "Owed: {{BalanceDue}}."),
+    ],
+)
+def test_r5_replaces_the_sentence_that_offers_the_link_whole(text: str, said: str) -> None:
+    assert composing.without_pay_link(text) == said

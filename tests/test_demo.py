@@ -52,13 +52,14 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "opted out of call messages" in story[2]
     assert re.search(r"can be made\n    Tom Chen.s balance is \$0\.00: the notification", story[2])
 
-    # R7: templates made through -MANAGE-.
-    assert "'Pay by text' (text)" in story[3] and "'Balance by e-mail' (e-mail)" in story[3]
+    # R7: the starter templates, one per mode, shown through -MANAGE-.
+    for starter in ("'Balance by text' (text)", "'Balance by e-mail' (e-mail)", "(call)"):
+        assert starter in story[3]
 
     # A text bubble with the QuickPay link in one piece, and an e-mail, as received.
     bubble = [line for line in story[4].splitlines() if line.startswith("    | ")]
     assert any(MEI_LINK in line for line in bubble)
-    assert "Subject: Your balance with Maple Street Pediatrics" in story[4]
+    assert "Subject: Your balance at Maple Street Pediatrics" in story[4]
     assert "To:      mei.chen@example.com" in story[4]
 
     # R4, R3: the history panel, and no change to the dunning count.

@@ -11,6 +11,7 @@ import pytest
 import hookspecs
 from hookspecs import dashboard, lifecycle, ondemand, platform, web
 from ondemand_plugin.errors import ErrorCode
+from ondemand_plugin.plugin import STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -40,6 +41,18 @@ def test_every_hook_has_a_readme_section_with_its_parameters_and_an_example(
     for parameter in inspect.signature(function).parameters:  # type: ignore[arg-type]
         assert parameter in section, f"{name}: parameter {parameter!r} is not described"
     assert "```python" in section, f"{name}: no example"
+
+
+@pytest.mark.parametrize(
+    ("action_id", "step"), [(action, step) for action, steps in STEPS.items() for step in steps]
+)
+def test_every_step_of_every_action_is_documented_with_an_example(
+    action_id: str, step: str
+) -> None:
+    section = hook_section("pm_dashboard_action")
+    assert f'step="{step}"' in section, f"{action_id}: step {step!r} is not described"
+    calls = re.findall(r'action_id="([\w.]+)", step="(\w+)"', section)
+    assert (action_id, step) in calls, f"{action_id}: no example of step {step!r}"
 
 
 @pytest.mark.parametrize(("name", "function"), HOOKS, ids=[name for name, _ in HOOKS])

@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ from ondemand_plugin.sending import service
 from ondemand_sandbox import Sandbox, build_app
 from ondemand_sandbox.accounts import SwitchRefused
 from ondemand_sandbox.database import Database
-from ondemand_sandbox.seed import TEMPLATES
 
 SEND_URL = "/practices/demo/send?type=patient&id=p-lily&action=ondemand.send_balance_notification"
 TO_MEI_BY_TEXT = {"entity": {"type": "guarantor", "id": "g-mei"}, "mode": "text"}
+
+# The plugin's starter templates, which the demo practice gets with its add-on.
+STARTER_LABELS = {"Balance by text", "Balance by e-mail", "Balance by phone call"}
 
 
 @pytest.fixture
@@ -386,7 +389,7 @@ def test_a_first_start_whose_addon_switch_fails_is_finished_by_the_next(
         try:
             assert len(sandbox.addon_log("demo")) == 1
             listed = sandbox.manage("demo", {"op": "list"})["templates"]
-            assert sorted(t["label"] for t in listed) == sorted(t["label"] for t in TEMPLATES)
+            assert sorted(t["label"] for t in listed) == sorted(STARTER_LABELS)
             assert sandbox.actions("demo", "patient", "p-lily")
         finally:
             sandbox.close()
@@ -434,12 +437,37 @@ def test_the_dialog_carries_the_idempotency_key_its_open_step_gave(
     assert 'id="od-key" value="key-of-this-dialog"' in html
 
 
+def send_to_options(html: str) -> list[dict[str, Any]]:
+    """The Send To lines of a dialog: label, mode and the entities each stands for."""
+    options = []
+    pattern = r'<option value="\d+" data-entities="([^"]*)" data-mode="(\w+)"[^>]*>([^<]*)</option>'
+    for entities, mode, label in re.findall(pattern, html):
+        options.append(
+            {"entities": json.loads(unescape(entities)), "mode": mode, "label": unescape(label)}
+        )
+    return options
+
+
 def test_each_send_to_option_carries_whose_balance_it_may_get(client: TestClient) -> None:
-    html = client.get(SEND_URL).text
-    mei = re.search(r'<option[^>]*data-entity-id="g-mei"[^>]*data-mode="text"[^>]*>', html)
-    tom = re.search(r'<option[^>]*data-entity-id="g-tom"[^>]*>', html)
-    assert mei and 'data-guarantor-ids="g-mei"' in mei.group()
-    assert tom and 'data-guarantor-ids="g-tom"' in tom.group()
+    options = send_to_options(client.get(SEND_URL).text)
+    mei = next(o for o in options if o["label"].startswith("Mei Chen") and o["mode"] == "text")
+    tom = next(o for o in options if o["label"].startswith("Tom Chen"))
+    assert mei["entities"] == [{"type": "guarantor", "id": "g-mei", "guarantor_ids": ["g-mei"]}]
+    assert tom["entities"] == [{"type": "guarantor", "id": "g-tom", "guarantor_ids": ["g-tom"]}]
+
+
+def test_a_patient_who_is_their_own_guarantor_has_one_send_to_line_per_number(
+    client: TestClient,
+) -> None:
+    url = SEND_URL.replace("p-lily", "p-ruth")
+    options = send_to_options(client.get(url).text)
+    assert [o["label"] for o in options] == [
+        "Ruth Diaz (patient and guarantor) · Call · +15035550188"
+    ]
+    assert [(e["type"], e["id"]) for e in options[0]["entities"]] == [
+        ("patient", "p-ruth"),
+        ("guarantor", "g-ruth"),
+    ]
 
 
 def status_of(client: TestClient, notification_id: str) -> dict[str, Any]:

@@ -163,7 +163,10 @@ def entitlement(ctx: click.Context) -> Entitlement:
 
 
 def switch(ctx: click.Context, practice: str, enabled: bool, by: str, reason: str | None) -> None:
-    done = admin.switch(entitlement(ctx), practice, enabled=enabled, by=by, reason=reason)
+    store = open_database(ctx)
+    done = admin.switch(
+        Entitlement(store), TemplateManager(store), practice, enabled=enabled, by=by, reason=reason
+    )
     state = "ON" if enabled else "OFF"
     record = done.record
     if done.changed and record is not None:

@@ -32,22 +32,6 @@ NOAH = {"type": "patient", "id": "p-noah"}
 LINE = 78  # the width of the printed story
 EMAIL_WIDTH = 66
 
-TEXT_TEMPLATE = {
-    "label": "Pay by text",
-    "mode": "text",
-    "body": "Hi {{GuarantorFirstName}}, this is {{PracticeName}}. Your balance is {{BalanceDue}}. "
-    "Pay securely here: {{QuickPayLink}}",
-}
-EMAIL_TEMPLATE = {
-    "label": "Balance by e-mail",
-    "mode": "email",
-    "subject": "Your balance with {{PracticeName}}",
-    "body": "Dear {{GuarantorFullName}},\n\n"
-    "The balance for {{PatientFullName}} at {{PracticeName}} is {{BalanceDue}}.\n\n"
-    "{{QuickPayLink}}\n\n"
-    "Questions? Call us at {{PracticePhone}}.",
-}
-
 
 def run(out: TextIO, home: Path) -> Path:
     """Tell the whole story on ``out``; return the demo folder."""
@@ -93,7 +77,7 @@ class Story:
         dunning_before = self.dunning_count("g-mei")
         self.switch_addon_on()
         self.open_dialog()
-        text_id, email_id = self.add_templates()
+        text_id, email_id = self.show_starter_templates()
         self.send_to_mei(text_id, email_id)
         self.show_history(dunning_before)
         self.send_zero_balance(email_id)
@@ -150,24 +134,20 @@ class Story:
         for notice in form["notices"]:
             self.wrapped(notice, "  - ", "    ")
 
-    def add_templates(self) -> tuple[str, str]:
-        self.heading(3, "Templates, from the dialog's -MANAGE- entry")
-        created = []
-        for fields in (TEXT_TEMPLATE, EMAIL_TEMPLATE):
-            template = self.manage({"op": "create", "template": fields})["template"]
-            created.append(template["id"])
+    def show_starter_templates(self) -> tuple[str, str]:
+        self.heading(3, "The starter templates the add-on came with, from -MANAGE-")
+        self.say("One per mode, which Amy can edit, copy or delete:")
+        ids = {}
+        for template in self.manage({"op": "list"})["templates"]:
+            ids[template["mode"]] = template["id"]
             self.labels[template["id"]] = template["label"]
-            self.say(f"Amy adds {template['label']!r} ({MODE_NAMES[template['mode']]}):")
+            self.say(f"{template['label']!r} ({MODE_NAMES[template['mode']]}):")
             if template["subject"]:
                 self.say(f"  Subject: {template['subject']}")
             for line in template["body"].splitlines():
-                self.wrapped(line, "  | ", "  | ")
-        form = self.pm.hook.pm_dashboard_action(
-            action_id=SEND_ACTION_ID, step="open", subject=LILY, payload={}, context=CONTEXT
-        )
-        offered = [f"{t['label']} ({MODE_NAMES[t['mode']]})" for t in form["templates"]]
-        self.say("The template dropdown now offers: " + ", ".join([*offered, "-MANAGE-"]))
-        return created[0], created[1]
+                if line:
+                    self.wrapped(line, "  | ", "  | ")
+        return ids["text"], ids["email"]
 
     def send_to_mei(self, text_id: str, email_id: str) -> None:
         self.heading(4, "Send Now (F2): a text and an e-mail to Mei Chen")

@@ -32,7 +32,7 @@ from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.inbound.requests import PAY_PREFIX, answer
 from ondemand_plugin.stores import NotificationRecord, Store
 
-__all__ = ["PAY_PREFIX", "PayLinks", "TrackedLink", "is_preview", "token_hash"]
+__all__ = ["PAY_PREFIX", "PayLinks", "TrackedLink", "is_preview", "preview_url", "token_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,11 @@ class TrackedLink:
 
     def __repr__(self) -> str:
         return f"TrackedLink(expires_at={self.expires_at!r})"
+
+
+def preview_url(base_url: str) -> str:
+    """A stand-in as long as a tracked link, for a preview's count (nothing is made)."""
+    return f"{base_url}ondemand/{PAY_PREFIX}{'x' * len(secrets.token_urlsafe(TOKEN_BYTES))}"
 
 
 def token_hash(token: str) -> str:

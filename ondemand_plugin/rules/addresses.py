@@ -72,3 +72,16 @@ def _invalid(message: str) -> OnDemandError:
     return OnDemandError(
         message + " Correct it with Modify.", code=ErrorCode.INVALID_ADDRESS, field="address"
     )
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def in_practice_domain(sender: str, practice_sender: str | None) -> bool:
+    """Whether ``sender`` is in the domain of the practice's own sender, or under it: a
+    template may not send in another company's name."""
+    if not practice_sender:
+        return False
+    domain, own = domain_of(sender), domain_of(practice_sender)
+    return domain == own or domain.endswith("." + own)

@@ -1,13 +1,28 @@
-"""Mappable fields and message rendering per mode: plain text, escaped HTML, SMS segments."""
+"""Composing a message: the mappable fields and their values, the sender, the default subject,
+R5's wording when no payment can be made, and the rendering per mode (plain text, escaped HTML,
+SMS segments). The ``submit`` and ``preview`` steps compose through ``compose`` alike."""
 
 from __future__ import annotations
 
 import html
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from ondemand_plugin.errors import ErrorCode, OnDemandError
+import attrs
+
+from hookspecs.types import Template
+from ondemand_plugin.boundary.model import Guarantor, Patient, Practice
+from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError
+from ondemand_plugin.rules.addresses import in_practice_domain
+
+if TYPE_CHECKING:
+    # Only named in annotations: the send criteria depend on the host, which renders money here.
+    from ondemand_plugin.rules.criteria import Recipient, Scope
+
+log = logging.getLogger(__name__)
 
 # The same fields a standard balance notification offers (R7).
 FIELDS: tuple[str, ...] = (
@@ -130,3 +145,161 @@ def check_length(body: str, mode: str) -> None:
             code=ErrorCode.INVALID_REQUEST,
             field="body",
         )
+
+
+# R5: at $0.00 or a credit there is nothing to pay, so the sentence that offers the link goes.
+_SENTENCE_BREAK = re.compile(r"[.!?]\s+|\n")
+_AFTER_LINK = re.compile(r"[.!?,;:)]*")
+
+
+def without_pay_link(text: str) -> str:
+    """``text`` for a guarantor who cannot pay (R5): each sentence that carries
+    ``{{QuickPayLink}}``, from its start to the link and the punctuation right after it, becomes
+    "No payment is due at this time." ("Pay securely: {{QuickPayLink}}" is replaced whole,
+    rather than reading "Pay securely: No payment is due at this time.")."""
+    pieces: list[str] = []
+    position = 0
+    for match in _FIELD.finditer(text):
+        if match.group(1) != "QuickPayLink" or match.start() < position:
+            continue
+        breaks = list(_SENTENCE_BREAK.finditer(text, position, match.start()))
+        start = breaks[-1].end() if breaks else position
+        after = _AFTER_LINK.match(text, match.end())
+        pieces += [text[position:start], NO_PAYMENT_SENTENCE]
+        position = after.end() if after else match.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+@attrs.frozen
+class Composed:
+    """A message as it will be sent, and what a preview tells staff about it."""
+
+    subject: str | None
+    body: str
+    html: str | None
+    sender: str
+    template_label: str | None
+    # Whether the text offers the pay link (before R5 takes it out), and the fields it uses
+    # that render empty for this recipient.
+    offers_pay_link: bool
+    empty_fields: tuple[str, ...]
+
+
+# The pay link for a guarantor and the amount asked: made only when the message uses it and a
+# payment can be made (R5).
+PayLink = Callable[[Practice, Guarantor, Decimal], str]
+
+
+def compose(
+    practice: Practice,
+    scope: Scope,
+    guarantor: Guarantor,
+    recipient: Recipient,
+    template: Template | None,
+    typed: Mapping[str, Any],
+    pay_link: PayLink,
+    amount: Decimal | None = None,
+) -> Composed:
+    """The message for ``recipient``: ``typed`` (the request's ``body`` and ``subject``) or
+    the template's texts, with the fields' values merged in; ``amount`` is the one staff chose
+    (None: the balance)."""
+    mode = recipient.mode
+    # R9: a body typed in the editor (an edited template or free text) is sent as typed.
+    body = typed.get("body") or (template.body if template else None)
+    if not body:
+        raise InvalidRequest(
+            "There is no message to send: pick a template, or type the message.", field="body"
+        )
+    check_fields(body, mode, "body")
+    subject = None
+    if mode == "email":
+        subject = (
+            typed.get("subject")
+            or (template.subject if template else None)
+            or DEFAULT_EMAIL_SUBJECT
+        )
+        check_fields(subject, mode, "subject")
+    offers_pay_link = "QuickPayLink" in fields_in(body)
+    if not guarantor.payment_allowed:
+        body = without_pay_link(body)
+        subject = without_pay_link(subject) if subject else None
+    texts = (body, subject or "")
+    values = field_values(practice, scope, guarantor, recipient, texts, pay_link, amount)
+    rendered = render_text(body, values)
+    check_length(rendered, mode)
+    used = dict.fromkeys(name for text in texts for name in fields_in(text))
+    sender = {
+        "email": email_sender(practice, template),
+        "text": practice.text_from,
+        "voice": practice.text_from or practice.phone,
+    }[mode]
+    return Composed(
+        # Merged values come from the host: a line break among them must not reach a header.
+        subject=one_line(render_text(subject, values)) if subject else None,
+        body=rendered,
+        html=render_html(body, values, practice.name) if mode == "email" else None,
+        sender=sender or practice.phone,
+        template_label=template.label if template else None,
+        offers_pay_link=offers_pay_link,
+        empty_fields=tuple(name for name in used if not values[name]),
+    )
+
+
+def field_values(
+    practice: Practice,
+    scope: Scope,
+    guarantor: Guarantor,
+    recipient: Recipient,
+    texts: tuple[str, ...],
+    pay_link: PayLink,
+    amount: Decimal | None = None,
+) -> dict[str, str]:
+    patient = _patient_in_scope(scope, recipient)
+    values = {
+        "GuarantorFirstName": guarantor.first_name,
+        "GuarantorLastName": guarantor.last_name,
+        "GuarantorFullName": guarantor.name,
+        "PatientFirstName": patient.first_name if patient else "",
+        "PatientLastName": patient.last_name if patient else "",
+        "PatientFullName": patient.name if patient else "",
+        "BalanceDue": format_money(guarantor.balance),
+        "AmountDue": format_money(amount or guarantor.balance),
+        "PracticeName": practice.name,
+        "PracticePhone": practice.phone,
+        "QuickPayLink": NO_PAYMENT_SENTENCE,
+    }
+    # R5: at $0.00 or a credit no payment can be made, so the host is not asked for a link.
+    uses_link = any("QuickPayLink" in fields_in(text) for text in texts)
+    if guarantor.payment_allowed and uses_link:
+        values["QuickPayLink"] = pay_link(practice, guarantor, amount or guarantor.balance)
+    return values
+
+
+def email_sender(practice: Practice, template: Template | None) -> str | None:
+    """The template's own sender when it is in the practice's domain, else the practice's.
+
+    Templates are checked when saved, but a template store is another plugin's code: one that
+    answers a sender of another domain (``security@bigbank.example``) is not believed.
+    """
+    if template is None or not template.sender_email:
+        return practice.sender_email
+    if in_practice_domain(template.sender_email, practice.sender_email):
+        return template.sender_email
+    log.warning(
+        "Template %s of practice %s has a sender outside the practice's domain; the practice's "
+        "own sender is used instead",
+        template.id,
+        practice.id,
+    )
+    return practice.sender_email
+
+
+def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:
+    """Whose name the Patient fields carry: the dashboard's patient, else the one sent to."""
+    if isinstance(scope.subject, Patient):
+        return scope.subject
+    if isinstance(recipient.entity, Patient):
+        return recipient.entity
+    patients = [entity for entity in scope.recipients if isinstance(entity, Patient)]
+    return patients[0] if len(patients) == 1 else None

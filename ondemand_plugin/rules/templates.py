@@ -14,9 +14,37 @@ from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.extensions import report_label
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, PluginError
 from ondemand_plugin.rules import composing
-from ondemand_plugin.rules.addresses import normalize_email
+from ondemand_plugin.rules.addresses import domain_of, in_practice_domain, normalize_email
 
 _REQUIRED_ON_CREATE = ("label", "mode", "body")
+
+# What a practice starts with when its add-on is first switched on: one template per mode, which
+# staff then edit, copy or delete. Each reads as whole sentences at $0.00 or a credit too (R5):
+# the sentence that offers the pay link is then "No payment is due at this time.", and the call
+# offers the practice's phone for questions rather than for paying.
+STARTER_TEMPLATES: tuple[dict[str, Any], ...] = (
+    {
+        "label": "Balance by text",
+        "mode": "text",
+        "body": "Hi {{GuarantorFirstName}}, this is {{PracticeName}}. Your balance is "
+        "{{BalanceDue}}. Pay securely: {{QuickPayLink}} Reply STOP to opt out.",
+    },
+    {
+        "label": "Balance by e-mail",
+        "mode": "email",
+        "subject": "Your balance at {{PracticeName}}",
+        "body": "Dear {{GuarantorFullName}},\n\nYour balance at {{PracticeName}} is "
+        "{{BalanceDue}}.\nYou can pay it securely here: {{QuickPayLink}}\n\nQuestions? Call us "
+        "at {{PracticePhone}}.\n\n{{PracticeName}}",
+    },
+    {
+        "label": "Balance by phone call",
+        "mode": "voice",
+        "body": "Hello {{GuarantorFirstName}}, this is {{PracticeName}} calling about your "
+        "account. Your balance is {{BalanceDue}}. If you have any questions, please call us at "
+        "{{PracticePhone}}. Thank you.",
+    },
+)
 
 # A practice's own sender e-mail address (None when it has none), asked of the host.
 PracticeSender = Callable[[str], str | None]
@@ -48,19 +76,6 @@ class _StoreFailed(PluginError):
             field="template_store",
         )
         self.problem = problem
-
-
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower()
-
-
-def in_practice_domain(sender: str, practice_sender: str | None) -> bool:
-    """Whether ``sender`` is in the domain of the practice's own sender, or under it: a
-    template may not send in another company's name."""
-    if not practice_sender:
-        return False
-    domain, own = domain_of(sender), domain_of(practice_sender)
-    return domain == own or domain.endswith("." + own)
 
 
 class TemplateManager:
@@ -157,6 +172,13 @@ class TemplateManager:
         template = self.get(practice_id, template_id)
         self._call("delete_template", practice_id, template_id)
         return template
+
+    def add_starters(self, practice_id: str) -> builtins.list[Template]:
+        """The starter templates, for a practice that has none yet (its add-on switched on for
+        the first time); a practice that already has templates keeps them as they are."""
+        if self.list(practice_id):
+            return []
+        return [self.create(practice_id, fields) for fields in STARTER_TEMPLATES]
 
     def _listed(self, practice_id: str) -> tuple[builtins.list[Template], int]:
         """The valid templates, and how many were left out."""

@@ -1,4 +1,5 @@
 """The send flow: entitlement → send criteria → compose → idempotency → deliver → history.
+The preview stops after compose.
 
 Never touches the guarantor's dunning count (R3): the only host hooks it may change anything
 through are ``pm_update_contact``, when staff ask to save a corrected address, and
@@ -19,22 +20,18 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Channel, OutboundMessage, Template
-from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.config import Config
 from ondemand_plugin.boundary.host import Host
-from ondemand_plugin.boundary.model import Guarantor, Patient, Practice, entity_type
+from ondemand_plugin.boundary.model import Guarantor, Practice, entity_type
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, StoreUnavailable
-from ondemand_plugin.inbound.links import TrackedLink
+from ondemand_plugin.inbound.links import TrackedLink, preview_url
 from ondemand_plugin.rules import composing
 from ondemand_plugin.rules.amounts import amount_due
 from ondemand_plugin.rules.criteria import (
-    NO_BATCHED_STATEMENT,
     OptedOut,
     Recipient,
-    Scope,
-    SendOption,
     check_send_window,
     choose_guarantor,
     choose_recipient,
@@ -44,7 +41,8 @@ from ondemand_plugin.rules.criteria import (
     send_window_refusal,
 )
 from ondemand_plugin.rules.opt_outs import OptOuts
-from ondemand_plugin.rules.templates import TemplateManager, in_practice_domain
+from ondemand_plugin.rules.templates import TemplateManager
+from ondemand_plugin.sending import dialog
 from ondemand_plugin.sending.delivery import deliver
 from ondemand_plugin.sending.recovery import UNKNOWN_DETAIL, Recovery
 from ondemand_plugin.stores import Completion, NotificationRecord, Store
@@ -62,15 +60,21 @@ def request_error(path: str, problem: str) -> InvalidRequest:
     return InvalidRequest(f"The request's {path} {problem}.", field=path)
 
 
+# The preview's stand-in for the host's pay link: the host is not asked for a link nothing
+# will carry (it may record each one it makes); about as long as a real one, for the count.
+PREVIEW_PAY_LINK = "https://pay.example/preview-of-the-link"
+
+
 @attrs.frozen
-class Composed:
-    subject: str | None
-    body: str
-    html: str | None
-    sender: str
-    template_label: str | None
+class Draft:
+    """A notification checked and composed, not yet sent."""
+
+    practice: Practice
+    guarantor: Guarantor
+    recipient: Recipient
+    composed: composing.Composed
+    # The amount staff chose; None for the balance.
     amount: Decimal | None
-    link: TrackedLink | None
 
 
 class SendService:
@@ -106,50 +110,33 @@ class SendService:
         practice_id = context["practice_id"]
         practice = self.host.practice(practice_id)
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
-        guarantors = scope.eligible_guarantors
-        options = send_options(scope, practice, self._opted_out(practice_id)) if guarantors else []
-        offer = self.templates.offer(practice_id)
-        templates = [t for t in offer.templates if t.active]
-        reason = _closed_reason(guarantors, options) or _refusal_text(
-            send_window_refusal(self.config.send_window, practice, utc_now())
+        options = (
+            send_options(scope, practice, self._opted_out(practice_id))
+            if scope.eligible_guarantors
+            else []
         )
-        return {
-            "action_id": SEND_ACTION_ID,
-            "can_send": reason is None,
-            "reason": reason,
-            # One key per opened dialog: a second press of Send Now repeats the first.
-            "idempotency_key": new_idempotency_key(),
-            "guarantors": [
-                {
-                    "id": guarantor.id,
-                    "name": guarantor.name,
-                    "balance": composing.format_amount(guarantor.balance),
-                    "payment_allowed": guarantor.payment_allowed,
-                    "notice": _guarantor_notice(guarantor),
-                }
-                for guarantor in guarantors
-            ],
-            "send_to": [
-                {
-                    "entity": {
-                        "type": entity_type(option.entity),
-                        "id": option.entity.id,
-                        "name": option.entity.name,
-                    },
-                    "mode": option.mode,
-                    "address": option.address,
-                    "allowed": option.refusal is None,
-                    "reason": _refusal_text(option.refusal),
-                    "guarantor_ids": list(option.guarantor_ids),
-                }
-                for option in options
-            ],
-            "templates": [
-                {"id": template.id, "label": template.label, "mode": template.mode}
-                for template in templates
-            ],
-            "notices": _notices(scope, guarantors, templates, offer.notice),
-        }
+        offer = self.templates.offer(practice_id)
+        return dialog.open_model(
+            scope,
+            options,
+            [template for template in offer.templates if template.active],
+            offer.notice,
+            send_window_refusal(self.config.send_window, practice, utc_now()),
+            new_idempotency_key(),
+        )
+
+    # step="preview"
+
+    def preview(
+        self, subject: dict[str, Any], payload: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What ``submit`` would send for ``payload``, refused as it would be; nothing is sent,
+        recorded or saved, and the host is not asked for a pay link."""
+        contracts.check("send-request", payload, request_error)
+        base = self.config.link_base_url
+        stand_in = PREVIEW_PAY_LINK if base is None else preview_url(base)
+        draft = self._draft(subject, payload, context["practice_id"], lambda *_: stand_in)
+        return dialog.preview(draft.composed, draft.recipient, draft.guarantor)
 
     # step="submit"
 
@@ -164,6 +151,51 @@ class SendService:
         if earlier is not None:
             return self._replay(earlier, request_hash)
 
+        made: list[TrackedLink] = []
+
+        def pay_link(practice: Practice, guarantor: Guarantor, amount: Decimal) -> str:
+            if self.config.link_base_url is None:
+                return self.host.quickpay_link(practice.id, guarantor.id, amount)
+            # The host is asked for its QuickPay link when the tracked link is opened.
+            made.append(
+                TrackedLink(self.config.link_base_url, self.config.link_ttl_seconds, utc_now())
+            )
+            return made[-1].url
+
+        draft = self._draft(subject, payload, practice_id, pay_link)
+        practice, recipient, composed = draft.practice, draft.recipient, draft.composed
+
+        record = self._new_record(
+            key,
+            request_hash,
+            draft,
+            made[0] if made else None,
+            _essence(payload),
+            context,
+        )
+        holder = self.store.claim_notification(record)
+        if holder is not None:  # a concurrent request with the same key won the race
+            return self._replay(holder, request_hash)
+        try:
+            if recipient.corrected and payload["send_to"].get("save_contact"):
+                self._save_contact(practice_id, recipient, context)
+            message = _message(record, practice, recipient, composed)
+        except BaseException:
+            # Nothing reached a channel: give the key back, so that a retry goes at once
+            # instead of waiting for a delivery that never began.
+            self._release(record)
+            raise
+        return self._deliver(record, message, practice, recipient, context)
+
+    def _draft(
+        self,
+        subject: dict[str, Any],
+        payload: dict[str, Any],
+        practice_id: str,
+        pay_link: composing.PayLink,
+    ) -> Draft:
+        """The notification ``payload`` asks for, checked (R6, R8, the send window, the
+        template) and composed: what both ``submit`` and ``preview`` start from."""
         practice = self.host.practice(practice_id)
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
         require_batched_statement(scope)
@@ -181,24 +213,10 @@ class SendService:
         )
         check_send_window(self.config.send_window, practice, utc_now())
         template = self._template(practice_id, payload.get("template_id"), recipient.mode)
-        composed = self._compose(practice, scope, guarantor, recipient, template, payload, amount)
-
-        record = self._new_record(
-            key, request_hash, guarantor, recipient, composed, payload, context
+        composed = composing.compose(
+            practice, scope, guarantor, recipient, template, payload, pay_link, amount
         )
-        holder = self.store.claim_notification(record)
-        if holder is not None:  # a concurrent request with the same key won the race
-            return self._replay(holder, request_hash)
-        try:
-            if recipient.corrected and send_to.get("save_contact"):
-                self._save_contact(practice_id, recipient, context)
-            message = _message(record, practice, recipient, composed)
-        except BaseException:
-            # Nothing reached a channel: give the key back, so that a retry goes at once
-            # instead of waiting for a delivery that never began.
-            self._release(record)
-            raise
-        return self._deliver(record, message, practice, recipient, context)
+        return Draft(practice, guarantor, recipient, composed, amount)
 
     def _release(self, record: NotificationRecord) -> None:
         try:
@@ -234,104 +252,16 @@ class SendService:
             )
         return template
 
-    def _compose(
-        self,
-        practice: Practice,
-        scope: Scope,
-        guarantor: Guarantor,
-        recipient: Recipient,
-        template: Template | None,
-        payload: dict[str, Any],
-        amount: Decimal | None,
-    ) -> Composed:
-        mode = recipient.mode
-        # R9: a body typed in the editor (an edited template or free text) is sent as typed.
-        body = payload.get("body") or (template.body if template else None)
-        if not body:
-            raise InvalidRequest(
-                "There is no message to send: pick a template, or type the message.", field="body"
-            )
-        composing.check_fields(body, mode, "body")
-        subject_text = None
-        if mode == "email":
-            subject_text = (
-                payload.get("subject")
-                or (template.subject if template else None)
-                or composing.DEFAULT_EMAIL_SUBJECT
-            )
-            composing.check_fields(subject_text, mode, "subject")
-        texts = (body, subject_text or "")
-        # R5: at $0.00 or a credit no payment can be made, so no link is made or asked for.
-        uses_link = guarantor.payment_allowed and any(
-            "QuickPayLink" in composing.fields_in(text) for text in texts
-        )
-        link = None
-        if uses_link and self.config.link_base_url is not None:
-            link = TrackedLink(self.config.link_base_url, self.config.link_ttl_seconds, utc_now())
-        values = self._values(practice, scope, guarantor, recipient, amount, uses_link, link)
-        rendered = composing.render_text(body, values)
-        composing.check_length(rendered, mode)
-        sender = {
-            "email": _email_sender(practice, template),
-            "text": practice.text_from,
-            "voice": practice.text_from or practice.phone,
-        }[mode]
-        return Composed(
-            # Merged values come from the host: a line break among them must not reach a header.
-            subject=composing.one_line(composing.render_text(subject_text, values))
-            if subject_text
-            else None,
-            body=rendered,
-            html=composing.render_html(body, values, practice.name) if mode == "email" else None,
-            sender=sender or practice.phone,
-            template_label=template.label if template else None,
-            amount=amount,
-            link=link,
-        )
-
-    def _values(
-        self,
-        practice: Practice,
-        scope: Scope,
-        guarantor: Guarantor,
-        recipient: Recipient,
-        amount: Decimal | None,
-        uses_link: bool,
-        link: TrackedLink | None,
-    ) -> dict[str, str]:
-        patient = _patient_in_scope(scope, recipient)
-        values = {
-            "GuarantorFirstName": guarantor.first_name,
-            "GuarantorLastName": guarantor.last_name,
-            "GuarantorFullName": guarantor.name,
-            "PatientFirstName": patient.first_name if patient else "",
-            "PatientLastName": patient.last_name if patient else "",
-            "PatientFullName": patient.name if patient else "",
-            "BalanceDue": composing.format_money(guarantor.balance),
-            "AmountDue": composing.format_money(amount or guarantor.balance),
-            "PracticeName": practice.name,
-            "PracticePhone": practice.phone,
-            "QuickPayLink": composing.NO_PAYMENT_SENTENCE,
-        }
-        if link is not None:
-            # The host is asked for its QuickPay link when the tracked link is opened.
-            values["QuickPayLink"] = link.url
-        elif uses_link:
-            values["QuickPayLink"] = self.host.quickpay_link(
-                practice.id, guarantor.id, amount or guarantor.balance
-            )
-        return values
-
     def _new_record(
         self,
         key: str,
         request_hash: str,
-        guarantor: Guarantor,
-        recipient: Recipient,
-        composed: Composed,
-        payload: dict[str, Any],
+        draft: Draft,
+        link: TrackedLink | None,
+        request: dict[str, Any],
         context: dict[str, Any],
     ) -> NotificationRecord:
+        guarantor, recipient, composed = draft.guarantor, draft.recipient, draft.composed
         now = utc_now()
         notification_id = "ntf_" + secrets.token_hex(12)
         return NotificationRecord(
@@ -354,10 +284,10 @@ class SendService:
             payment_allowed=guarantor.payment_allowed,
             template_label=composed.template_label,
             route_channels=tuple(channel.name for channel in self.channels[recipient.mode]),
-            amount=composing.format_amount(composed.amount) if composed.amount else None,
-            link_token_hash=composed.link.hash if composed.link else None,
-            link_expires_at=composed.link.expires_at if composed.link else None,
-            request=_essence(payload),
+            amount=composing.format_amount(draft.amount) if draft.amount else None,
+            link_token_hash=link.hash if link else None,
+            link_expires_at=link.expires_at if link else None,
+            request=request,
             # The answer if its worker dies before completing it; the completion replaces it.
             result={
                 "notification_id": notification_id,
@@ -465,27 +395,11 @@ class SendService:
         return {**_answer(record), "duplicate": True}
 
 
-def _email_sender(practice: Practice, template: Template | None) -> str | None:
-    """The template's own sender when it is in the practice's domain, else the practice's.
-
-    Templates are checked when saved, but a template store is another plugin's code: one that
-    answers a sender of another domain (``security@bigbank.example``) is not believed.
-    """
-    if template is None or not template.sender_email:
-        return practice.sender_email
-    if in_practice_domain(template.sender_email, practice.sender_email):
-        return template.sender_email
-    log.warning(
-        "Template %s of practice %s has a sender outside the practice's domain; the practice's "
-        "own sender is used instead",
-        template.id,
-        practice.id,
-    )
-    return practice.sender_email
-
-
 def _message(
-    record: NotificationRecord, practice: Practice, recipient: Recipient, composed: Composed
+    record: NotificationRecord,
+    practice: Practice,
+    recipient: Recipient,
+    composed: composing.Composed,
 ) -> OutboundMessage:
     return OutboundMessage(
         notification_id=record.id,
@@ -509,16 +423,6 @@ def _answer(record: NotificationRecord) -> dict[str, Any]:
         return record.result
     status = LEFT.get(record.status, record.status)
     return {**record.result, "status": status, "detail": record.detail}
-
-
-def _patient_in_scope(scope: Scope, recipient: Recipient) -> Patient | None:
-    """Whose name the Patient fields carry: the dashboard's patient, else the one sent to."""
-    if isinstance(scope.subject, Patient):
-        return scope.subject
-    if isinstance(recipient.entity, Patient):
-        return recipient.entity
-    patients = [entity for entity in scope.recipients if isinstance(entity, Patient)]
-    return patients[0] if len(patients) == 1 else None
 
 
 def new_idempotency_key() -> str:
@@ -553,48 +457,3 @@ def _essence(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _given(text: str | None) -> str | None:
     return text if text is not None and text.strip() else None
-
-
-def _refusal_text(refusal: OnDemandError | None) -> str | None:
-    return refusal.message if refusal else None
-
-
-def _closed_reason(guarantors: tuple[Guarantor, ...], options: list[SendOption]) -> str | None:
-    if not guarantors:
-        return NO_BATCHED_STATEMENT
-    if not any(option.refusal is None for option in options):
-        return (
-            "No one here can be reached: add an e-mail address or phone number to the record, "
-            "or check opt-outs."
-        )
-    return None
-
-
-def _guarantor_notice(guarantor: Guarantor) -> str | None:
-    """R5, said beside the guarantor it concerns: a host shows it while that one is chosen."""
-    if guarantor.payment_allowed:
-        return None
-    return (
-        f"{guarantor.name}'s balance is {composing.format_money(guarantor.balance)}: the "
-        "notification can be sent, but no payment can be made from it."
-    )
-
-
-def _notices(
-    scope: Scope,
-    guarantors: tuple[Guarantor, ...],
-    templates: list[Template],
-    template_notice: str | None,
-) -> list[str]:
-    """What concerns the whole dialog, whichever guarantor is chosen."""
-    notices = []
-    hidden = len(scope.guarantors) - len(guarantors)
-    if hidden and guarantors:
-        notices.append(f"{hidden} guarantor(s) who never had a batched statement are not listed.")
-    if template_notice is not None:
-        notices.append(template_notice)
-    elif not templates:
-        notices.append(
-            "There are no On-Demand templates yet: type the message, or add one with -MANAGE-."
-        )
-    return notices

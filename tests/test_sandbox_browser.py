@@ -728,3 +728,27 @@ def test_the_dialog_follows_the_send_to_delivered_opened_and_paid_without_a_relo
     expect(dialog).to_be_visible()
     assert page.evaluate("window.sameDocument") is True
     check_accessibility(page, "21-timeline-paid")
+
+
+def test_an_amount_of_the_staffs_choosing_is_checked_at_its_field_and_asked_for(
+    page: Page,
+) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Guarantor").select_option(label="Mei Chen · $120.50")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    amount = dialog.get_by_label("Amount to ask for")
+    amount.fill("500")
+    page.keyboard.press("F2")
+    expect(dialog.locator("#od-amount-error")).to_contain_text("more than Mei Chen's balance")
+    expect(amount).to_be_focused()
+    assert outbox_count(page) == 0
+    amount.fill("45.10")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123")
+
+    phone = page.context.new_page()
+    phone.goto("/practices/demo/outbox")
+    phone.locator(".bubble").first.get_by_role("link").click()
+    expect(phone.get_by_role("button", name="Pay $45.10 (test payment)")).to_be_visible()

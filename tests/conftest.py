@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,9 +18,14 @@ import pluggy
 import psycopg
 import pytest
 from jsonschema.exceptions import best_match
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Metric, NumberDataPoint
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import hookspecs
-from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, testing
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, telemetry, testing
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
@@ -122,6 +127,74 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Build]:
     yield make
     for pm in managers:
         pm.hook.pm_unconfigure(plugin_manager=pm)
+
+
+class Telemetry:
+    """What the plugin recorded through the OpenTelemetry SDK during a test: finished spans, and
+    the metrics' data points as a reader collects them."""
+
+    def __init__(self, exporter: SpanExporter, reader: InMemoryMetricReader) -> None:
+        self.exporter = exporter
+        self.reader = reader
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        assert isinstance(self.exporter, InMemorySpanExporter)
+        finished = self.exporter.get_finished_spans()
+        return [span for span in finished if name is None or span.name == name]
+
+    def metrics(self) -> dict[str, Metric]:
+        data = self.reader.get_metrics_data()
+        if data is None:
+            return {}
+        return {
+            metric.name: metric
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            if scope.scope.name == "ondemand_plugin"
+            for metric in scope.metrics
+        }
+
+    def points(self, name: str) -> dict[frozenset[tuple[str, Any]], Any]:
+        """The metric's points by their attributes: a counter's value, a histogram's count."""
+        metric = self.metrics().get(name)
+        if metric is None:
+            return {}
+        return {
+            frozenset((point.attributes or {}).items()): point.value
+            if isinstance(point, NumberDataPoint)
+            else point.count
+            for point in metric.data.data_points
+        }
+
+
+class DiscardingExporter(SpanExporter):
+    """Spans exported to nowhere, as a host's exporter sends them away."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+@contextmanager
+def sdk_telemetry(exporter: SpanExporter) -> Iterator[Telemetry]:
+    """The OpenTelemetry SDK as the plugin's providers, as a host configures it."""
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    telemetry.use_providers(tracer_provider, meter_provider)
+    try:
+        yield Telemetry(exporter, reader)
+    finally:
+        telemetry.use_providers()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+@pytest.fixture
+def recorded() -> Iterator[Telemetry]:
+    """Spans and metrics the plugin records during the test, kept in memory."""
+    with sdk_telemetry(InMemorySpanExporter()) as kept:
+        yield kept
 
 
 # The backends. SQLite needs nothing. PostgreSQL is found by itself: the server that

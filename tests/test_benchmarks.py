@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_inbound_memory.py", ["--requests", "3"], "3 unsigned 1 MB POSTs"),
         ("bench_recovery.py", ["--rows", "50", "--stuck", "4"], "settling a stuck send"),
         ("bench_addon.py", ["--switches", "1"], "Seen by another worker"),
+        ("bench_telemetry.py", ["--batches", "1", "--sends", "2"], "median send, SDK configured"),
         (
             "bench_payments.py",
             ["--rounds", "1", "--links", "2", "--postgres", ""],

@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 
 import pluggy
 import pytest
-from conftest import CONTEXT, Build, assert_valid, send_to_mei
+from conftest import (
+    CONTEXT,
+    Build,
+    DiscardingExporter,
+    Telemetry,
+    assert_valid,
+    sdk_telemetry,
+    send_to_mei,
+)
 from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
 from test_recovery import ChannelPlugin, WorkerDied, crash, submit
@@ -22,6 +30,7 @@ from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.twilio.signature import expected_signature, url_spellings
 from ondemand_plugin.channels.twilio.sms import TwilioSmsChannel
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.telemetry import HTTP_STATUS, ROUTE, UNMATCHED
 from ondemand_plugin.testing import ReferenceHost, enable_addon, run_recovery, store_of
 
 SMS_TOKEN = "9f3a2b1c4d5e6f708192a3b4c5d6e7f8"
@@ -933,8 +942,21 @@ def test_an_over_long_url_is_refused_with_414_not_raised(pm: pluggy.PluginManage
     assert request(pm, "twilio/status", {}, url=url)["status"] == 414
 
 
+@pytest.fixture(params=["no SDK", "SDK"])
+def sdk(request: pytest.FixtureRequest) -> Iterator[Telemetry | None]:
+    """Telemetry as the API alone records it (nothing), then through the SDK, its spans exported
+    to nowhere as a host's exporter sends them away, its metrics kept."""
+    if request.param == "no SDK":
+        yield None
+        return
+    with sdk_telemetry(DiscardingExporter()) as kept:
+        yield kept
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])  # no unsigned request reaches the store
-def test_unsigned_and_garbage_requests_leave_nothing_behind(pm: pluggy.PluginManager) -> None:
+def test_unsigned_and_garbage_requests_leave_nothing_behind(
+    sdk: Telemetry | None, pm: pluggy.PluginManager
+) -> None:
     text = sent_text(pm)
 
     def unsigned(number: int) -> dict[str, Any]:
@@ -968,6 +990,11 @@ def test_unsigned_and_garbage_requests_leave_nothing_behind(pm: pluggy.PluginMan
     assert kept < 256 * 1024
     assert urlsplit.cache_info().misses == splits  # the URLs of unsigned requests: not cached
     assert record(pm, text.id) == text
+    if sdk is not None:  # one time series per route and answer, whatever the requests held
+        assert set(sdk.points("ondemand.inbound.requests")) == {
+            frozenset({ROUTE: UNMATCHED, HTTP_STATUS: 400}.items()),
+            frozenset({ROUTE: "twilio/status", HTTP_STATUS: 403}.items()),
+        }
 
 
 @pytest.mark.parametrize(

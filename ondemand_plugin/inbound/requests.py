@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from hookspecs.types import DeliveryEvents, InboundRequest, InboundResponse, InboundRoute
+from ondemand_plugin import telemetry
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.errors import InvalidRequest
 
@@ -59,6 +60,12 @@ class InboundRouter:
         self.pay_links = pay_links
 
     def handle(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        with telemetry.inbound() as span:
+            answered = self._handle(arguments, span)
+            span.set(telemetry.HTTP_STATUS, answered["status"])
+            return answered
+
+    def _handle(self, arguments: dict[str, Any], span: telemetry.Mark) -> dict[str, Any]:
         refusal = _too_large(arguments)
         if refusal is not None:
             return refusal
@@ -75,10 +82,12 @@ class InboundRouter:
             body=arguments["body"],
         )
         if request.path.startswith(PAY_PREFIX):
+            span.set(telemetry.ROUTE, PAY_PREFIX + "{token}")  # never the token itself
             return self.pay_links(request)
         served = self.routes.get(request.path)
         if served is None:
             return answer(404, f"Nothing is served at {request.path!r}.")
+        span.set(telemetry.ROUTE, request.path)  # a registered route's path, not any request's
         allowed = ", ".join(sorted(served.route.methods))
         if request.method not in served.route.methods:
             refused = answer(405, f"{request.path} takes {allowed} only.")

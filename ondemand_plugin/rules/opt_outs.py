@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from ondemand_plugin import telemetry
 from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.logsafe import summary
@@ -48,6 +49,7 @@ class OptOuts:
     ) -> None:
         now = utc_now()
         self.store.set_opt_out(OptOut(practice_id, mode, address, opted_out, source, now))
+        telemetry.opt_out_changed(mode, opted_out, source)
         log.info(
             "%s %s of %s messages from practice %s (%s through %s)",
             mask(address),

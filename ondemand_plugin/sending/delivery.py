@@ -9,6 +9,7 @@ delivery: the recipient asked not to get these messages, whichever channel carri
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from hookspecs.types import (
     RecipientOptedOutError,
     TransientDeliveryError,
 )
+from ondemand_plugin import telemetry
 from ondemand_plugin.logsafe import message_texts, sanitised, summary
 from ondemand_plugin.rules.addresses import mask
 
@@ -124,7 +126,40 @@ def _with_retries(
         sleep=sleep,
         reraise=True,
     )
-    return retrying(channel.deliver, message)
+    return retrying(_attempts(channel), message)
+
+
+def _attempts(channel: Channel) -> Callable[[OutboundMessage], DeliveryReceipt]:
+    """``channel.deliver``, each call of it recorded as a delivery attempt."""
+    tries = itertools.count(1)
+
+    def attempt(message: OutboundMessage) -> DeliveryReceipt:
+        with telemetry.delivery_attempt(channel.name, message.mode, next(tries)) as span:
+            try:
+                receipt = channel.deliver(message)
+            except BaseException as error:
+                outcome = _outcome(error)
+                span.set(telemetry.OUTCOME, outcome)
+                span.fail(outcome)
+                raise
+            if isinstance(receipt, DeliveryReceipt):
+                span.set(telemetry.OUTCOME, "accepted")
+            else:
+                span.set(telemetry.OUTCOME, "no_receipt")
+                span.fail("no_receipt")
+            return receipt
+
+    return attempt
+
+
+def _outcome(error: BaseException) -> str:
+    if isinstance(error, TransientDeliveryError):
+        return "transient"
+    if isinstance(error, RecipientOptedOutError):
+        return "opted_out"
+    if isinstance(error, PermanentDeliveryError):
+        return "permanent"
+    return "error"
 
 
 def _wait(state: RetryCallState) -> float:

@@ -28,6 +28,7 @@ from datetime import timedelta
 import attrs
 
 from hookspecs.types import Channel, DeliveryReceipt, OutboundMessage, StatusLookup
+from ondemand_plugin import telemetry
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.stores import NotificationRecord, Store
 
@@ -89,9 +90,16 @@ class Recovery:
         the deadline plus the margin). Answers them as they are now."""
         age = self.stuck_after_seconds if older_than_seconds is None else older_than_seconds
         cutoff = utc_now() - timedelta(seconds=age)
-        for record in self.store.sending_notifications(cutoff, BATCH):
-            self._say_unknown(record)  # re-read below, with the unknown ones
-        return [self.settle(record) for record in self.store.unknown_notifications(cutoff, BATCH)]
+        with telemetry.recovery_pass() as span:
+            stuck = self.store.sending_notifications(cutoff, BATCH)
+            for record in stuck:
+                self._say_unknown(record)  # re-read below, with the unknown ones
+            unknown = self.store.unknown_notifications(cutoff, BATCH)
+            settled = [self.settle(record) for record in unknown]
+            span.set(telemetry.MARKED, len(stuck))
+            span.set(telemetry.LOOKED_UP, len(unknown))
+            span.set(telemetry.SETTLED, sum(record.status != "unknown" for record in settled))
+        return settled
 
     def is_stuck(self, record: NotificationRecord) -> bool:
         if record.status != "sending":

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from hookspecs.types import Channel, OutboundMessage, Template
+from ondemand_plugin import telemetry
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.boundary.config import Config
 from ondemand_plugin.boundary.host import Host
@@ -143,12 +144,24 @@ class SendService:
     def submit(
         self, subject: dict[str, Any], payload: dict[str, Any], context: dict[str, Any]
     ) -> dict[str, Any]:
+        with telemetry.send(context["practice_id"]) as span:
+            return self._submit(subject, payload, context, span)
+
+    def _submit(
+        self,
+        subject: dict[str, Any],
+        payload: dict[str, Any],
+        context: dict[str, Any],
+        span: telemetry.Mark,
+    ) -> dict[str, Any]:
         contracts.check("send-request", payload, request_error)
+        span.set(telemetry.MODE, payload["send_to"]["mode"])
         practice_id = context["practice_id"]
         key = payload.get("idempotency_key") or new_idempotency_key()
         request_hash = _request_hash(subject, payload)
         earlier = self.store.notification_by_key(practice_id, key)
         if earlier is not None:
+            span.set(telemetry.STATUS, "duplicate")
             return self._replay(earlier, request_hash)
 
         made: list[TrackedLink] = []
@@ -175,7 +188,9 @@ class SendService:
         )
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
+            span.set(telemetry.STATUS, "duplicate")
             return self._replay(holder, request_hash)
+        span.set(telemetry.NOTIFICATION, record.id)
         try:
             if recipient.corrected and payload["send_to"].get("save_contact"):
                 self._save_contact(practice_id, recipient, context)
@@ -185,7 +200,11 @@ class SendService:
             # instead of waiting for a delivery that never began.
             self._release(record)
             raise
-        return self._deliver(record, message, practice, recipient, context)
+        result = self._deliver(record, message, practice, recipient, context)
+        span.set(telemetry.STATUS, result["status"])
+        if result["status"] != "sent":
+            span.fail(result["status"])
+        return result
 
     def _draft(
         self,

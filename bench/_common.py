@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pluggy
 import psycopg
@@ -57,11 +58,35 @@ def postgres_schema(server_url: str) -> Iterator[str]:
 
 
 @contextmanager
+def mariadb_database(server_url: str) -> Iterator[str]:
+    """A new MariaDB database on the server ``mysql://user@host:port/any`` names, dropped after."""
+    import pymysql
+
+    name = f"ondemand_bench_{uuid.uuid4().hex[:12]}"
+    parts = urlsplit(server_url)
+    login = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": parts.username or "root",
+        "password": parts.password or "",
+    }
+    with pymysql.connect(**login) as connection, connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with pymysql.connect(**login) as connection, connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE `{name}`")
+
+
+@contextmanager
 def database(backend: str, folder: Path, server_url: str | None) -> Iterator[str]:
-    """A fresh database of the backend (a new SQLite file, or a new PostgreSQL schema)."""
+    """A fresh database of the backend (a new SQLite file, PostgreSQL schema or MariaDB
+    database)."""
     if backend == "sqlite":
         yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
-    else:
-        assert server_url is not None
-        with postgres_schema(server_url) as url:
-            yield url
+        return
+    assert server_url is not None
+    fresh = mariadb_database if backend == "mariadb" else postgres_schema
+    with fresh(server_url) as url:
+        yield url

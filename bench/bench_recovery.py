@@ -22,7 +22,7 @@ from ondemand_plugin.channels.outbox import OutboxChannel
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.sending import recovery
 from ondemand_plugin.sending.recovery import Recovery
-from ondemand_plugin.stores import Completion, NotificationRecord, SQLiteStore, Store
+from ondemand_plugin.stores import Completion, NotificationRecord, Store, open_store
 
 
 def record(number: int, age: timedelta, route: tuple[str, ...] = ("outbox",)) -> NotificationRecord:
@@ -110,7 +110,7 @@ def main() -> None:
     arguments = parser.parse_args()
     logging.disable(logging.WARNING)  # one warning per stuck send would drown the figures
     with tempfile.TemporaryDirectory(dir=arguments.dir) as folder:
-        store = SQLiteStore(Path(folder) / "ondemand.db")
+        store = open_store(f"sqlite:///{Path(folder) / 'ondemand.db'}")
         outbox = OutboxChannel(Path(folder) / "outbox")
         fill(store, arguments.rows)
         pass_seconds = start_pass(Recovery(store, {"text": (outbox,)}, 10.0), rounds=50)

@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pluggy
 import psycopg
+import pymysql
 import pytest
 from jsonschema.exceptions import best_match
 from opentelemetry.sdk.metrics import MeterProvider
@@ -27,6 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import hookspecs
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID, telemetry, testing
 from ondemand_plugin.boundary import contracts
+from ondemand_plugin.stores.sqlite_backend import SQLiteBackend
 from ondemand_plugin.testing import ReferenceHost, demo_host
 from ondemand_plugin.testing.pytest_plugin import ondemand_test_config
 
@@ -65,7 +68,8 @@ def trace_sql(pm: pluggy.PluginManager) -> list[str]:
     """
     statements: list[str] = []
     store = testing.store_of(pm)
-    store._connection().set_trace_callback(statements.append)
+    assert isinstance(store.backend, SQLiteBackend)
+    store.backend.sqlite_connection().set_trace_callback(statements.append)
     return statements
 
 
@@ -345,7 +349,93 @@ def postgres_url(postgres_run_url: str) -> str:
     return postgres_run_url
 
 
-BACKENDS = ("sqlite", "postgresql")
+# MariaDB (or MySQL) is found as PostgreSQL is: the server that ONDEMAND_TEST_MARIADB_URL names,
+# else one answering at 127.0.0.1:3306 (root, no password). Each test run works in a database of
+# its own, created for it and dropped at its end: others share the server.
+
+MARIADB_URL_VARIABLE = "ONDEMAND_TEST_MARIADB_URL"
+DEFAULT_MARIADB_URL = "mysql://root@127.0.0.1:3306/test"
+HOW_TO_RUN_MARIADB_TESTS = (
+    "To run the MariaDB tests, start a server at 127.0.0.1:3306 (user root, no password), or "
+    "point ONDEMAND_TEST_MARIADB_URL at a server where the user may create databases."
+)
+
+
+def _mariadb_login(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+        "connect_timeout": 3,
+    }
+
+
+def _mariadb_answers(url: str) -> pymysql.Error | None:
+    try:
+        pymysql.connect(**_mariadb_login(url)).close()
+    except pymysql.Error as error:
+        return error
+    return None
+
+
+def located_mariadb(environ: Mapping[str, str]) -> str:
+    """The URL of the MariaDB server to test on; skips the test, with the reason, where none
+    answers (under CI it fails instead)."""
+    url = environ.get(MARIADB_URL_VARIABLE) or DEFAULT_MARIADB_URL
+    error = _mariadb_answers(url)
+    if error is None:
+        return url
+    parts = urlsplit(url)  # host and port only: never the password
+    reason = f"No MariaDB server answers at {parts.hostname}:{parts.port or 3306}: {error}."
+    if environ.get("CI"):
+        pytest.fail(f"{reason} Under CI the MariaDB tests must run. {HOW_TO_RUN_MARIADB_TESTS}")
+    pytest.skip(f"{reason} {HOW_TO_RUN_MARIADB_TESTS}")
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> str:
+    return located_mariadb(os.environ)
+
+
+@contextmanager
+def fresh_mariadb_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server, dropped with all it holds afterwards; yields its
+    URL."""
+    name = f"ondemand_test_{uuid.uuid4().hex[:12]}"
+    with pymysql.connect(**_mariadb_login(server_url)) as connection:
+        connection.cursor().execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with pymysql.connect(**_mariadb_login(server_url)) as connection:
+            connection.cursor().execute(f"DROP DATABASE `{name}`")
+
+
+@pytest.fixture(scope="session")
+def mariadb_run_url(mariadb_server: str) -> Iterator[str]:
+    """This test run's own database: created when first needed, dropped at the end of the run."""
+    with fresh_mariadb_database(mariadb_server) as url:
+        yield url
+
+
+@pytest.fixture
+def mariadb_url(mariadb_run_url: str) -> str:
+    """This run's database, emptied of what earlier tests left (its migrations stay applied)."""
+    database = urlsplit(mariadb_run_url).path.lstrip("/")
+    with pymysql.connect(**_mariadb_login(mariadb_run_url), database=database) as connection:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+            "AND table_name NOT IN ('alembic_version', 'schema_version')"
+        )
+        for (table,) in cursor.fetchall():
+            cursor.execute(f"TRUNCATE TABLE `{table}`")
+    return mariadb_run_url
+
+
+BACKENDS = ("sqlite", "postgresql", "mariadb")
 # For a module whose ``backend`` fixture is SQLite only: run this test on each backend.
 on_each_backend = pytest.mark.parametrize("backend", BACKENDS)
 
@@ -362,7 +452,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     """A fresh database of the backend."""
     if backend == "sqlite":
         return "sqlite:///" + str(tmp_path / "ondemand.db")
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue("postgres_url" if backend == "postgresql" else "mariadb_url")
     return url
 
 

@@ -47,6 +47,11 @@ def plugin_config(database_url: str, outbox_dir: Path) -> dict[str, Any]:
         "outbox_dir": str(outbox_dir),
         "send_window": {"start": "00:00", "end": "24:00"},
         "channels": {"text": CHANNEL},
+        # A send still unfinished past the deadline plus recovery's margin is settled by the next
+        # worker's start and by a history read: with the default deadline (10 s), the first
+        # sends cut short would be settled while the kills go on, whenever the thirty workers'
+        # starts take longer than 40 s (a loaded machine), and not be left for the test to see.
+        "deadline_seconds": 300,
     }
 
 

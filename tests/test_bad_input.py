@@ -75,7 +75,11 @@ VALID_SUBMIT: dict[str, Any] = {
 
 def _written(pm: pluggy.PluginManager, outbox: Path) -> tuple[int, int]:
     store = store_of(pm)
-    rows = store._connection().execute("SELECT count(*) FROM notifications").fetchone()[0]
+    rows = (
+        store.backend.sqlite_connection()
+        .execute("SELECT count(*) FROM notifications")
+        .fetchone()[0]
+    )
     return rows, len(list(outbox.rglob("*.json")))
 
 

@@ -20,6 +20,8 @@ from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backe
 
 import ondemand_plugin
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.stores import backend_for
+from ondemand_plugin.stores.migrate import HEAD
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
 ONDEMAND = Path(sys.executable).parent / "ondemand"
@@ -601,7 +603,7 @@ def test_an_environment_database_url_the_plugin_cannot_use_is_refused(tmp_path: 
         "--practice",
         "demo",
         home=tmp_path / "home",
-        env={"ONDEMAND_DATABASE_URL": "mysql://db"},
+        env={"ONDEMAND_DATABASE_URL": "oracle://db"},
     )
     assert "ONDEMAND_" in refused(result, "invalid_config")
 
@@ -620,6 +622,56 @@ def test_usage_errors_are_clicks_with_exit_code_2(tmp_path: Path, args: tuple[st
     result = run_ondemand(*args, home=tmp_path / "home")
     assert result.returncode == 2
     assert "Usage: ondemand" in result.stderr and "Error:" in result.stderr
+
+
+# ondemand db: the schema's revision, for operators who migrate ahead of a deploy
+
+
+def test_db_upgrade_migrates_ahead_of_the_workers_and_current_says_where_it_is(
+    tmp_path: Path,
+) -> None:
+    database_url = "sqlite:///" + str(tmp_path / "hosts.db")
+    config = tmp_path / "ondemand.toml"
+    config.write_text(f'database_url = "{database_url}"\n', encoding="utf-8")
+    home = tmp_path / "home"
+
+    before = run_ondemand("db", "current", home=home, env={"ONDEMAND_CONFIG": str(config)})
+    assert before.returncode == 0, before.stderr
+    assert "revision none (no schema yet" in before.stdout
+
+    upgraded = run_ondemand("--config", str(config), "db", "upgrade", home=home)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"at revision {HEAD}." in upgraded.stdout
+
+    after = run_ondemand("--config", str(config), "db", "current", home=home)
+    assert f"revision {HEAD} (this release's schema)" in after.stdout
+
+
+def test_db_history_lists_the_revisions_this_release_knows(tmp_path: Path) -> None:
+    listed = run_ondemand("db", "history", home=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[-1].startswith(f"{HEAD} (head)  ")
+
+
+def set_revision(database_url: str, revision: str) -> None:
+    engine = backend_for(database_url).engine()
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{revision}'")
+    engine.dispose()
+
+
+@on_each_backend
+def test_db_current_and_upgrade_refuse_a_database_of_a_newer_release(
+    database_url: str, attempt: Run, ondemand: Run
+) -> None:
+    ondemand("db", "upgrade")
+    set_revision(database_url, "f00dfeed")
+    try:
+        sentence = refused(attempt("db", "current"), "invalid_config")
+        assert "newer release" in sentence and "Upgrade the plugin" in sentence
+        refused(attempt("db", "upgrade"), "invalid_config")
+    finally:
+        set_revision(database_url, HEAD)
 
 
 # The monthly report

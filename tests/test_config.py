@@ -144,7 +144,7 @@ def test_host_settings_are_taken_as_given(env: pytest.MonkeyPatch) -> None:
         ({"deadline_seconds": "10"}, "deadline_seconds"),
         ({"channels": {"fax": "outbox"}}, "channels"),
         ({"channels": {"text": []}}, "channels.text"),
-        ({"database_url": "mysql://db.example.com/ondemand"}, "database_url"),
+        ({"database_url": "oracle://db.example.com/ondemand"}, "database_url"),
         ({"database_url": "postgresql:/db.example.com/ondemand"}, "database_url"),
     ],
 )
@@ -159,7 +159,7 @@ def test_an_invalid_setting_is_invalid_config_naming_the_field(
 
 
 def test_an_invalid_environment_setting_is_invalid_config(env: pytest.MonkeyPatch) -> None:
-    env.setenv("ONDEMAND_DATABASE_URL", "mysql://localhost/ondemand")
+    env.setenv("ONDEMAND_DATABASE_URL", "oracle://localhost/ondemand")
     with pytest.raises(OnDemandError) as refusal:
         load_config(None)
     assert (refusal.value.code, refusal.value.field) == ("invalid_config", "database_url")
@@ -323,7 +323,7 @@ def test_a_host_answering_the_configuration_file_runs_with_its_settings(
         ("ondemand.json", '["outbox"]', "must hold an object of settings"),
         ("ondemand.json", '{"deadline_seconds": 0}', "deadline_seconds must be more than 0"),
         ("ondemand.json", '{"send_window": {"start": "21:00", "end": "08:00"}}', "end after"),
-        ("ondemand.toml", 'database_url = "mysql://db"', "database_url must be a URL starting"),
+        ("ondemand.toml", 'database_url = "oracle://db"', "database_url must be a URL starting"),
     ],
     ids=["missing", "extension", "json", "toml", "not-an-object", "schema", "window", "pattern"],
 )

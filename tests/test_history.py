@@ -243,7 +243,7 @@ def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManag
     queries = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 2
 
-    database = store_of(pm).path
+    database = store_of(pm).backend.path
     with sqlite3.connect(database) as connection:
         for query in queries:
             plan = " | ".join(row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + query))

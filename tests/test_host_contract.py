@@ -319,7 +319,7 @@ def test_unconfigure_closes_the_store_and_unregisters_the_instance(
     enable_addon(ondemand_pm)
     enable_addon(second_pm)
     [instance] = ondemand_instances(ondemand_pm)
-    wal = Path(str(instance.store.path) + "-wal")
+    wal = Path(str(instance.store.backend.path) + "-wal")
     assert wal.exists()  # an open WAL database keeps its log beside it
 
     ondemand_pm.hook.pm_unconfigure(plugin_manager=ondemand_pm)

@@ -804,8 +804,9 @@ def test_history_says_when_the_outcome_of_a_send_is_unknown(pm: pluggy.PluginMan
     text = sent_text(pm)
     store = store_of(pm)
     # As recovery marks a send whose worker died mid-delivery, before it could be completed.
-    with store._transaction() as connection:
-        connection.execute("UPDATE notifications SET status = 'sending' WHERE id = ?", (text.id,))
+    store.backend.sqlite_connection().execute(
+        "UPDATE notifications SET status = 'sending' WHERE id = ?", (text.id,)
+    )
     assert store.advance_status("demo", text.id, "unknown", "The worker stopped mid-delivery.")
     [entry] = history(pm)
     assert entry["status"] == "unknown"

@@ -1,33 +1,44 @@
-"""Schema versions on every backend: recorded, applied forward on start, once, even when many
-workers start at the same moment on a database that has no schema yet."""
+"""Schema revisions on every backend (Alembic): recorded, applied forward on start, once, even
+when many workers start at the same moment on a database that has no schema yet; a database of a
+newer release refused; a database of the releases before Alembic adopted with every row."""
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
-import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import attrs
 import psycopg
+import pymysql
 import pytest
-from conftest import fresh_schema
+from conftest import _mariadb_login, fresh_mariadb_database, fresh_schema
 
-from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.stores import OptOut, open_store, postgres, sqlite
+from ondemand_plugin.stores import AddonChange, OptOut, Reply, migrate, open_store
+from ondemand_plugin.stores.migrate import history
 
 WORKERS = 8
+SPAWN = multiprocessing.get_context("spawn")
+PRE_ALEMBIC = Path(__file__).with_name("fixtures") / "pre_alembic"
+HEAD = [revision for revision, _, head in history() if head]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a database (PostgreSQL: a schema) no store has opened yet."""
     if request.param == "sqlite":
         yield "sqlite:///" + str(tmp_path / "ondemand.db")
-        return
-    with fresh_schema(request.getfixturevalue("postgres_server")) as url:
-        yield url
+    elif request.param == "postgresql":
+        with fresh_schema(request.getfixturevalue("postgres_server")) as url:
+            yield url
+    else:
+        with fresh_mariadb_database(request.getfixturevalue("mariadb_server")) as url:
+            yield url
 
 
 def run_sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
@@ -36,108 +47,226 @@ def run_sql(url: str, *statements: str) -> list[tuple[Any, ...]]:
     if url.startswith("sqlite:///"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
             for statement in statements:
-                rows = connection.execute(statement).fetchall()
+                if statement.startswith("SELECT"):
+                    rows = connection.execute(statement).fetchall()
+                else:
+                    # Whole scripts, as sqlite3 runs them (not split on ";").
+                    connection.executescript(statement)
         return rows
-    with psycopg.connect(url, autocommit=True) as connection:
+    if url.startswith("postgresql://"):
+        with psycopg.connect(url, autocommit=True) as connection:
+            for statement in statements:
+                cursor = connection.execute(statement.encode())
+                rows = cursor.fetchall() if cursor.description else []
+        return rows
+    login = _mariadb_login(url)
+    database = urlsplit(url).path.lstrip("/")
+    with pymysql.connect(**login, database=database, autocommit=True) as connection:
+        cursor = connection.cursor()
         for statement in statements:
-            cursor = connection.execute(statement.encode())
-            rows = cursor.fetchall() if cursor.description else []
+            cursor.execute(statement)
+            rows = list(cursor.fetchall())
     return rows
 
 
-def migrations_of(url: str) -> tuple[str, ...]:
-    return sqlite.MIGRATIONS if url.startswith("sqlite:///") else postgres.MIGRATIONS
+def revisions(url: str) -> list[tuple[Any, ...]]:
+    return run_sql(url, "SELECT version_num FROM alembic_version")
 
 
-def test_the_schema_version_is_recorded_once_and_reopening_changes_nothing(
-    empty_database: str,
-) -> None:
+def test_head_names_the_newest_revision_of_the_migrations_shipped() -> None:
+    # A worker compares its database with HEAD before it would import Alembic at all.
+    assert HEAD == [migrate.HEAD]
+
+
+def test_the_revision_is_recorded_once_and_reopening_changes_nothing(empty_database: str) -> None:
     open_store(empty_database).close()
     open_store(empty_database).close()
-    version = len(migrations_of(empty_database))
-    assert run_sql(empty_database, "SELECT version FROM schema_version") == [(version,)]
+    assert revisions(empty_database) == [(revision,) for revision in HEAD]
+
+
+def start_worker(database_url: str, start: Any, failures: Any) -> None:
+    start.wait()
+    try:
+        open_store(database_url).close()
+    except BaseException as failure:
+        failures.put(repr(failure))
+        raise
 
 
 def test_workers_starting_at_once_migrate_the_schema_exactly_once(empty_database: str) -> None:
-    start = threading.Barrier(WORKERS)
-    failures: list[BaseException] = []
-
-    def start_worker() -> None:
-        start.wait()
-        try:
-            open_store(empty_database).close()
-        except BaseException as failure:
-            failures.append(failure)
-
-    workers = [threading.Thread(target=start_worker) for _ in range(WORKERS)]
+    start = SPAWN.Barrier(WORKERS)
+    failures = SPAWN.Queue()
+    workers = [
+        SPAWN.Process(target=start_worker, args=(empty_database, start, failures))
+        for _ in range(WORKERS)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join(timeout=60)
+        worker.join(timeout=120)
 
-    assert failures == []
-    version = len(migrations_of(empty_database))
-    assert run_sql(empty_database, "SELECT version FROM schema_version") == [(version,)]
-
-
-def test_a_database_at_version_1_is_migrated_forward_keeping_its_rows(
-    empty_database: str,
-) -> None:
-    first = migrations_of(empty_database)[0]
-    run_sql(
-        empty_database,
-        *[statement for statement in first.split(";") if statement.strip()],
-        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-        "INSERT INTO schema_version VALUES (1)",
-        "INSERT INTO addon_state (practice_id, enabled) VALUES ('pr1', TRUE)",
-    )
+    assert [worker.exitcode for worker in workers] == [0] * WORKERS
+    assert failures.empty()
+    assert revisions(empty_database) == [(revision,) for revision in HEAD]
+    # One schema: the adoption marker written once, and the tables usable.
+    assert run_sql(empty_database, "SELECT version FROM schema_version") == [(6,)]
     store = open_store(empty_database)
     try:
-        assert store.enabled_practices() == frozenset({"pr1"})
-        # Opt-outs came with version 2.
-        store.set_opt_out(OptOut("pr1", "text", "+15035550123", True, "reply STOP", utc_now()))
-        assert store.is_opted_out("pr1", "text", "+15035550123")
+        assert store.enabled_practices() == frozenset()
     finally:
         store.close()
-    version = len(migrations_of(empty_database))
-    assert run_sql(empty_database, "SELECT version FROM schema_version") == [(version,)]
 
 
 def test_a_database_migrated_by_a_newer_plugin_is_refused_and_left_alone(
     empty_database: str,
 ) -> None:
     open_store(empty_database).close()
-    newer = len(migrations_of(empty_database)) + 1
-    run_sql(empty_database, f"UPDATE schema_version SET version = {newer}")
+    run_sql(empty_database, "UPDATE alembic_version SET version_num = 'f00dfeed'")
     with pytest.raises(OnDemandError) as refusal:
         open_store(empty_database)
     assert (refusal.value.code, refusal.value.field) == ("invalid_config", "database_url")
+    assert "newer release" in refusal.value.message and "f00dfeed" in refusal.value.message
     assert "Upgrade the plugin" in refusal.value.message
-    assert run_sql(empty_database, "SELECT version FROM schema_version") == [(newer,)]
+    assert revisions(empty_database) == [("f00dfeed",)]
 
 
-def test_a_notification_claimed_before_routes_were_recorded_reads_without_one(
-    empty_database: str,
-) -> None:
-    earlier = migrations_of(empty_database)[:2]
+# Databases of the releases before Alembic: their migrations, as they shipped, in fixtures/.
+
+MOMENT = datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
+STAMP = "'2026-01-01T10:00:00.123456Z'"
+TRUE = {"sqlite": "1", "postgresql": "TRUE"}
+
+
+def pre_alembic_database(url: str, backend: str, version: int) -> None:
+    """Today's schema at ``version`` as the earlier release built it, with its version
+    recorded as it recorded it."""
+    scripts = [
+        (PRE_ALEMBIC / f"{backend}_{number}.sql").read_text(encoding="utf-8")
+        for number in range(1, version + 1)
+    ]
     run_sql(
-        empty_database,
-        *[statement for script in earlier for statement in script.split(";") if statement.strip()],
+        url,
+        *scripts,
         "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-        "INSERT INTO schema_version VALUES (2)",
+        f"INSERT INTO schema_version VALUES ({version})",
+    )
+
+
+def rows_of_version_5(backend: str) -> list[str]:
+    true = TRUE[backend]
+    channels = '\'["dawdling", "outbox"]\'' if backend == "sqlite" else "'{dawdling,outbox}'"
+    return [
+        "INSERT INTO addon_changes (practice_id, enabled, changed_by, reason, changed_at) "
+        f"VALUES ('pr1', {true}, 'Ann Manager', 'signed up', {STAMP})",
+        f"INSERT INTO addon_state (practice_id, enabled) VALUES ('pr1', {true})",
+        "INSERT INTO templates (practice_id, id, label, mode, active, sender_email, subject, "
+        f"body, updated_at) VALUES ('pr1', 'tpl_1', 'Reminder', 'email', {true}, "
+        f"'billing@example.com', 'Your balance', 'You owe {{{{BalanceDue}}}}.', {STAMP})",
+        "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, request_hash, "
+        "occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, sent_by_id, "
+        "sent_by_name, status, status_changed_at, balance, payment_allowed, template_label, "
+        "channel, provider_message_id, detail, result, route_channels, looked_up_at) VALUES "
+        f"('n1', 'pr1', 'g1', 'k1', 'h1', {STAMP}, 'text', '+15035550123', 'guarantor', 'g1', "
+        f"'Mei Chen', 'u1', 'Amy Front', 'delivered', {STAMP}, '120.50', {true}, 'Reminder', "
+        f"'outbox', 'SM1', 'delivered', '{{\"accepted\": true}}', {channels}, {STAMP})",
         "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, request_hash, "
         "occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, sent_by_id, "
         "sent_by_name, status, status_changed_at, balance, payment_allowed, detail) VALUES "
-        "('n1', 'pr1', 'g1', 'k1', 'h', '2026-01-01T10:00:00.000000Z', 'text', '+15035550123', "
-        "'guarantor', 'g1', 'Mei Chen', 'u1', 'Amy Front', 'sending', "
-        "'2026-01-01T10:00:00.000000Z', '1.00', TRUE, '')",
-    )
-    store = open_store(empty_database)
+        f"('n2', 'pr1', 'g1', 'k2', 'h2', {STAMP}, 'text', '+15035550123', 'guarantor', 'g1', "
+        f"'Mei Chen', 'u1', 'Amy Front', 'sending', {STAMP}, '120.50', {true}, '')",
+        "INSERT INTO opt_outs (practice_id, mode, address, opted_out, source, changed_at) "
+        f"VALUES ('pr1', 'text', '+15035550123', {true}, 'reply STOP', {STAMP})",
+        "INSERT INTO inbound_messages (channel, message_id, handled_at) "
+        f"VALUES ('twilio_sms', 'SMin1', {STAMP})",
+        "INSERT INTO replies (practice_id, channel, sender, address, text, occurred_at) "
+        f"VALUES ('pr1', 'twilio_sms', 'Mei', '+15035550123', 'Thanks!', {STAMP})",
+    ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def earlier_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """An empty database of a backend the releases before Alembic had, and its name."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "ondemand.db"), "sqlite"
+        return
+    with fresh_schema(request.getfixturevalue("postgres_server")) as url:
+        yield url, "postgresql"
+
+
+def test_a_database_of_the_last_release_before_alembic_is_adopted_keeping_every_row(
+    earlier_database: tuple[str, str],
+) -> None:
+    url, backend = earlier_database
+    pre_alembic_database(url, backend, 5)
+    run_sql(url, *rows_of_version_5(backend))
+
+    store = open_store(url)
     try:
-        found = store.notification_by_id("pr1", "n1")
-        assert found is not None
-        assert (found.status, found.route_channels, found.looked_up_at) == ("sending", None, None)
-        [stuck] = store.sending_notifications(utc_now(), 10)
-        assert stuck.id == "n1"
+        assert store.enabled_practices() == frozenset({"pr1"})
+        assert store.addon_log("pr1") == [
+            AddonChange("pr1", True, "Ann Manager", "signed up", MOMENT)
+        ]
+        [template] = store.list_templates("pr1")
+        assert (template.id, template.label, template.subject, template.active) == (
+            "tpl_1",
+            "Reminder",
+            "Your balance",
+            True,
+        )
+        assert template.body == "You owe {{BalanceDue}}."
+        done = store.notification_by_id("pr1", "n1")
+        assert done is not None
+        assert (done.status, done.channel, done.provider_message_id, done.result) == (
+            "delivered",
+            "outbox",
+            "SM1",
+            {"accepted": True},
+        )
+        assert (done.route_channels, done.looked_up_at, done.occurred_at) == (
+            ("dawdling", "outbox"),
+            MOMENT,
+            MOMENT,
+        )
+        assert done.payment_allowed is True and done.template_label == "Reminder"
+        [stuck] = store.sending_notifications(datetime.now(UTC), 10)
+        assert (stuck.id, stuck.route_channels, stuck.result) == ("n2", None, None)
+        assert [record.id for record in store.history("pr1", "g1", None, 10)] == ["n2", "n1"]
+        assert store.notification_by_key("pr1", "k2") == stuck
+        assert store.is_opted_out("pr1", "text", "+15035550123")
+        assert store.inbound_message_seen("twilio_sms", "SMin1")
+        assert store.replies("pr1", 10) == [
+            Reply("pr1", "twilio_sms", "Mei", "+15035550123", "Thanks!", MOMENT)
+        ]
+        # And it goes on working: the idempotency key still holds, new rows go in.
+        holder = store.claim_notification(attrs.evolve(stuck, id="n3"))
+        assert holder is not None and holder.id == "n2"
+        store.record_reply(Reply("pr1", "twilio_sms", "Mei", "+15035550123", "Again", MOMENT))
+        assert len(store.replies("pr1", 10)) == 2
     finally:
         store.close()
+    assert revisions(url) == [(revision,) for revision in HEAD]
+    # A worker still on the earlier release now refuses this database ("newer than this
+    # plugin's"), rather than migrating it again.
+    assert run_sql(url, "SELECT version FROM schema_version") == [(6,)]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_a_database_at_an_earlier_numbered_version_is_migrated_forward_keeping_its_rows(
+    earlier_database: tuple[str, str], version: int
+) -> None:
+    url, backend = earlier_database
+    pre_alembic_database(url, backend, version)
+    run_sql(url, f"INSERT INTO addon_state (practice_id, enabled) VALUES ('pr1', {TRUE[backend]})")
+    store = open_store(url)
+    try:
+        assert store.enabled_practices() == frozenset({"pr1"})
+        # Opt-outs came with version 2, inbound messages with 4, replies with 5.
+        store.set_opt_out(OptOut("pr1", "text", "+15035550123", True, "reply STOP", MOMENT))
+        assert store.is_opted_out("pr1", "text", "+15035550123")
+        store.record_inbound_message("twilio_sms", "SMin1", MOMENT)
+        assert store.inbound_message_seen("twilio_sms", "SMin1")
+        store.record_reply(Reply("pr1", "twilio_sms", "Mei", "+15035550123", "Hi", MOMENT))
+        assert len(store.replies("pr1", 10)) == 1
+    finally:
+        store.close()
+    assert revisions(url) == [(revision,) for revision in HEAD]

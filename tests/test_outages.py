@@ -2,9 +2,10 @@
 
 The database goes away and comes back: dashboards keep answering from what they knew, the dialog
 and sends refuse at once with ``store_unavailable`` and write nothing, and the plugin recovers by
-itself. PostgreSQL is taken away for real, through a TCP forwarder the test stops; SQLite, by
-taking its folder away or holding its write lock past the timeout. The times asserted are the
-issue's contract figures with room for a loaded machine; each test prints what it measured.
+itself. PostgreSQL and MariaDB are taken away for real, through a TCP forwarder the test stops;
+SQLite, by taking its folder away or holding its write lock past the timeout. The times asserted
+are the issue's contract figures with room for a loaded machine; each test prints what it
+measured.
 
 Desks sending at once keep their connections to the provider from one burst to the next."""
 
@@ -32,8 +33,8 @@ from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.rules.entitlement import REFRESH_SECONDS
-from ondemand_plugin.stores import sqlite as sqlite_store
-from ondemand_plugin.testing import ReferenceHost, build_plugin_manager
+from ondemand_plugin.stores import sqlite_backend as sqlite_store
+from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
 LILY = {"type": "patient", "id": "p-lily"}
 # The issue's figures, loosened for a machine under load.
@@ -128,21 +129,28 @@ def database_notices(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-# PostgreSQL, through a forwarder that the test takes away
+# PostgreSQL and MariaDB, through a forwarder that the test takes away
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_url")
+    return url
 
 
 @pytest.fixture
-def proxy(postgres_url: str) -> Iterator[TcpProxy]:
-    parts = urlsplit(postgres_url)
-    with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as forwarder:
+def proxy(server_url: str) -> Iterator[TcpProxy]:
+    parts = urlsplit(server_url)
+    assert parts.hostname is not None and parts.port is not None
+    with TcpProxy((parts.hostname, parts.port)) as forwarder:
         yield forwarder
 
 
 @pytest.fixture
 def proxied(
-    postgres_url: str, proxy: TcpProxy, tmp_path: Path
+    server_url: str, proxy: TcpProxy, tmp_path: Path
 ) -> Iterator[tuple[pluggy.PluginManager, ReferenceHost]]:
-    parts = urlsplit(postgres_url)
+    parts = urlsplit(server_url)
     netloc = f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else parts.netloc
     host = host_on(urlunsplit(parts._replace(netloc=netloc)), tmp_path)
     pm = build_plugin_manager(host)
@@ -153,7 +161,7 @@ def proxied(
 
 
 @pytest.mark.parametrize("outage", ["stop", "blackhole"])
-def test_while_postgresql_is_away_dashboards_answer_sends_refuse_and_the_pool_heals(
+def test_while_the_server_is_away_dashboards_answer_sends_refuse_and_the_pool_heals(
     proxied: tuple[pluggy.PluginManager, ReferenceHost],
     proxy: TcpProxy,
     outage: str,
@@ -195,9 +203,9 @@ def test_while_postgresql_is_away_dashboards_answer_sends_refuse_and_the_pool_he
         assert actions(pm) == known
         sleep(0.1)
     print(
-        f"\nPostgreSQL {outage}: slowest dashboard render {slowest_render:.3f} s, open refused "
-        f"in {opening:.3f} s, submit refused in {sending:.3f} s, healed {healed:.3f} s after "
-        "the database came back"
+        f"\n{store_of(pm)!r} {outage}: slowest dashboard render {slowest_render:.3f} s, "
+        f"open refused in {opening:.3f} s, submit refused in {sending:.3f} s, "
+        f"healed {healed:.3f} s after the database came back"
     )
 
     assert slowest_render < ACTIONS_WITHIN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ondemand_plugin.boundary import contracts
+from ondemand_plugin.stores import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,3 +123,46 @@ def test_wheel_ships_the_new_channel_templates(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for template in TEMPLATES:
         assert f"ondemand_plugin/commands/scaffold/channel/{template}" in names, template
+
+
+def test_wheel_ships_the_schema_migrations(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    folder = ROOT / "ondemand_plugin" / "stores" / "migrations"
+    files = [
+        path.relative_to(ROOT).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix in {".py", ".mako"}
+    ]
+    assert "ondemand_plugin/stores/migrations/env.py" in files
+    assert any("/versions/0001_" in name for name in files)
+    for name in files:
+        assert name in names
+
+
+def test_an_installed_copy_migrates_a_new_database_from_its_own_revisions(
+    wheel: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", target, wheel],
+        check=True,
+        capture_output=True,
+    )
+    database = tmp_path / "ondemand.db"
+    probe = (
+        "from ondemand_plugin.stores import migrate, open_store; "
+        f"open_store('sqlite:///{database}').close(); "
+        "print(migrate.__file__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert Path(done.stdout.strip()).is_relative_to(target)
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (migrate.HEAD,)
+        ]

@@ -11,14 +11,13 @@ import pytest
 
 from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.errors import OnDemandError
-from ondemand_plugin.stores import open_store
-from ondemand_plugin.stores.postgres import PostgresStore, history_query
+from ondemand_plugin.stores import SQLStore, open_store
 
 
 @pytest.fixture
-def store(postgres_url: str) -> Iterator[PostgresStore]:
+def store(postgres_url: str) -> Iterator[SQLStore]:
     opened = open_store(postgres_url + "&application_name=ondemand-store-test")
-    assert isinstance(opened, PostgresStore)
+    assert isinstance(opened, SQLStore)
     yield opened
     opened.close()
 
@@ -32,7 +31,7 @@ def refusal_of(url: str) -> OnDemandError:
 
 def test_postgres_is_accepted_as_the_scheme_too(postgres_url: str) -> None:
     store = open_store(postgres_url.replace("postgresql://", "postgres://", 1))
-    assert isinstance(store, PostgresStore)
+    assert isinstance(store, SQLStore)
     store.close()
 
 
@@ -41,7 +40,7 @@ def test_without_psycopg_a_postgresql_url_says_which_extra_to_install(
 ) -> None:
     # An install without the extra: the driver cannot be imported.
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgres", raising=False)
+    monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgresql_backend", raising=False)
     refusal = refusal_of("postgresql://db.example.com/ondemand")
     assert "psycopg is not installed" in refusal.message
     assert "pip install 'ondemand-plugin[postgresql]'" in refusal.message
@@ -52,7 +51,7 @@ def test_without_the_pool_a_postgresql_url_names_it_and_the_extra_to_install(
 ) -> None:
     # psycopg installed on its own, without psycopg_pool, which the extra also brings.
     monkeypatch.setitem(sys.modules, "psycopg_pool", None)
-    monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgres", raising=False)
+    monkeypatch.delitem(sys.modules, "ondemand_plugin.stores.postgresql_backend", raising=False)
     refusal = refusal_of("postgresql://db.example.com/ondemand")
     assert "psycopg_pool is not installed" in refusal.message
     assert "pip install 'ondemand-plugin[postgresql]'" in refusal.message
@@ -70,13 +69,13 @@ def test_a_server_that_does_not_answer_is_refused_without_the_password() -> None
     assert "s3cret-pass" not in refusal.message
 
 
-def test_the_repr_names_the_server_but_not_the_password(store: PostgresStore) -> None:
+def test_the_repr_names_the_server_but_not_the_password(store: SQLStore) -> None:
     assert "127.0.0.1" in repr(store) or "localhost" in repr(store)
     assert "password" not in repr(store)
 
 
 def test_history_pages_are_read_off_the_history_index_without_sorting(
-    store: PostgresStore, postgres_url: str
+    store: SQLStore, postgres_url: str
 ) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as connection:
         # A guarantor with many entries among others': where a sort would cost, as it must not.
@@ -89,11 +88,12 @@ def test_history_pages_are_read_off_the_history_index_without_sorting(
             "'u1', 'Amy', 'sent', now(), '1.00', true, '' FROM generate_series(1, 20000) AS n"
         )
         connection.execute("ANALYZE notifications")
-        before = (utc_now(), "n100")
+        first = {"practice_id": "pr1", "guarantor_id": "g1", "limit": 20}
         plans = [
-            connection.execute(b"EXPLAIN " + history_query(False).encode(), ("pr1", "g1", 20)),
+            connection.execute(b"EXPLAIN " + store.sql("history").encode(), first),
             connection.execute(
-                b"EXPLAIN " + history_query(True).encode(), ("pr1", "g1", *before, 20)
+                b"EXPLAIN " + store.sql("history_before").encode(),
+                {**first, "occurred_at": utc_now(), "id": "n100"},
             ),
         ]
         for plan in plans:
@@ -109,7 +109,7 @@ def test_history_pages_are_read_off_the_history_index_without_sorting(
 
 
 def test_connections_the_server_closed_are_replaced_without_failing_a_call(
-    store: PostgresStore, postgres_server: str
+    store: SQLStore, postgres_server: str
 ) -> None:
     store.enabled_practices()
     # What a server restart or failover does to the pool's idle connections.

@@ -444,4 +444,4 @@ def test_a_send_claimed_before_routes_were_recorded_is_settled_by_a_find_never_b
 
 def run_sql(pm: pluggy.PluginManager, statement: str, *parameters: object) -> None:
     store = store_of(pm)
-    store._connection().execute(statement, parameters)
+    store.backend.sqlite_connection().execute(statement, parameters)

@@ -14,7 +14,8 @@ from ondemand_plugin.testing import TemplateStoreConformance
 
 
 class TestBuiltInTemplateStore(TemplateStoreConformance):
-    """``database_url`` is a fresh database of each backend in turn (SQLite, PostgreSQL)."""
+    """``database_url`` is a fresh database of each backend in turn (SQLite, PostgreSQL,
+    MariaDB)."""
 
     @pytest.fixture(autouse=True)
     def _database(self, database_url: str) -> None:

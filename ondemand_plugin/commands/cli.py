@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import click
 import pluggy
+import sqlalchemy as sa
 
 import hookspecs
 from hookspecs.types import MODES, Channel, Template
@@ -58,7 +59,7 @@ from ondemand_plugin.rules.entitlement import Entitlement
 from ondemand_plugin.rules.history import MAX_PAGE, history_page
 from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
 from ondemand_plugin.sending.recovery import MARGIN_SECONDS, Recovery
-from ondemand_plugin.stores import Store, open_store
+from ondemand_plugin.stores import Backend, Store, backend_for, migrate, open_store
 
 MODE = click.Choice(MODES)
 DISTRIBUTION = "ondemand-plugin"
@@ -130,7 +131,8 @@ def utc_text(moment: datetime) -> str:
 @click.option(
     "--database-url",
     metavar="URL",
-    help="sqlite:////absolute/path.db or postgresql://user@host:5432/database; "
+    help="sqlite:////absolute/path.db, postgresql://user@host:5432/database or "
+    "mysql://user:password@host:3306/database; "
     "default: the configuration file's, else $ONDEMAND_DATABASE_URL, else "
     "$ONDEMAND_HOME/ondemand.db ($ONDEMAND_HOME defaults to ~/.local/share/ondemand).",
 )
@@ -408,6 +410,58 @@ def delete(ctx: click.Context, practice: str, template_id: str, as_json: bool) -
 
 
 # History (R4)
+
+
+@cli.group()
+def db() -> None:
+    """The database's schema: the revision it is at, and bringing it to this release's ahead of
+    a deploy (workers also do so when they start)."""
+
+
+def database_backend(ctx: click.Context) -> Backend:
+    return backend_for(configuration(ctx).database_url)
+
+
+def current_revisions(backend: Backend) -> tuple[str, ...]:
+    engine = backend.engine()
+    try:
+        return migrate.current(engine)
+    except sa.exc.OperationalError as error:
+        raise backend.unreachable(error.orig or error) from None
+    finally:
+        engine.dispose()
+
+
+@db.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Migrate the database to this release's schema (nothing to do if it is there)."""
+    backend = database_backend(ctx)
+    backend.migrate()
+    click.echo(f"{backend.where}: at revision {', '.join(current_revisions(backend))}.")
+
+
+@db.command()
+@click.pass_context
+def current(ctx: click.Context) -> None:
+    """The revision the database is at, and whether this release's workers would migrate it."""
+    backend = database_backend(ctx)
+    at = current_revisions(backend)
+    migrate.refuse_unknown(at, backend.where)
+    if not at:
+        state = "no schema yet: the first worker to start, or ondemand db upgrade, creates it"
+    elif at == (migrate.HEAD,):
+        state = "this release's schema"
+    else:
+        state = "behind this release: the next worker to start, or ondemand db upgrade, migrates it"
+    click.echo(f"{backend.where}: revision {', '.join(at) or 'none'} ({state}).")
+
+
+@db.command("history")
+def db_history() -> None:
+    """The schema's revisions this release knows, oldest first."""
+    for revision, doc, head in migrate.history():
+        click.echo(f"{revision}{' (head)' if head else ''}  {doc.strip().splitlines()[0]}")
 
 
 @cli.command()

@@ -1,10 +1,12 @@
-"""Storage backends, chosen by the database URL's scheme. Add a backend here."""
+"""Storage, chosen by the database URL's scheme: one store (``sql_store.py``) on SQLite,
+PostgreSQL or MariaDB/MySQL, whose differences live in a backend module each."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ondemand_plugin.errors import ConfigError
+from ondemand_plugin.stores.backend import Backend
 from ondemand_plugin.stores.base import (
     AddonChange,
     Completion,
@@ -15,49 +17,71 @@ from ondemand_plugin.stores.base import (
     Store,
     paid_amount,
 )
-from ondemand_plugin.stores.sqlite import SQLiteStore
+from ondemand_plugin.stores.sql_store import SQLStore
 
 __all__ = [
     "AddonChange",
+    "Backend",
     "Completion",
     "NotificationRecord",
     "OptOut",
     "Payment",
     "Reply",
-    "SQLiteStore",
+    "SQLStore",
     "Store",
+    "backend_for",
     "open_store",
     "paid_amount",
 ]
 
-
+SQLITE_SCHEME = "sqlite:///"
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+MARIADB_SCHEMES = ("mysql://", "mariadb://")
+SUPPORTED = (
+    "sqlite:////absolute/path.db, postgresql://user@host:5432/database or "
+    "mysql://user:password@host:3306/database"
+)
 
 
-def open_store(database_url: str) -> Store:
-    """Open (and migrate) the store a URL names: ``sqlite:////absolute/path.db``, or
-    ``postgresql://user@host:5432/database`` (``postgres://`` too), any libpq URL."""
-    if database_url.startswith("sqlite:///"):
-        return SQLiteStore(Path(database_url.removeprefix("sqlite:///")))
+def open_store(database_url: str) -> SQLStore:
+    """Open (and migrate) the store a URL names: ``sqlite:////absolute/path.db``;
+    ``postgresql://user@host:5432/database`` (``postgres://`` too), any libpq URL; or
+    ``mysql://user:password@host:3306/database`` (``mariadb://`` too)."""
+    return SQLStore(backend_for(database_url))
+
+
+def backend_for(database_url: str) -> Backend:
+    """The backend a URL names, not yet migrated or connected."""
+    if database_url.startswith(SQLITE_SCHEME):
+        from ondemand_plugin.stores.sqlite_backend import SQLiteBackend
+
+        return SQLiteBackend(Path(database_url.removeprefix(SQLITE_SCHEME)))
     if database_url.startswith(POSTGRESQL_SCHEMES):
-        return _postgres_store(database_url)
+        # Imported here: installs without the extra do not have the driver, and need not. The
+        # PostgreSQL extra brings two packages (psycopg and psycopg_pool): the one missing is
+        # named.
+        try:
+            from ondemand_plugin.stores.postgresql_backend import PostgreSQLBackend
+        except ImportError as error:
+            raise _missing(error, "psycopg", "PostgreSQL", "postgresql") from None
+        return PostgreSQLBackend(database_url)
+    if database_url.startswith(MARIADB_SCHEMES):
+        try:
+            from ondemand_plugin.stores.mariadb_backend import MariaDBBackend
+        except ImportError as error:
+            raise _missing(error, "pymysql", "MariaDB or MySQL", "mysql") from None
+        return MariaDBBackend(database_url)
     raise ConfigError(
         f"The database URL scheme of {database_url.split(':', 1)[0]!r} is not supported; "
-        "use sqlite:////absolute/path.db or postgresql://user@host:5432/database.",
+        f"use {SUPPORTED}.",
         field="database_url",
     )
 
 
-def _postgres_store(database_url: str) -> Store:
-    # Imported here: SQLite-only installs do not have psycopg, and need not. The extra brings
-    # two packages (psycopg and psycopg_pool): the one missing is named.
-    try:
-        from ondemand_plugin.stores.postgres import PostgresStore
-    except ImportError as error:
-        missing = (error.name or "psycopg").partition(".")[0]
-        raise ConfigError(
-            f"The database_url names a PostgreSQL database, but {missing} is not installed. "
-            "Install the PostgreSQL extra: pip install 'ondemand-plugin[postgresql]'.",
-            field="database_url",
-        ) from None
-    return PostgresStore(database_url)
+def _missing(error: ImportError, driver: str, database: str, extra: str) -> ConfigError:
+    missing = (error.name or driver).partition(".")[0]
+    return ConfigError(
+        f"The database_url names a {database} database, but {missing} is not installed. "
+        f"Install the {extra} extra: pip install 'ondemand-plugin[{extra}]'.",
+        field="database_url",
+    )

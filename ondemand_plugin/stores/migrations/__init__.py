@@ -1,0 +1,1 @@
+"""The schema's Alembic revisions, shipped with the plugin and applied at start (``migrate.py``)."""

@@ -129,3 +129,31 @@ def pm_set_opt_out(
                                    reason=context["source"], at=context["changed_at"])
             return True
     """
+
+
+@hookspec
+def pm_payment_posted(
+    practice_id: str,
+    guarantor_id: str,
+    amount: str,
+    paid_at: str,
+    reference: str,
+    notification_id: str | None,
+) -> None:
+    """The host tells the plugins that its payment portal posted a payment (the host calls it,
+    plugins implement it).
+
+    ``amount`` is a string decimal (``"45.10"``), ``paid_at`` an RFC 3339 UTC time, ``reference``
+    the host's id of the payment, unique per practice (a payment reported twice counts once);
+    ``notification_id`` is the notification whose pay link led to it when the host knows it
+    (the QuickPay link the plugin asked for carries no such id, so it may be None). Shape:
+    ``contracts/payment-posted.json``. The On-Demand plugin attributes the payment to that
+    notification, or else to the guarantor's latest one whose link was opened or is still live,
+    and shows it in the history and the dialog's timeline; it never changes a dunning count.
+
+    Example::
+
+        pm.hook.pm_payment_posted(
+            practice_id="maple", guarantor_id="g-mei", amount="45.10",
+            paid_at="2026-05-01T16:42:07Z", reference="pops-88412", notification_id=None)
+    """

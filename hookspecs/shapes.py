@@ -19,7 +19,7 @@ would clash with a value class of ``hookspecs.types`` (``Template``, ``InboundRe
 """
 
 # No ``from __future__ import annotations``: TypedDict must see ``NotRequired`` itself.
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 ModeName = Literal["email", "text", "voice"]
 EntityType = Literal["patient", "guarantor"]
@@ -167,6 +167,8 @@ class PluginConfig(TypedDict, total=False):
     text_validity_seconds: int
     recipient_limit: RecipientLimitSetting | None
     repeat_window_seconds: int
+    link_base_url: str
+    link_ttl_seconds: int
     template_store: str | None
     disabled_plugins: list[str]
     smtp: SmtpSettings
@@ -228,6 +230,9 @@ class SendForm(TypedDict):
     send_to: list[FormRecipient]
     templates: list[FormTemplate]
     notices: list[str]
+    # Step "resend" only: the earlier notification's submit payload (a ``SendRequest`` without
+    # its idempotency_key), to fill the dialog in with.
+    prefill: NotRequired[dict[str, Any]]
 
 
 class SendTo(TypedDict):
@@ -246,6 +251,7 @@ class SendRequest(TypedDict):
     subject: NotRequired[str | None]
     body: NotRequired[str | None]
     confirm_repeat: NotRequired[bool]
+    amount: NotRequired[str | None]
     idempotency_key: NotRequired[str | None]
 
 
@@ -285,6 +291,13 @@ class HistoryDisplay(TypedDict):
     summary: str
 
 
+class HistoryAction(TypedDict):
+    """What staff can do from a history entry (``pm_dashboard_action`` with that step)."""
+
+    id: Literal["resend", "cancel_link"]
+    label: str
+
+
 class HistoryEntry(TypedDict):
     """One entry of ``pm_history_entries``' answer."""
 
@@ -303,8 +316,39 @@ class HistoryEntry(TypedDict):
     template_label: str | None
     channel: str | None
     counts_toward_dunning: Literal[False]
+    amount: str | None
+    link_opened_at: str | None
+    paid_at: str | None
+    paid_amount: str | None
+    actions: list[HistoryAction]
     display: HistoryDisplay
     cursor: str
+
+
+class SendStatus(TypedDict):
+    """A sent notification's progress: ``pm_dashboard_action(..., step="status",
+    payload={"notification_id": ...})``, polled by the dialog's timeline."""
+
+    notification_id: str
+    status: Literal["sending", "sent", "delivered", "undelivered", "failed", "unknown"]
+    status_changed_at: str
+    link_opened_at: str | None
+    paid_at: str | None
+    paid_amount: str | None
+
+
+# Payments (pm_payment_posted)
+
+
+class PaymentPosted(TypedDict):
+    """``pm_payment_posted``'s arguments, as one object."""
+
+    practice_id: str
+    guarantor_id: str
+    amount: str
+    paid_at: str
+    reference: str
+    notification_id: str | None
 
 
 # Templates (ondemand.manage_templates)
@@ -428,12 +472,14 @@ SHAPES: dict[str, object] = {
     "opt-out-request": OptOutRequest,
     "opt-out-result": OptOutResult,
     "patient": Patient,
+    "payment-posted": PaymentPosted,
     "plugin-config": PluginConfig,
     "practice": Practice,
     "send-form": SendForm,
     "send-preview": SendPreview,
     "send-request": SendRequest,
     "send-result": SendResult,
+    "send-status": SendStatus,
     "subject": Subject,
     "template": TemplateDict,
     "template-input": TemplateInput,
@@ -454,6 +500,7 @@ __all__ = [
     "FormRecipient",
     "FormTemplate",
     "Guarantor",
+    "HistoryAction",
     "HistoryDisplay",
     "HistoryEntry",
     "InboundRequestDict",
@@ -467,6 +514,7 @@ __all__ = [
     "OptOutRequest",
     "OptOutResult",
     "Patient",
+    "PaymentPosted",
     "PluginConfig",
     "Practice",
     "RecipientLimitSetting",
@@ -474,6 +522,7 @@ __all__ = [
     "SendPreview",
     "SendRequest",
     "SendResult",
+    "SendStatus",
     "SendTo",
     "SendWindowSetting",
     "SmtpSettings",

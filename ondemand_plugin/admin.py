@@ -25,7 +25,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from ondemand_plugin.clock import format_timestamp
+from ondemand_plugin.clock import format_timestamp, utc_now
+from ondemand_plugin.commands.report import month_report
 from ondemand_plugin.errors import InvalidRequest, OnDemandError
 from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.rules.audit import audit_rows
@@ -46,6 +47,7 @@ __all__ = [
     "audit",
     "change_to_dict",
     "log",
+    "practice_report",
     "state",
     "switch",
     "switch_addon",
@@ -137,6 +139,15 @@ def audit(
     to ``end`` (exclusive), oldest first, addresses masked: what ``ondemand audit`` prints."""
     _check_practice_id(practice_id)
     return audit_rows(instance_of(plugin_manager).store, practice_id, start, end)
+
+
+def practice_report(
+    plugin_manager: pluggy.PluginManager, practice_id: str, month: str | None = None
+) -> dict[str, Any]:
+    """A month of the practice's notifications, from sent to paid, as ``ondemand report --json``
+    prints it (``month`` as ``YYYY-MM`` in UTC; None: this month)."""
+    _check_practice_id(practice_id)
+    return month_report(instance_of(plugin_manager).store, practice_id, month, utc_now())
 
 
 def change_to_dict(change: AddonChange) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     TEMPLATE_NOT_FOUND = "template_not_found"
     TEMPLATE_MODE_MISMATCH = "template_mode_mismatch"
     UNKNOWN_FIELD = "unknown_field"
+    INVALID_AMOUNT = "invalid_amount"
     INVALID_REQUEST = "invalid_request"
     NOT_FOUND = "not_found"
     RECIPIENT_NOT_ALLOWED = "recipient_not_allowed"

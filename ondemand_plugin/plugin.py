@@ -33,6 +33,7 @@ from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.channels import BUILT_IN_CHANNEL_PLUGINS, register_built_in_channels
 from ondemand_plugin.errors import ConfigError, InvalidRequest, NotFound
 from ondemand_plugin.inbound.events import PluginEvents
+from ondemand_plugin.inbound.links import PayLinks
 from ondemand_plugin.inbound.requests import InboundRouter, ServedRoute
 from ondemand_plugin.rules import composing
 from ondemand_plugin.rules.criteria import NO_BATCHED_STATEMENT
@@ -40,6 +41,7 @@ from ondemand_plugin.rules.entitlement import Entitlement
 from ondemand_plugin.rules.history import history_page
 from ondemand_plugin.rules.opt_outs import OptOuts, StaffOptOuts
 from ondemand_plugin.rules.templates import TemplateManager, template_to_dict
+from ondemand_plugin.sending.progress import Progress
 from ondemand_plugin.sending.recovery import Recovery
 from ondemand_plugin.sending.service import SendService, request_error
 from ondemand_plugin.stores import Store, open_store
@@ -48,8 +50,13 @@ log = logging.getLogger(__name__)
 
 INSTANCE_NAME = "ondemand.instance"
 PANELS = {"patient": "balance", "guarantor": "statement_notification_history"}
-# The steps of each action: a send can also be previewed, as it is typed.
-STEPS = {SEND_ACTION_ID: ("open", "preview", "submit"), MANAGE_ACTION_ID: ("open", "submit")}
+# The send action's steps about a notification already sent.
+SEND_FOLLOW_UPS = ("status", "resend", "cancel_link")
+# The steps of each action: a send can also be previewed, as it is typed, and followed after.
+STEPS = {
+    SEND_ACTION_ID: ("open", "preview", "submit", *SEND_FOLLOW_UPS),
+    MANAGE_ACTION_ID: ("open", "submit"),
+}
 ACTION_LABEL = "Send Balance Notification"
 
 
@@ -116,7 +123,8 @@ class OnDemandPlugin:
         self.events = PluginEvents(
             store, self.host, self.opt_outs, channels, text_route=routes.get("text", ())
         )
-        self.inbound = InboundRouter(inbound_routes, self.events)
+        self.inbound = InboundRouter(inbound_routes, self.events, PayLinks(store, self.host).handle)
+        self.progress = Progress(store)
         self.recovery = Recovery(store, routes, config.deadline_seconds)
         self.sends = SendService(
             host=self.host,
@@ -237,6 +245,8 @@ class OnDemandPlugin:
                 f"step must be {' or '.join(repr(known) for known in steps)} for {action_id}.",
                 field="step",
             )
+        if step in SEND_FOLLOW_UPS:
+            return self._follow_up(step, subject, payload, context)
         if action_id == MANAGE_ACTION_ID:
             self._check_manage_subject(subject, context)
             if step == "open":
@@ -250,6 +260,47 @@ class OnDemandPlugin:
         if step == "preview":
             return self.sends.preview(subject, payload, context)
         return self.sends.submit(subject, payload, context)
+
+    def _follow_up(
+        self,
+        step: str,
+        subject: dict[str, Any],
+        payload: dict[str, Any],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A sent notification's ``status`` (the dialog's timeline), or, from the history, its
+        ``resend`` (the dialog opened as it was filled in, with a new key) or ``cancel_link``."""
+        practice_id = context["practice_id"]
+        if step == "status":
+            return self.progress.status(practice_id, payload)
+        if step == "cancel_link":
+            return self.progress.cancel_link(practice_id, payload, context)
+        contracts.check("subject", subject, _subject_error)
+        prefill = self.progress.request_of(practice_id, payload)
+        return {**self.sends.open_form(subject, context), "prefill": prefill}
+
+    @hookimpl
+    def pm_payment_posted(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        amount: str,
+        paid_at: str,
+        reference: str,
+        notification_id: str | None,
+    ) -> None:
+        # No add-on check: a payment after a notification counts, even if the add-on has been
+        # switched off since.
+        self.progress.payment_posted(
+            {
+                "practice_id": practice_id,
+                "guarantor_id": guarantor_id,
+                "amount": amount,
+                "paid_at": paid_at,
+                "reference": reference,
+                "notification_id": notification_id,
+            }
+        )
 
     @hookimpl
     def pm_history_entries(

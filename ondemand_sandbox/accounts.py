@@ -42,6 +42,14 @@ def switch_addon(
     )
 
 
+def report(pm: pluggy.PluginManager, practice_id: str, month: str | None) -> dict[str, Any]:
+    """The month's figures that ``ondemand report`` prints, for the account page."""
+    try:
+        return admin.practice_report(pm, practice_id, month)
+    except OnDemandError as error:
+        raise SwitchRefused(error.message) from error
+
+
 def addon_log(pm: pluggy.PluginManager, practice_id: str) -> list[dict[str, Any]]:
     """Every switch of the add-on for the practice, newest first."""
     try:

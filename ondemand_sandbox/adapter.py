@@ -77,6 +77,9 @@ class SandboxHost:
             # A visitor tries many sends to the same demo guarantors: no cap on them, but the
             # same message again within ten minutes is asked about, as at a real front desk.
             "recipient_limit": None,
+            # Pay links go through the plugin's tracked link, served under the sandbox's own
+            # /plugins/ route, so the dialog sees them opened.
+            "link_base_url": f"{self.base_url}/plugins/",
             # The plugin checks the signature of Twilio's requests (replies, status callbacks)
             # with this token; the account is the sandbox's own stand-in for a provider's.
             "twilio_sms": {

@@ -302,6 +302,9 @@ def send_dialog(request: Request) -> Response:
             "preview_url": request.url_for(
                 "preview", practice_id=practice["id"]
             ).include_query_params(**subject_query),
+            "status_url": request.url_for(
+                "send_status", practice_id=practice["id"]
+            ).include_query_params(**subject_query),
             # The key of this opened dialog: a second press of Send Now repeats the first send.
             "idempotency_key": form["idempotency_key"],
         },
@@ -364,6 +367,16 @@ async def send(request: Request) -> Response:
     return await json_answer(
         lambda: sandbox_of(request).submit_action(practice["id"], action_id, subject, payload),
         wrap="result",
+    )
+
+
+async def send_status(request: Request) -> Response:
+    """How far a sent notification got: the dialog's timeline asks every 1.5 seconds."""
+    practice = practice_of(request)
+    subject = subject_of(request)
+    notification_id = request.query_params.get("notification_id", "")
+    return await json_answer(
+        lambda: sandbox_of(request).notification_status(practice["id"], subject, notification_id)
     )
 
 
@@ -516,12 +529,19 @@ async def account(request: Request) -> Response:
                 problem = str(refused)
     changes = await run_in_threadpool(sandbox.addon_log, practice["id"])
     audit = await run_in_threadpool(sandbox.audit, practice["id"])
+    month = request.query_params.get("month") or None
+    try:
+        report = await run_in_threadpool(sandbox.report, practice["id"], month)
+    except SwitchRefused as refused:
+        raise HTTPException(400, str(refused)) from None
     return page(
         request,
         "account.html",
         practice=practice,
         changes=changes,
         audit=audit,
+        report=report,
+        bars=report_bars(report),
         enabled=bool(changes) and changes[0]["enabled"],
         said=said,
         problem=problem,
@@ -529,28 +549,58 @@ async def account(request: Request) -> Response:
     )
 
 
+# The report's chart: each step of the walk-through to payment, as a share of those sent.
+REPORT_STEPS = (
+    ("sent", "Sent"),
+    ("delivered", "Delivered"),
+    ("links_opened", "Link opened"),
+    ("paid", "Paid"),
+)
+
+
+def report_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
+    most = max([report[key] for key, _ in REPORT_STEPS] + [1])
+    return [
+        {"key": key, "label": label, "count": report[key], "percent": 100 * report[key] // most}
+        for key, label in REPORT_STEPS
+    ]
+
+
+def asked_amount(request: Request) -> Decimal | None:
+    """The amount the QuickPay link asks for (``?amount=``); None: the whole balance."""
+    text = request.query_params.get("amount")
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,2})?", text) or Decimal(text) <= 0:
+        raise HTTPException(400, "This payment link's amount is not valid.")
+    return Decimal(text)
+
+
 async def pay(request: Request) -> Response:
     """The QuickPay page the host's ``pm_quickpay_link`` points to: a test payment, no card."""
     sandbox = sandbox_of(request)
     practice = practice_of(request)
     guarantor_id = request.path_params["guarantor_id"]
+    asked = asked_amount(request)
     paid = None
     refused = False
     if request.method == "POST":
         try:
-            paid = money(sandbox.pay(practice["id"], guarantor_id))
+            paid = money(await run_in_threadpool(sandbox.pay, practice["id"], guarantor_id, asked))
         except PaymentRefused:
             refused = True
     guarantor = sandbox.database.guarantor(practice["id"], guarantor_id)
     if guarantor is None:
         raise HTTPException(404, "This payment link is not valid.")
+    balance = Decimal(guarantor["pops_balance"])
     response = templates.TemplateResponse(
         request,
         "pay.html",
         {
             "practice": practice,
             "guarantor": guarantor,
-            "due": Decimal(guarantor["pops_balance"]) > 0,
+            "due": balance > 0,
+            "amount": balance if asked is None else min(asked, balance),
             "paid": paid,
             "refused": refused,
         },
@@ -596,6 +646,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route(practice + "/send", send_dialog, name="send_dialog"),
             Route(practice + "/send", send, methods=["POST"], name="send"),
             Route(practice + "/preview", preview, methods=["POST"], name="preview"),
+            Route(practice + "/send/status", send_status, name="send_status"),
             Route(practice + "/templates", template_manager, name="template_manager"),
             Route(
                 practice + "/templates", templates_submit, methods=["POST"], name="templates_submit"

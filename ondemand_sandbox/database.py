@@ -329,8 +329,11 @@ class Database:
                 )
         return True
 
-    def pay(self, practice_id: str, guarantor_id: str, now: datetime) -> int:
-        """A test payment of the whole balance; returns the cents paid."""
+    def pay(
+        self, practice_id: str, guarantor_id: str, now: datetime, asked_cents: int | None = None
+    ) -> int:
+        """A test payment of the amount the link asked for (at most the balance; None: the whole
+        balance); returns the cents paid."""
         with self.transaction() as connection:
             row = connection.execute(
                 "SELECT balance_cents FROM guarantor_account WHERE practice_id = ? "
@@ -339,11 +342,14 @@ class Database:
             ).fetchone()
             if row is None or row["balance_cents"] <= 0:
                 raise PaymentRefused
-            amount = int(row["balance_cents"])
+            balance = int(row["balance_cents"])
+            amount = balance if asked_cents is None else max(1, min(asked_cents, balance))
+            # Paid in full, the account is no longer in collection.
             connection.execute(
-                "UPDATE guarantor_account SET balance_cents = 0, dunning_count = 0 "
+                "UPDATE guarantor_account SET balance_cents = balance_cents - ?, "
+                "dunning_count = CASE WHEN balance_cents = ? THEN 0 ELSE dunning_count END "
                 "WHERE practice_id = ? AND guarantor_id = ?",
-                (practice_id, guarantor_id),
+                (amount, amount, practice_id, guarantor_id),
             )
             connection.execute(
                 "INSERT INTO payment (practice_id, guarantor_id, paid_at, amount_cents) "

@@ -7,7 +7,9 @@ records (balances, statements, payments) and never looks inside the plugin.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,11 @@ import pluggy
 import hookspecs
 from ondemand_sandbox import accounts, seed
 from ondemand_sandbox.adapter import SandboxHost
+from ondemand_sandbox.database import cents, money
 
 MANAGE_ACTION_ID = "ondemand.manage_templates"
 OPT_OUTS_ACTION_ID = "ondemand.opt_outs"
+SEND_ACTION_ID = "ondemand.send_balance_notification"
 HISTORY_PAGE = 10
 USER = {"id": "u-amy", "name": "Amy Front"}
 
@@ -187,8 +191,22 @@ class Sandbox:
     def run_statement_batch(self, practice_id: str) -> int:
         return self.database.run_statement_batch(practice_id, datetime.now(UTC))
 
-    def pay(self, practice_id: str, guarantor_id: str) -> int:
-        return self.database.pay(practice_id, guarantor_id, datetime.now(UTC))
+    def pay(self, practice_id: str, guarantor_id: str, asked: Decimal | None) -> int:
+        """A test payment of the whole balance, which the portal then reports to the plugins
+        (``pm_payment_posted``), as a host's payment portal does; returns the cents paid."""
+        now = datetime.now(UTC)
+        paid = self.database.pay(
+            practice_id, guarantor_id, now, None if asked is None else cents(asked)
+        )
+        self.pm.hook.pm_payment_posted(
+            practice_id=practice_id,
+            guarantor_id=guarantor_id,
+            amount=money(paid),
+            paid_at=now.isoformat().replace("+00:00", "Z"),
+            reference=f"sandbox-{uuid.uuid4().hex}",
+            notification_id=None,
+        )
+        return paid
 
     def switch_addon(self, practice_id: str, enabled: bool, by: str, reason: str) -> str:
         return accounts.switch_addon(self.pm, practice_id, enabled, by, reason)
@@ -199,6 +217,22 @@ class Sandbox:
     def audit(self, practice_id: str) -> list[dict[str, Any]]:
         """Every send, add-on switch and consent change, newest first (as a page shows them)."""
         return list(reversed(accounts.audit(self.pm, practice_id)))
+
+    def report(self, practice_id: str, month: str | None) -> dict[str, Any]:
+        return accounts.report(self.pm, practice_id, month)
+
+    def notification_status(
+        self, practice_id: str, subject: dict[str, str], notification_id: str
+    ) -> dict[str, Any]:
+        """The ``status`` step, which the dialog's timeline polls."""
+        answer: dict[str, Any] = self.pm.hook.pm_dashboard_action(
+            action_id=SEND_ACTION_ID,
+            step="status",
+            subject=subject,
+            payload={"notification_id": notification_id},
+            context=self.context(practice_id),
+        )
+        return answer
 
     def outbox(self, practice_id: str) -> list[dict[str, Any]]:
         """What the outbox channel delivered for the practice, newest first."""

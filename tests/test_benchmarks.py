@@ -22,6 +22,11 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_addon.py", ["--switches", "1"], "Seen by another worker"),
         ("bench_telemetry.py", ["--batches", "1", "--sends", "2"], "median send, SDK configured"),
         (
+            "bench_payments.py",
+            ["--rounds", "1", "--links", "2", "--postgres", ""],
+            "status poll",
+        ),
+        (
             "bench_concurrency.py",
             ["--desks", "4", "--sends", "1", "--delay", "0.05"],
             "Share of the ideal",

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import ondemand_plugin
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.stores import backend_for
 from ondemand_plugin.stores.migrate import HEAD
-from ondemand_plugin.testing import ReferenceHost
+from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
 ONDEMAND = Path(sys.executable).parent / "ondemand"
 SWITCH_SECONDS = 5.0
@@ -672,3 +672,74 @@ def test_db_current_and_upgrade_refuse_a_database_of_a_newer_release(
         refused(attempt("db", "upgrade"), "invalid_config")
     finally:
         set_revision(database_url, HEAD)
+
+
+# The monthly report
+
+
+@on_each_backend
+def test_report_counts_sent_delivered_opened_paid_collected_and_the_median_to_payment(
+    database_url: str, tmp_path: Path, ondemand: Run, attempt: Run
+) -> None:
+    host = host_on(database_url, tmp_path / "linked")
+    assert host.plugin_config is not None
+    host.plugin_config["link_base_url"] = "https://pay.maple.example/plugins/"
+    pm = build_plugin_manager(host)
+    try:
+        enable_addon(pm)
+        sent = [send_to_mei(pm) for _ in range(3)]
+        token = sent[0]["body"].rsplit("/", 1)[1]
+        opened = pm.hook.pm_inbound_request(
+            plugin_name="ondemand",
+            method="GET",
+            path=f"pay/{token}",
+            url=f"https://pay.maple.example/plugins/ondemand/pay/{token}",
+            headers={},
+            form={},
+            body="",
+        )
+        assert opened["status"] == 303
+        for number, (result, minutes) in enumerate(zip(sent[:2], (4, 10), strict=True)):
+            record = store_of(pm).notification_by_id("demo", result["notification_id"])
+            assert record is not None
+            paid_at = record.occurred_at + timedelta(minutes=minutes)
+            pm.hook.pm_payment_posted(
+                practice_id="demo",
+                guarantor_id="g-mei",
+                amount="45.10",
+                paid_at=paid_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                reference=f"pops-{number}",
+                notification_id=result["notification_id"],
+            )
+    finally:
+        pm.hook.pm_unconfigure(plugin_manager=pm)
+    month = f"{datetime.now(UTC):%Y-%m}"
+
+    figures = json.loads(ondemand("report", "--practice", "demo", "--json").stdout)
+    assert figures == {
+        "practice_id": "demo",
+        "month": month,
+        "sent": 3,
+        "delivered": 3,
+        "links_opened": 1,
+        "paid": 2,
+        "amount_collected": "90.20",
+        "median_minutes_to_payment": 7.0,
+    }
+    rows = ondemand("report", "--practice", "demo", "--month", month, "--csv").stdout
+    assert rows.splitlines() == [
+        "practice_id,month,sent,delivered,links_opened,paid,amount_collected,"
+        "median_minutes_to_payment",
+        f"demo,{month},3,3,1,2,90.20,7.0",
+    ]
+    text = ondemand("report", "--practice", "demo").stdout
+    assert "Amount collected:  $90.20" in text and "7.0 minutes" in text
+    empty = json.loads(
+        ondemand("report", "--practice", "demo", "--month", "2020-01", "--json").stdout
+    )
+    assert (empty["sent"], empty["amount_collected"], empty["median_minutes_to_payment"]) == (
+        0,
+        "0.00",
+        None,
+    )
+    refused(attempt("report", "--practice", "demo", "--month", "2026-13"), "invalid_request")

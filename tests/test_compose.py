@@ -39,7 +39,7 @@ def test_the_quickpay_link_is_known_in_written_modes(mode: str) -> None:
 @pytest.mark.parametrize(
     ("text", "mode"),
     [
-        ("{{AmountDue}}", "text"),
+        ("{{AmountOwed}}", "text"),
         ("{{balancedue}}", "email"),
         ("{{}}", "text"),
         ("{{QuickPayLink}}", "voice"),

@@ -669,8 +669,9 @@ def test_the_preview_shows_what_the_patient_will_read_and_sends_nothing(page: Pa
     )
     expect(preview.locator("#od-preview")).not_to_contain_text("{{")
     expect(preview).to_contain_text("Text message to +15035550123")
+    # One or two: the sandbox's tracked pay link carries its loopback address and port.
     expect(preview.locator("#od-segments")).to_have_text(
-        re.compile(r"^\d+ characters · 1 text message \(GSM-7\)$")
+        re.compile(r"^\d+ characters · [12] text messages? \(GSM-7\)$")
     )
     check_accessibility(page, "18-preview")
     message = dialog.get_by_label("Message")
@@ -687,3 +688,70 @@ def test_the_preview_shows_what_the_patient_will_read_and_sends_nothing(page: Pa
     )
     check_accessibility(page, "19-preview-warnings")
     assert outbox_count(page) == 0
+
+
+def test_the_dialog_follows_the_send_to_delivered_opened_and_paid_without_a_reload(
+    page: Page,
+) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Guarantor").select_option(label="Mei Chen · $120.50")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Template").select_option(label="Balance by text")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
+    timeline = dialog.get_by_role("list", name="Progress of the notification")
+    done = re.compile(r"\bdone\b")
+    step = {
+        name: timeline.locator(f"[data-step={name}]")
+        for name in ("sent", "delivered", "opened", "paid")
+    }
+    expect(step["sent"]).to_have_class(done)
+    expect(step["delivered"]).to_have_class(done)
+    expect(step["opened"]).not_to_have_class(done)
+    expect(step["paid"]).not_to_have_class(done)
+
+    # The patient, on the phone: the text's link, then QuickPay.
+    phone = page.context.new_page()
+    phone.goto("/practices/demo/outbox")
+    link = phone.locator(".bubble").first.get_by_role("link")
+    expect(link).to_have_attribute("href", re.compile(r"/plugins/ondemand/pay/[\w-]{22,}$"))
+    link.click()
+    expect(phone.locator("#pay-balance")).to_have_text("$120.50")
+    expect(step["opened"]).to_have_class(done)
+    expect(step["paid"]).not_to_have_class(done)
+    check_accessibility(page, "20-timeline-opened")
+
+    phone.get_by_role("button", name="Pay $120.50 (test payment)").click()
+    expect(phone.get_by_role("status")).to_contain_text("Thank you: $120.50 was paid")
+    expect(step["paid"]).to_have_class(done)
+    expect(step["paid"]).to_contain_text("$120.50")
+    expect(dialog).to_be_visible()
+    assert page.evaluate("window.sameDocument") is True
+    check_accessibility(page, "21-timeline-paid")
+
+
+def test_an_amount_of_the_staffs_choosing_is_checked_at_its_field_and_asked_for(
+    page: Page,
+) -> None:
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Guarantor").select_option(label="Mei Chen · $120.50")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    amount = dialog.get_by_label("Amount to ask for")
+    amount.fill("500")
+    page.keyboard.press("F2")
+    expect(dialog.locator("#od-amount-error")).to_contain_text("more than Mei Chen's balance")
+    expect(amount).to_be_focused()
+    assert outbox_count(page) == 0
+    amount.fill("45.10")
+    page.keyboard.press("F2")
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123")
+
+    phone = page.context.new_page()
+    phone.goto("/practices/demo/outbox")
+    phone.locator(".bubble").first.get_by_role("link").click()
+    expect(phone.get_by_role("button", name="Pay $45.10 (test payment)")).to_be_visible()

@@ -149,7 +149,11 @@ def test_a_send_reaches_the_outbox_and_the_history_but_not_the_dunning_count(
 
     outbox = client.get("/practices/demo/outbox").text
     assert 'class="bubble"' in outbox
-    assert '<a href="http://testserver/pay/demo/g-mei?amount=120.50">' in outbox
+    link = re.search(r'<a href="(http://testserver/plugins/ondemand/pay/[\w-]{22,})">', outbox)
+    assert link is not None
+    opened = client.get(link.group(1), follow_redirects=False)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == "http://testserver/pay/demo/g-mei?amount=120.50"
 
 
 def test_a_refused_send_answers_the_receptionists_sentence_and_sends_nothing(
@@ -198,7 +202,10 @@ def test_a_modified_number_saved_to_the_record_changes_the_hosts_database(
 
 def test_quickpay_takes_a_test_payment_once_and_the_history_shows_it(client: TestClient) -> None:
     result = send_to_mei(client)
-    link = re.search(r"http://testserver(/pay/\S+)", result["body"]).group(1)  # type: ignore[union-attr]
+    tracked = re.search(r"http://testserver(/plugins/ondemand/pay/\S+)", result["body"])
+    assert tracked is not None
+    opened = client.get(tracked.group(1), follow_redirects=False)
+    link = opened.headers["location"].removeprefix("http://testserver")
     page = client.get(link).text
     assert "$120.50" in page and "Pay $120.50 (test payment)" in page
 
@@ -463,3 +470,85 @@ def test_a_patient_who_is_their_own_guarantor_has_one_send_to_line_per_number(
         ("patient", "p-ruth"),
         ("guarantor", "g-ruth"),
     ]
+
+
+def status_of(client: TestClient, notification_id: str) -> dict[str, Any]:
+    answer = client.get(
+        "/practices/demo/send/status",
+        params={"type": "patient", "id": "p-lily", "notification_id": notification_id},
+    )
+    assert answer.status_code == 200, answer.text
+    status: dict[str, Any] = answer.json()
+    return status
+
+
+def test_the_timeline_follows_a_send_to_delivered_opened_and_paid(client: TestClient) -> None:
+    """The status the dialog polls: the outbox delivers, the tracked link is opened, and the
+    QuickPay page reports the payment through pm_payment_posted."""
+    result = send_to_mei(client)
+    first = status_of(client, result["notification_id"])
+    assert first["status"] == "delivered"
+    assert (first["link_opened_at"], first["paid_at"]) == (None, None)
+
+    tracked = re.search(r"http://testserver(/plugins/ondemand/pay/\S+)", result["body"])
+    assert tracked is not None
+    assert client.head(tracked.group(1)).status_code == 200  # a preview: not opened
+    assert status_of(client, result["notification_id"])["link_opened_at"] is None
+    quickpay = client.get(tracked.group(1))  # followed to the QuickPay page
+    assert "Pay $120.50 (test payment)" in quickpay.text
+    assert status_of(client, result["notification_id"])["link_opened_at"] is not None
+
+    client.post(str(quickpay.url))
+    paid = status_of(client, result["notification_id"])
+    assert paid["paid_amount"] == "120.50" and paid["paid_at"] is not None
+    history = client.get("/practices/demo/guarantors/g-mei").text
+    assert "Paid $120.50, 0 minutes after the text." in history
+
+
+def test_the_status_of_an_unknown_notification_is_refused_in_json(client: TestClient) -> None:
+    answer = client.get(
+        "/practices/demo/send/status",
+        params={"type": "patient", "id": "p-lily", "notification_id": "ntf_nope"},
+    )
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_the_account_page_shows_the_months_report_with_a_chart(client: TestClient) -> None:
+    result = send_to_mei(client)
+    send_to_mei(client, key="k2")
+    tracked = re.search(r"http://testserver(/plugins/ondemand/pay/\S+)", result["body"])
+    assert tracked is not None
+    client.post(str(client.get(tracked.group(1)).url))
+    html = client.get("/practices/demo/account").text
+    assert 'id="report-chart"' in html
+    counts = re.findall(r'data-step="(\w+)"></rect>\s*<text[^>]*>(\d+)</text>', html)
+    assert counts == [("sent", "2"), ("delivered", "2"), ("links_opened", "1"), ("paid", "1")]
+    assert 'id="report-collected">$120.50<' in html
+    assert re.search(r'id="report-median">[0-9.]+ minutes<', html)
+    assert client.get("/practices/demo/account?month=2026-13").status_code == 400
+
+
+def test_a_chosen_amount_is_what_quickpay_takes(client: TestClient) -> None:
+    status, answer = send(
+        client,
+        {
+            "guarantor_id": "g-mei",
+            "send_to": TO_MEI_BY_TEXT,
+            "body": "Pay {{AmountDue}} of {{BalanceDue}}: {{QuickPayLink}}",
+            "amount": "45.10",
+            "idempotency_key": "k-part",
+        },
+    )
+    assert status == 200, answer
+    result = answer["result"]
+    assert "Pay $45.10 of $120.50" in result["body"]
+    tracked = re.search(r"http://testserver(/plugins/ondemand/pay/\S+)", result["body"])
+    assert tracked is not None
+    quickpay = client.get(tracked.group(1))
+    assert str(quickpay.url).endswith("?amount=45.10")
+    assert "Pay $45.10 (test payment)" in quickpay.text
+    paid = client.post(str(quickpay.url))
+    assert 'id="pay-balance">$75.40<' in paid.text
+    assert status_of(client, result["notification_id"])["paid_amount"] == "45.10"
+    assert client.get("/pay/demo/g-mei?amount=-1").status_code == 400

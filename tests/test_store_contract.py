@@ -15,6 +15,7 @@ from ondemand_plugin.stores import (
     ConsentChange,
     NotificationRecord,
     OptOut,
+    Payment,
     Store,
     open_store,
 )
@@ -464,3 +465,93 @@ def test_notifications_between_two_moments_oldest_first(store: Store) -> None:
     assert [r.id for r in store.notifications_between("pr1", None, None)] == ["n1", "n2", "n3"]
     span = store.notifications_between("pr1", now - timedelta(hours=24), now - timedelta(hours=1))
     assert [r.id for r in span] == ["n2"]
+
+
+# Tracked links and payments
+
+
+def linked(number: int, practice_id: str = "pr1", **changes: object) -> NotificationRecord:
+    return record(
+        number,
+        practice_id,
+        link_token_hash=f"hash-{number}",
+        link_expires_at=utc_now() + timedelta(days=1),
+        amount="45.10",
+        request={"guarantor_id": "g1", "body": "Hi"},
+        **changes,
+    )
+
+
+def payment(notification_id: str, reference: str, cents: int, minute: int) -> Payment:
+    return Payment(
+        practice_id="pr1",
+        guarantor_id="g1",
+        notification_id=notification_id,
+        amount_cents=cents,
+        paid_at=datetime(2026, 5, 1, 16, minute, tzinfo=UTC),
+        reference=reference,
+    )
+
+
+def test_a_linked_record_reads_back_whole_by_its_token_hash(store: Store) -> None:
+    store.claim_notification(linked(1))
+    claimed = linked(2)
+    store.claim_notification(claimed)
+    assert store.notification_by_link("hash-2") == claimed
+    found = store.notification_by_link("hash-1")
+    assert found is not None and found.request == {"guarantor_id": "g1", "body": "Hi"}
+    assert store.notification_by_link("hash-3") is None
+
+
+def test_a_link_is_opened_once_and_cancelled_only_while_live(store: Store) -> None:
+    store.claim_notification(linked(1))
+    first = utc_now()
+    assert store.record_link_opened("pr1", "n1", first)
+    assert not store.record_link_opened("pr1", "n1", first + timedelta(minutes=1))
+    assert not store.record_link_opened("pr2", "n1", first)
+    found = store.notification_by_id("pr1", "n1")
+    assert found is not None and found.link_opened_at == first
+    assert not store.cancel_link("pr2", "n1", "Eve", first)
+    assert store.cancel_link("pr1", "n1", "Amy Front (u1)", first)
+    assert not store.cancel_link("pr1", "n1", "Amy Front (u1)", first)
+    found = store.notification_by_id("pr1", "n1")
+    assert found is not None
+    assert (found.link_expires_at, found.link_cancelled_by) == (first, "Amy Front (u1)")
+
+
+def test_a_payment_goes_to_the_latest_notification_with_a_live_or_opened_link(
+    store: Store,
+) -> None:
+    now = utc_now()
+    store.claim_notification(linked(1, occurred_at=now - timedelta(hours=3)))
+    store.claim_notification(linked(2, occurred_at=now - timedelta(hours=2)))
+    store.claim_notification(record(3, occurred_at=now - timedelta(hours=1)))  # no link
+    target = store.payment_target("pr1", "g1", now)
+    assert target is not None and target.id == "n2"
+    store.cancel_link("pr1", "n2", "Amy", now)
+    store.cancel_link("pr1", "n1", "Amy", now)
+    assert store.payment_target("pr1", "g1", now) is None
+    store.record_link_opened("pr1", "n1", now)
+    target = store.payment_target("pr1", "g1", now)
+    assert target is not None and target.id == "n1"
+    assert store.payment_target("pr2", "g1", now) is None
+
+
+def test_payments_add_up_once_per_reference_from_the_earliest(store: Store) -> None:
+    store.claim_notification(linked(1))
+    assert store.record_payment(payment("n1", "r1", 4510, 42))
+    assert not store.record_payment(payment("n1", "r1", 4510, 42))
+    assert store.record_payment(payment("n1", "r2", 1005, 30))
+    found = store.notification_by_id("pr1", "n1")
+    assert found is not None
+    assert (found.paid_cents, found.paid_at) == (5515, datetime(2026, 5, 1, 16, 30, tzinfo=UTC))
+
+
+def test_a_months_notifications_are_read_per_practice_oldest_first(store: Store) -> None:
+    may = datetime(2026, 5, 1, tzinfo=UTC)
+    store.claim_notification(record(1, occurred_at=may - timedelta(seconds=1)))
+    store.claim_notification(record(2, occurred_at=may + timedelta(days=3)))
+    store.claim_notification(record(3, occurred_at=may))
+    store.claim_notification(record(4, practice_id="pr2", occurred_at=may))
+    june = datetime(2026, 6, 1, tzinfo=UTC)
+    assert [r.id for r in store.notifications_between("pr1", may, june)] == ["n3", "n2"]

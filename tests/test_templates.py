@@ -202,7 +202,7 @@ def test_an_unknown_template_cannot_be_sent(pm: pluggy.PluginManager) -> None:
 @pytest.mark.parametrize(
     "template",
     [
-        {**REMINDER, "body": "You owe {{AmountDue}}"},
+        {**REMINDER, "body": "You owe {{AmountOwed}}"},
         {**REMINDER, "body": "Hi {{ guarantorfirstname }}"},
         {**REMINDER, "mode": "email", "subject": "{{Invoice}}"},
     ],

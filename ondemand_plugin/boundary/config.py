@@ -38,6 +38,7 @@ PACING_DEFAULTS: Mapping[str, Any] = {
     "repeat_window_seconds": 600,
 }
 DEFAULT_CHANNEL = "outbox"
+DEFAULT_LINK_TTL_SECONDS = 86_400
 CONFIG_FILE_VARIABLE = "ONDEMAND_CONFIG"
 HOST_SOURCE = "what pm_plugin_config(plugin_name='ondemand') returns or the ONDEMAND_* variables"
 
@@ -70,6 +71,9 @@ class Config:
     deadline_seconds: float
     recipient_limit: RecipientLimit | None  # None: no limit
     repeat_window_seconds: int  # 0: repeats are not asked about
+    # Where tracked pay links point (ends in "/"); None: the host's QuickPay link goes out as is.
+    link_base_url: str | None
+    link_ttl_seconds: int
     raw: Mapping[str, Any] = attrs.field(repr=False)
 
 
@@ -187,6 +191,8 @@ def _config(merged: dict[str, Any], source: str) -> Config:
             deadline_seconds=_deadline(merged.get("deadline_seconds", DEFAULT_DEADLINE_SECONDS)),
             recipient_limit=_recipient_limit(merged["recipient_limit"]),
             repeat_window_seconds=merged["repeat_window_seconds"],
+            link_base_url=merged.get("link_base_url"),
+            link_ttl_seconds=merged.get("link_ttl_seconds", DEFAULT_LINK_TTL_SECONDS),
             raw=merged,
         )
     except ConfigError as error:

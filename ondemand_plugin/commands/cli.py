@@ -1,5 +1,5 @@
-"""The ``ondemand`` command: the add-on switch, templates, history, recovery of unfinished sends,
-installed plugins, a new channel's project, the demo.
+"""The ``ondemand`` command: the add-on switch, templates, history, the monthly report, recovery of
+unfinished sends, installed plugins, a new channel's project, the demo.
 
 It works on the same database as the hosts, through the same classes the plugin uses, so what it
 changes is what running hosts see. Every refusal prints ``error: <sentence> [<code>]`` on stderr
@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,6 +52,7 @@ from ondemand_plugin.channels import (
     register_built_in_channels,
 )
 from ondemand_plugin.commands import demo, scaffold
+from ondemand_plugin.commands.report import REPORT_COLUMNS, month_report
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.plugin import INSTANCE_NAME, OnDemandPlugin, channels_by_mode
 from ondemand_plugin.rules.audit import COLUMNS as AUDIT_COLUMNS
@@ -505,6 +507,40 @@ def history_entries(
             break
         before = page[-1]["cursor"]
     return entries
+
+
+@cli.command()
+@practice_option
+@click.option("--month", metavar="YYYY-MM", help="The month, in UTC (default: this month).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: a header and one row.")
+@click.pass_context
+def report(
+    ctx: click.Context, practice: str, month: str | None, as_json: bool, as_csv: bool
+) -> None:
+    """A month of a practice's On-Demand notifications, from sent to paid.
+
+    Notifications sent, delivered, links opened, paid, the amount collected and the median
+    minutes from send to payment.
+    """
+    if as_json and as_csv:
+        raise click.UsageError("Give --json or --csv, not both.")
+    figures = month_report(open_database(ctx), practice, month, datetime.now(UTC))
+    if as_json:
+        print_json(figures)
+    elif as_csv:
+        rows = csv.writer(sys.stdout, lineterminator="\n")
+        rows.writerow(REPORT_COLUMNS)
+        rows.writerow(["" if figures[key] is None else figures[key] for key in REPORT_COLUMNS])
+    else:
+        median = figures["median_minutes_to_payment"]
+        click.echo(f"Practice {practice}, {figures['month']} (UTC)")
+        click.echo(f"  Sent:              {figures['sent']}")
+        click.echo(f"  Delivered:         {figures['delivered']}")
+        click.echo(f"  Links opened:      {figures['links_opened']}")
+        click.echo(f"  Paid:              {figures['paid']}")
+        click.echo(f"  Amount collected:  ${Decimal(figures['amount_collected']):,.2f}")
+        click.echo("  Median to payment: " + ("-" if median is None else f"{median} minutes"))
 
 
 # Sends cut short

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -23,6 +23,7 @@ from ondemand_plugin.errors import InvalidRequest
 log = logging.getLogger(__name__)
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
+PAY_PREFIX = "pay/"
 # A provider's callback or reply is a few KB; the limit is on the body and on the decoded form.
 MAX_BODY_BYTES = 64 * 1024
 # As contracts/inbound-request.json caps them.
@@ -47,9 +48,16 @@ def answer(status: int, body: str = "", content_type: str = TEXT_PLAIN) -> dict[
 class InboundRouter:
     """The plugin's answers under its mount prefix: every plugin's ``InboundRoute``, by path."""
 
-    def __init__(self, routes: Mapping[str, ServedRoute], events: DeliveryEvents) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, ServedRoute],
+        events: DeliveryEvents,
+        pay_links: Callable[[InboundRequest], dict[str, Any]],
+    ) -> None:
         self.routes = routes
         self.events = events
+        # The plugin's own tracked pay links, under ``pay/``: one route for every token.
+        self.pay_links = pay_links
 
     def handle(self, arguments: dict[str, Any]) -> dict[str, Any]:
         with telemetry.inbound() as span:
@@ -73,6 +81,9 @@ class InboundRouter:
             form=arguments["form"],
             body=arguments["body"],
         )
+        if request.path.startswith(PAY_PREFIX):
+            span.set(telemetry.ROUTE, PAY_PREFIX + "{token}")  # never the token itself
+            return self.pay_links(request)
         served = self.routes.get(request.path)
         if served is None:
             return answer(404, f"Nothing is served at {request.path!r}.")

@@ -33,6 +33,7 @@ FIELDS: tuple[str, ...] = (
     "PatientLastName",
     "PatientFullName",
     "BalanceDue",
+    "AmountDue",
     "PracticeName",
     "PracticePhone",
     "QuickPayLink",
@@ -200,9 +201,9 @@ class Composed:
     empty_fields: tuple[str, ...]
 
 
-# The host's pay link for a guarantor: asked only when the message uses it and a payment can be
-# made (R5).
-PayLink = Callable[[Practice, Guarantor], str]
+# The pay link for a guarantor and the amount asked: made only when the message uses it and a
+# payment can be made (R5).
+PayLink = Callable[[Practice, Guarantor, Decimal], str]
 
 
 def compose(
@@ -213,12 +214,14 @@ def compose(
     template: Template | None,
     typed: Mapping[str, Any],
     pay_link: PayLink,
+    amount: Decimal | None = None,
     *,
     with_opt_out_line: bool = False,
 ) -> Composed:
     """The message for ``recipient``: ``typed`` (the request's ``body`` and ``subject``) or
-    the template's texts, with the fields' values merged in; ``with_opt_out_line`` adds the
-    opt-out line to a text that lacks one (counted in its length)."""
+    the template's texts, with the fields' values merged in; ``amount`` is the one staff chose
+    (None: the balance); ``with_opt_out_line`` adds the opt-out line to a text that lacks one
+    (counted in its length)."""
     mode = recipient.mode
     # R9: a body typed in the editor (an edited template or free text) is sent as typed.
     body = typed.get("body") or (template.body if template else None)
@@ -240,7 +243,7 @@ def compose(
         body = without_pay_link(body)
         subject = without_pay_link(subject) if subject else None
     texts = (body, subject or "")
-    values = field_values(practice, scope, guarantor, recipient, texts, pay_link)
+    values = field_values(practice, scope, guarantor, recipient, texts, pay_link, amount)
     rendered = render_text(body, values)
     if with_opt_out_line:
         rendered = with_opt_out_line_added(rendered)
@@ -270,6 +273,7 @@ def field_values(
     recipient: Recipient,
     texts: tuple[str, ...],
     pay_link: PayLink,
+    amount: Decimal | None = None,
 ) -> dict[str, str]:
     patient = _patient_in_scope(scope, recipient)
     values = {
@@ -280,6 +284,7 @@ def field_values(
         "PatientLastName": patient.last_name if patient else "",
         "PatientFullName": patient.name if patient else "",
         "BalanceDue": format_money(guarantor.balance),
+        "AmountDue": format_money(amount or guarantor.balance),
         "PracticeName": practice.name,
         "PracticePhone": practice.phone,
         "QuickPayLink": NO_PAYMENT_SENTENCE,
@@ -287,7 +292,7 @@ def field_values(
     # R5: at $0.00 or a credit no payment can be made, so the host is not asked for a link.
     uses_link = any("QuickPayLink" in fields_in(text) for text in texts)
     if guarantor.payment_allowed and uses_link:
-        values["QuickPayLink"] = pay_link(practice, guarantor)
+        values["QuickPayLink"] = pay_link(practice, guarantor, amount or guarantor.balance)
     return values
 
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ondemand_plugin.clock import format_timestamp, parse_timestamp
+from ondemand_plugin.clock import format_timestamp, parse_timestamp, utc_now
 from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.rules.composing import format_money
 from ondemand_plugin.rules.criteria import MODE_NAMES
 from ondemand_plugin.sending.recovery import Recovery
-from ondemand_plugin.stores import NotificationRecord, Store
+from ondemand_plugin.stores import NotificationRecord, Store, paid_amount
 
 MAX_PAGE = 100
 STATUS_WORDS = {
@@ -103,17 +103,18 @@ def history_page(
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", field="limit")
     position = page_position(before)
     records = recovery.mark_stuck(store.history(practice_id, guarantor_id, position, limit))
-    return [history_entry(record) for record in records]
+    now = utc_now()
+    return [history_entry(record, now) for record in records]
 
 
-def history_entry(record: NotificationRecord) -> dict[str, Any]:
+def history_entry(record: NotificationRecord, now: datetime) -> dict[str, Any]:
     mode_name = MODE_NAMES[record.mode]
     balance = format_money(Decimal(record.balance))
     summary = (
         f"{mode_name.capitalize()} to {record.sent_to_name or record.sent_to_type} at "
         f"{record.recipient}, sent by {record.sent_by_name}. Balance {balance}"
         f"{'' if record.payment_allowed else ' (no payment could be made)'}. "
-        f"{_status_sentence(record)}"
+        f"{_status_sentence(record)}{_payment_sentence(record)}"
     )
     return {
         "id": record.id,
@@ -135,6 +136,11 @@ def history_entry(record: NotificationRecord) -> dict[str, Any]:
         "template_label": record.template_label,
         "channel": record.channel,
         "counts_toward_dunning": False,
+        "amount": record.amount,
+        "link_opened_at": _optional_timestamp(record.link_opened_at),
+        "paid_at": _optional_timestamp(record.paid_at),
+        "paid_amount": paid_amount(record),
+        "actions": _actions(record, now),
         "display": {"title": f"On-Demand Balance Notification ({mode_name})", "summary": summary},
         "cursor": encode_cursor(record),
     }
@@ -146,3 +152,35 @@ def _status_sentence(record: NotificationRecord) -> str:
     if record.status in EXPLAINED and record.detail:
         sentence += f" {record.detail}"
     return sentence
+
+
+def _actions(record: NotificationRecord, now: datetime) -> list[dict[str, str]]:
+    actions = []
+    if record.request is not None:
+        actions.append({"id": "resend", "label": "Resend"})
+    if record.link_expires_at is not None and record.link_expires_at > now:
+        actions.append({"id": "cancel_link", "label": "Cancel the pay link"})
+    return actions
+
+
+def _payment_sentence(record: NotificationRecord) -> str:
+    """ " Paid $45.10, 3 minutes after the text.", and whether the link was opened or cancelled."""
+    sentence = ""
+    if record.amount is not None:
+        sentence += f" Asked for {format_money(Decimal(record.amount))}."
+    if record.link_cancelled_by is not None:
+        sentence += f" Pay link cancelled by {record.link_cancelled_by}."
+    if record.link_opened_at is not None:
+        sentence += " Pay link opened."
+    if record.paid_at is not None and record.paid_cents is not None:
+        minutes = max(0, int((record.paid_at - record.occurred_at).total_seconds() // 60))
+        after = f"{minutes} minute{'' if minutes == 1 else 's'}"
+        sentence += (
+            f" Paid {format_money(Decimal(record.paid_cents) / 100)}, {after} after the "
+            f"{MODE_NAMES[record.mode]}."
+        )
+    return sentence
+
+
+def _optional_timestamp(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None

@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -26,7 +27,9 @@ from ondemand_plugin.boundary.host import Host
 from ondemand_plugin.boundary.model import Guarantor, Practice, entity_type
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import ErrorCode, InvalidRequest, OnDemandError, StoreUnavailable
+from ondemand_plugin.inbound.links import TrackedLink, preview_url
 from ondemand_plugin.rules import composing, pacing
+from ondemand_plugin.rules.amounts import amount_due
 from ondemand_plugin.rules.criteria import (
     OptedOut,
     Recipient,
@@ -63,10 +66,6 @@ def request_error(path: str, problem: str) -> InvalidRequest:
 PREVIEW_PAY_LINK = "https://pay.example/preview-of-the-link"
 
 
-def _preview_pay_link(practice: Practice, guarantor: Guarantor) -> str:
-    return PREVIEW_PAY_LINK
-
-
 @attrs.frozen
 class Draft:
     """A notification checked and composed, not yet sent."""
@@ -75,6 +74,8 @@ class Draft:
     guarantor: Guarantor
     recipient: Recipient
     composed: composing.Composed
+    # The amount staff chose; None for the balance.
+    amount: Decimal | None
 
 
 class SendService:
@@ -133,7 +134,9 @@ class SendService:
         """What ``submit`` would send for ``payload``, refused as it would be; nothing is sent,
         recorded or saved, and the host is not asked for a pay link."""
         contracts.check("send-request", payload, request_error)
-        draft = self._draft(subject, payload, context["practice_id"], _preview_pay_link)
+        base = self.config.link_base_url
+        stand_in = PREVIEW_PAY_LINK if base is None else preview_url(base)
+        draft = self._draft(subject, payload, context["practice_id"], lambda *_: stand_in)
         return dialog.preview(draft.composed, draft.recipient, draft.guarantor)
 
     # step="submit"
@@ -161,12 +164,29 @@ class SendService:
             span.set(telemetry.STATUS, "duplicate")
             return self._replay(earlier, request_hash)
 
-        draft = self._draft(subject, payload, practice_id, self._pay_link)
-        practice, guarantor = draft.practice, draft.guarantor
-        recipient, composed = draft.recipient, draft.composed
+        made: list[TrackedLink] = []
+
+        def pay_link(practice: Practice, guarantor: Guarantor, amount: Decimal) -> str:
+            if self.config.link_base_url is None:
+                return self.host.quickpay_link(practice.id, guarantor.id, amount)
+            # The host is asked for its QuickPay link when the tracked link is opened.
+            made.append(
+                TrackedLink(self.config.link_base_url, self.config.link_ttl_seconds, utc_now())
+            )
+            return made[-1].url
+
+        draft = self._draft(subject, payload, practice_id, pay_link)
+        practice, recipient, composed = draft.practice, draft.recipient, draft.composed
         self._check_pacing(practice, recipient, composed, bool(payload.get("confirm_repeat")))
 
-        record = self._new_record(key, request_hash, guarantor, recipient, composed, context)
+        record = self._new_record(
+            key,
+            request_hash,
+            draft,
+            made[0] if made else None,
+            _essence(payload),
+            context,
+        )
         holder = self.store.claim_notification(record)
         if holder is not None:  # a concurrent request with the same key won the race
             span.set(telemetry.STATUS, "duplicate")
@@ -200,6 +220,7 @@ class SendService:
         scope = load_scope(self.host, practice_id, subject["type"], subject["id"])
         require_batched_statement(scope)
         guarantor = choose_guarantor(scope, payload["guarantor_id"])
+        amount = amount_due(payload.get("amount"), guarantor)
         send_to = payload["send_to"]
         recipient = choose_recipient(
             scope,
@@ -222,12 +243,10 @@ class SendService:
             template,
             payload,
             pay_link,
+            amount,
             with_opt_out_line=first_text,
         )
-        return Draft(practice, guarantor, recipient, composed)
-
-    def _pay_link(self, practice: Practice, guarantor: Guarantor) -> str:
-        return self.host.quickpay_link(practice.id, guarantor.id, guarantor.balance)
+        return Draft(practice, guarantor, recipient, composed, amount)
 
     def _release(self, record: NotificationRecord) -> None:
         try:
@@ -294,11 +313,12 @@ class SendService:
         self,
         key: str,
         request_hash: str,
-        guarantor: Guarantor,
-        recipient: Recipient,
-        composed: composing.Composed,
+        draft: Draft,
+        link: TrackedLink | None,
+        request: dict[str, Any],
         context: dict[str, Any],
     ) -> NotificationRecord:
+        guarantor, recipient, composed = draft.guarantor, draft.recipient, draft.composed
         now = utc_now()
         notification_id = "ntf_" + secrets.token_hex(12)
         return NotificationRecord(
@@ -321,6 +341,10 @@ class SendService:
             payment_allowed=guarantor.payment_allowed,
             template_label=composed.template_label,
             route_channels=tuple(channel.name for channel in self.channels[recipient.mode]),
+            amount=composing.format_amount(draft.amount) if draft.amount else None,
+            link_token_hash=link.hash if link else None,
+            link_expires_at=link.expires_at if link else None,
+            request=request,
             # The answer if its worker dies before completing it; the completion replaces it.
             result={
                 "notification_id": notification_id,
@@ -483,6 +507,8 @@ def _essence(payload: dict[str, Any]) -> dict[str, Any]:
         "template_id": payload.get("template_id"),
         "subject": _given(payload.get("subject")),
         "body": payload.get("body"),
+        # Only when given, so that the keys of requests made before amounts existed still match.
+        **({"amount": amount} if (amount := _given(payload.get("amount"))) else {}),
     }
 
 

@@ -13,8 +13,10 @@ from ondemand_plugin.stores.base import (
     ConsentChange,
     NotificationRecord,
     OptOut,
+    Payment,
     Reply,
     Store,
+    paid_amount,
 )
 from ondemand_plugin.stores.sql_store import SQLStore
 
@@ -25,11 +27,13 @@ __all__ = [
     "ConsentChange",
     "NotificationRecord",
     "OptOut",
+    "Payment",
     "Reply",
     "SQLStore",
     "Store",
     "backend_for",
     "open_store",
+    "paid_amount",
 ]
 
 SQLITE_SCHEME = "sqlite:///"

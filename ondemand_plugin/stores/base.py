@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import attrs
@@ -46,12 +47,28 @@ class NotificationRecord:
     channel: str | None = None
     provider_message_id: str | None = None
     detail: str = ""
-    result: dict[str, Any] | None = None
+    # The send's answer holds the message, and so the pay link's token: never in a repr.
+    result: dict[str, Any] | None = attrs.field(default=None, repr=False)
     # The channels the send's route named when it was claimed, in failover order: the only ones
     # recovery may ask about it. None for a send claimed before routes were recorded.
     route_channels: tuple[str, ...] | None = None
     # When recovery last asked those channels about a send still ``unknown``, in vain.
     looked_up_at: datetime | None = None
+    # The amount staff chose (a string decimal); None for the whole balance.
+    amount: str | None = None
+    # The tracked pay link: the SHA-256 of its token (the token itself is kept nowhere), when it
+    # expires (moved to the moment it was cancelled, by ``link_cancelled_by``) and first opened.
+    link_token_hash: str | None = attrs.field(default=None, repr=False)
+    link_expires_at: datetime | None = None
+    link_cancelled_by: str | None = None
+    link_opened_at: datetime | None = None
+    # The payments attributed to it: when the first landed, and how much they came to, in
+    # cents (an integer, so that every backend adds a payment in one atomic UPDATE).
+    paid_at: datetime | None = None
+    paid_cents: int | None = None
+    # What staff asked for (guarantor, Send To, template, subject, body as typed, amount), so
+    # that the history's ``resend`` opens the dialog filled in as it was.
+    request: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -93,6 +110,19 @@ class Reply:
     address: str = attrs.field(repr=False)
     text: str = attrs.field(repr=False)
     occurred_at: datetime
+
+
+@attrs.frozen
+class Payment:
+    """A payment the host reported (``pm_payment_posted``), attributed to a notification.
+    ``reference`` is the host's, unique per practice: a payment reported twice counts once."""
+
+    practice_id: str
+    guarantor_id: str
+    notification_id: str
+    amount_cents: int
+    paid_at: datetime
+    reference: str
 
 
 # Every backend's notifications table has these columns, in this order: the record's fields.
@@ -256,4 +286,38 @@ class Store(Protocol):
         """Newest first; ``before`` is the (occurred_at, id) of the last entry already shown."""
         ...
 
+    def notification_by_link(self, token_hash: str) -> NotificationRecord | None:
+        """The notification whose tracked link has this token hash (unique; one indexed read)."""
+        ...
+
+    def record_link_opened(
+        self, practice_id: str, notification_id: str, opened_at: datetime
+    ) -> bool:
+        """Note the first time the link was opened; False if it was opened before."""
+        ...
+
+    def cancel_link(
+        self, practice_id: str, notification_id: str, cancelled_by: str, at: datetime
+    ) -> bool:
+        """Expire a live link now, noting who did; False if it had no live link."""
+        ...
+
+    def payment_target(
+        self, practice_id: str, guarantor_id: str, now: datetime
+    ) -> NotificationRecord | None:
+        """The guarantor's latest notification whose link was opened or is still live."""
+        ...
+
+    def record_payment(self, payment: Payment) -> bool:
+        """Keep a payment and add it to its notification (``paid_at`` set by the first,
+        ``paid_amount`` the sum); False, changing nothing, if its reference was recorded before."""
+        ...
+
     def close(self) -> None: ...
+
+
+def paid_amount(record: NotificationRecord) -> str | None:
+    """What the payments attributed to a notification came to, as the contracts say money."""
+    if record.paid_cents is None:
+        return None
+    return f"{Decimal(record.paid_cents) / 100:.2f}"

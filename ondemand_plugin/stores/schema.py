@@ -131,6 +131,14 @@ notifications = sa.Table(
         "route_channels", long_text().with_variant(postgresql.ARRAY(sa.Text()), "postgresql")
     ),
     sa.Column("looked_up_at", moment()),
+    sa.Column("amount", long_text()),
+    sa.Column("link_token_hash", key(KEY_LENGTH, ordered=False)),
+    sa.Column("link_expires_at", moment()),
+    sa.Column("link_cancelled_by", long_text()),
+    sa.Column("link_opened_at", moment()),
+    sa.Column("paid_at", moment()),
+    sa.Column("paid_cents", sa.BigInteger()),
+    sa.Column("request", long_text().with_variant(postgresql.JSON(), "postgresql")),
 )
 _n = notifications.c
 sa.Index("notifications_idempotency", _n.practice_id, _n.idempotency_key, unique=True)
@@ -143,6 +151,9 @@ sa.Index("notifications_recipient", _n.recipient, _n.mode)
 # over a span in order: both are ranges read off these, with no sort.
 sa.Index("notifications_pacing", _n.practice_id, _n.recipient, _n.occurred_at)
 sa.Index("notifications_audit", _n.practice_id, _n.occurred_at, _n.id)
+# A pay link is found by its token's hash; the monthly report reads a practice's month.
+sa.Index("notifications_link", _n.link_token_hash, unique=True)
+sa.Index("notifications_practice", _n.practice_id, _n.occurred_at)
 # ``ddl_if`` takes a tuple of dialect names too, which its annotation does not say.
 WITHOUT_PARTIAL_INDEXES: Any = ("sqlite", "mysql")
 # Recovery reads only the few unsettled rows: PostgreSQL indexes just those (partial indexes);
@@ -216,4 +227,15 @@ consent_changes = sa.Table(
     sa.Column("changed_at", moment(), nullable=False),
     sa.Index("consent_changes_practice", "practice_id", "changed_at", "seq"),
     sqlite_autoincrement=True,
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    practice(primary_key=True),
+    sa.Column("reference", key(KEY_LENGTH), primary_key=True),
+    sa.Column("guarantor_id", key(ID_LENGTH), nullable=False),
+    sa.Column("notification_id", key(ID_LENGTH), nullable=False),
+    sa.Column("amount_cents", sa.BigInteger(), nullable=False),
+    sa.Column("paid_at", moment(), nullable=False),
 )

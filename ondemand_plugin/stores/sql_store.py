@@ -35,6 +35,7 @@ from ondemand_plugin.stores.base import (
     ConsentChange,
     NotificationRecord,
     OptOut,
+    Payment,
     Reply,
 )
 from ondemand_plugin.stores.schema import (
@@ -44,6 +45,7 @@ from ondemand_plugin.stores.schema import (
     inbound_messages,
     notifications,
     opt_outs,
+    payments,
     replies,
     templates,
 )
@@ -54,6 +56,8 @@ _n = notifications.c
 _EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 _NOTIFICATION = [_n[name] for name in NOTIFICATION_COLUMNS]
+# The record's moments that may be unset.
+_OPTIONAL_MOMENTS = ("looked_up_at", "link_expires_at", "link_opened_at", "paid_at")
 _TEMPLATE = [templates.c[name] for name in ("id", "label", "mode", "active", "sender_email")] + [
     templates.c.subject,
     templates.c.body,
@@ -229,6 +233,43 @@ def _statements(dialect: str) -> dict[str, Any]:
         "record_reply": sa.insert(replies).values(
             _values(replies, ("practice_id", "channel", "sender", "address", "text", "occurred_at"))
         ),
+        "by_link": select_notifications.where(_n.link_token_hash == _p("token_hash")),
+        "record_link_opened": sa.update(notifications)
+        .where(by_practice_and_id & _n.link_opened_at.is_(None))
+        .values(link_opened_at=_p("now")),
+        "cancel_link": sa.update(notifications)
+        .where(by_practice_and_id & (_n.link_expires_at > _p("now")))
+        .values(link_expires_at=_p("now"), link_cancelled_by=_p("cancelled_by")),
+        "payment_target": select_notifications.where(
+            (_n.practice_id == _p("practice_id"))
+            & (_n.guarantor_id == _p("guarantor_id"))
+            & (_n.link_opened_at.is_not(None) | (_n.link_expires_at > _p("now")))
+        )
+        .order_by(_n.occurred_at.desc(), _n.id.desc())
+        .limit(1),
+        "record_payment": _insert_once(
+            dialect,
+            payments,
+            (
+                "practice_id",
+                "reference",
+                "guarantor_id",
+                "notification_id",
+                "amount_cents",
+                "paid_at",
+            ),
+            ("practice_id", "reference"),
+        ),
+        # One statement adds a payment, so two landing together both count.
+        "add_payment": sa.update(notifications)
+        .where(by_practice_and_id)
+        .values(
+            paid_cents=sa.func.coalesce(_n.paid_cents, 0) + _p("amount_cents"),
+            paid_at=sa.case(
+                (_n.paid_at.is_(None) | (_n.paid_at > _p("paid_at")), _p("paid_at")),
+                else_=_n.paid_at,
+            ),
+        ),
         "replies": sa.select(*_REPLY, replies.c.occurred_at)
         .where(replies.c.practice_id == _p("practice_id"))
         .order_by(replies.c.occurred_at.desc(), replies.c.seq.desc())
@@ -356,14 +397,17 @@ class SQLStore:
             return list(cursor.fetchall())
 
     @contextmanager
-    def _transaction(self) -> Iterator[Callable[..., None]]:
-        """Several writes that commit together: yields ``run(name, **parameters)``."""
+    def _transaction(self) -> Iterator[Callable[..., int]]:
+        """Several writes that commit together: yields ``run(name, **parameters)``, which
+        answers how many rows a write changed."""
         with self.backend.connection() as connection:
             cursor = connection.cursor()
 
-            def run(name: str, **parameters: Any) -> None:
+            def run(name: str, **parameters: Any) -> int:
                 statement = self._sql[name]
                 cursor.execute(statement.sql, statement.parameters(parameters))
+                rowcount: int = cursor.rowcount
+                return rowcount
 
             cursor.execute(self.backend.begin)
             try:
@@ -598,6 +642,58 @@ class SQLStore:
             )
         return [self._notification(row) for row in rows]
 
+    # Tracked links and payments
+
+    def notification_by_link(self, token_hash: str) -> NotificationRecord | None:
+        return self._one_notification("by_link", token_hash=token_hash)
+
+    def record_link_opened(
+        self, practice_id: str, notification_id: str, opened_at: datetime
+    ) -> bool:
+        changed = self._run(
+            "record_link_opened",
+            practice_id=practice_id,
+            id=notification_id,
+            now=self._time(opened_at),
+        )
+        return changed == 1
+
+    def cancel_link(
+        self, practice_id: str, notification_id: str, cancelled_by: str, at: datetime
+    ) -> bool:
+        changed = self._run(
+            "cancel_link",
+            practice_id=practice_id,
+            id=notification_id,
+            now=self._time(at),
+            cancelled_by=cancelled_by,
+        )
+        return changed == 1
+
+    def payment_target(
+        self, practice_id: str, guarantor_id: str, now: datetime
+    ) -> NotificationRecord | None:
+        return self._one_notification(
+            "payment_target",
+            practice_id=practice_id,
+            guarantor_id=guarantor_id,
+            now=self._time(now),
+        )
+
+    def record_payment(self, payment: Payment) -> bool:
+        fields = self._fields(payment, "paid_at")
+        with self._transaction() as run:
+            if run("record_payment", **fields) == 0:
+                return False
+            run(
+                "add_payment",
+                practice_id=payment.practice_id,
+                id=payment.notification_id,
+                amount_cents=payment.amount_cents,
+                paid_at=fields["paid_at"],
+            )
+        return True
+
     # Rows
 
     def _one_notification(self, name: str, **parameters: Any) -> NotificationRecord | None:
@@ -630,8 +726,11 @@ class SQLStore:
                 if record.route_channels is not None
                 else None
             ),
-            looked_up_at=backend.to_time(record.looked_up_at) if record.looked_up_at else None,
+            request=backend.to_json(record.request) if record.request is not None else None,
         )
+        for name in _OPTIONAL_MOMENTS:
+            moment = getattr(record, name)
+            values[name] = backend.to_time(moment) if moment is not None else None
         return values
 
     def _notification(self, row: tuple[Any, ...]) -> NotificationRecord:
@@ -647,10 +746,13 @@ class SQLStore:
                 if values["route_channels"] is not None
                 else None
             ),
-            looked_up_at=(
-                backend.from_time(values["looked_up_at"]) if values["looked_up_at"] else None
+            request=(
+                backend.from_json(values["request"]) if values["request"] is not None else None
             ),
         )
+        for name in _OPTIONAL_MOMENTS:
+            moment = values[name]
+            values[name] = backend.from_time(moment) if moment is not None else None
         return NotificationRecord(**values)
 
 

@@ -88,7 +88,13 @@ function sendDialogInput(field) {
     return byId("od-modify-box").hidden ? byId("od-send-to") : byId("od-address");
   }
   if (field && field.startsWith("send_to")) return byId("od-send-to");
-  const inputs = { guarantor_id: "od-guarantor", template_id: "od-template", body: "od-body", subject: "od-subject" };
+  const inputs = {
+    guarantor_id: "od-guarantor",
+    template_id: "od-template",
+    body: "od-body",
+    subject: "od-subject",
+    amount: "od-amount",
+  };
   return field in inputs ? byId(inputs[field]) : null;
 }
 
@@ -214,6 +220,7 @@ function sendPayload() {
     // Unchanged template text is left to the template; edited or typed text replaces it.
     body: texts && body === texts.body ? null : body || null,
     subject: mode !== "email" || (texts && subject === (texts.subject || "")) ? null : subject || null,
+    amount: byId("od-amount").value.trim().replace(/^\$/, "") || null,
     idempotency_key: byId("od-key").value,
   };
 }
@@ -348,6 +355,7 @@ function showResult(result, outboxUrl) {
     link.href = outboxUrl;
     link.textContent = "See it in the outbox";
     box.append(link);
+    followTimeline(result.notification_id);
   }
   box.focus();
 }
@@ -495,7 +503,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 document.addEventListener("input", (event) => {
-  if (["od-body", "od-subject", "od-address"].includes(event.target.id)) schedulePreview();
+  if (["od-body", "od-subject", "od-address", "od-amount"].includes(event.target.id)) schedulePreview();
 });
 
 // Templates may have changed in the manager: the send dialog rereads its template list.

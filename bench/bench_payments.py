@@ -13,6 +13,7 @@ Run: python bench/bench_payments.py [--rounds N] [--links N] [--postgres URL]
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -75,7 +76,7 @@ def measure(url: str, folder: Path, rounds: int, links: int) -> dict[str, float]
     try:
         enable_addon(pm, "demo")
         sent = [send_text_to_mei(pm, f"bench-{number}") for number in range(links * rounds + 1)]
-        tokens = [result["body"].rsplit("/", 1)[1] for result in sent]
+        tokens = [re.findall(r"/pay/([\w-]+)", result["body"])[0] for result in sent]
         notification_id = sent[0]["notification_id"]
 
         def poll() -> None:

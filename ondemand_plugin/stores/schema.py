@@ -147,13 +147,12 @@ sa.Index(
 )
 sa.Index("notifications_provider", _n.channel, _n.provider_message_id)
 sa.Index("notifications_recipient", _n.recipient, _n.mode)
-# Pacing counts a practice's recent sends to an address, and the audit reads a practice's sends
-# over a span in order: both are ranges read off these, with no sort.
+# Pacing counts a practice's recent sends to an address, and the audit and the monthly report
+# read a practice's sends over a span in order: both are ranges read off these, with no sort.
 sa.Index("notifications_pacing", _n.practice_id, _n.recipient, _n.occurred_at)
 sa.Index("notifications_audit", _n.practice_id, _n.occurred_at, _n.id)
-# A pay link is found by its token's hash; the monthly report reads a practice's month.
+# A pay link is found by its token's hash.
 sa.Index("notifications_link", _n.link_token_hash, unique=True)
-sa.Index("notifications_practice", _n.practice_id, _n.occurred_at)
 # ``ddl_if`` takes a tuple of dialect names too, which its annotation does not say.
 WITHOUT_PARTIAL_INDEXES: Any = ("sqlite", "mysql")
 # Recovery reads only the few unsettled rows: PostgreSQL indexes just those (partial indexes);

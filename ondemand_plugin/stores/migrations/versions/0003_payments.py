@@ -42,7 +42,7 @@ def upgrade() -> None:
             for name in missing:
                 batch.add_column(notifications.c[name]._copy())
     for index in notifications.indexes:
-        if index.name in ("notifications_link", "notifications_practice"):
+        if index.name == "notifications_link":
             index.create(bind, checkfirst=True)
     if "payments" not in inspector.get_table_names():
         payments.create(bind)

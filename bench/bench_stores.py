@@ -2,8 +2,9 @@
 
 - Sends per second to the outbox, from 1, 2 and 4 worker processes (each its own plugin manager,
   as a host's workers are), on SQLite and on PostgreSQL.
-- ``pm_history_entries`` (limit 20) for a guarantor with 1,000, 10,000 and 100,000 entries (rows
-  bulk-inserted, among as many of other guarantors), on both backends: it should not grow.
+- ``pm_history_entries`` (limit 20) for a guarantor with 1,000, 10,000 and 100,000 notifications
+  and a patient's reply to one in ten (rows bulk-inserted, among as many of other guarantors), on
+  both backends: it should not grow.
 
 PostgreSQL runs in a schema of its own, dropped at the end, on the server named by --postgres-url,
 else $ONDEMAND_TEST_POSTGRES_URL; without either, only SQLite is measured.
@@ -107,6 +108,21 @@ def history_rows(guarantor_id: str, count: int, offset: int) -> Iterator[tuple[A
         )
 
 
+def reply_rows(guarantor_id: str, count: int, offset: int) -> Iterator[tuple[Any, ...]]:
+    """A reply to one notification in ten, half a second after it."""
+    now = utc_now()
+    for number in range(offset, offset + count, 10):
+        moment = format_timestamp(now - timedelta(seconds=number - 0.5))
+        yield (
+            *(f"r{number}", "demo", guarantor_id, f"n{number}", "outbox", "+15035550101"),
+            *("+15035550123", "Can I pay on Friday?", moment),
+        )
+
+
+REPLY_COLUMNS = (
+    "id, practice_id, guarantor_id, notification_id, channel, sender, address, text, occurred_at"
+)
+
 INSERT = (
     "INSERT INTO notifications (id, practice_id, guarantor_id, idempotency_key, request_hash, "
     "occurred_at, mode, recipient, sent_to_type, sent_to_id, sent_to_name, sent_by_id, "
@@ -120,6 +136,9 @@ def fill_sqlite(database_url: str, entries: int) -> None:
         query = INSERT.format(", ".join("?" * 22))
         connection.executemany(query, history_rows("g-mei", entries, 0))
         connection.executemany(query, history_rows("g-other", entries, entries))
+        replies = f"INSERT INTO patient_replies ({REPLY_COLUMNS}) VALUES ({', '.join('?' * 9)})"
+        connection.executemany(replies, reply_rows("g-mei", entries, 0))
+        connection.executemany(replies, reply_rows("g-other", entries, entries))
 
 
 def fill_postgres(database_url: str, entries: int) -> None:
@@ -137,8 +156,13 @@ def fill_postgres(database_url: str, entries: int) -> None:
         ) as copy:
             for row in rows:
                 copy.write_row(row)
+        with cursor.copy(f"COPY patient_replies ({REPLY_COLUMNS}) FROM STDIN") as copy:
+            for guarantor, offset in (("g-mei", 0), ("g-other", entries)):
+                for row in reply_rows(guarantor, entries, offset):
+                    copy.write_row(row)
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute("ANALYZE notifications")
+        connection.execute("ANALYZE patient_replies")
 
 
 def first_page_ms(database_url: str, folder: Path, entries: int) -> tuple[float, float]:
@@ -156,6 +180,7 @@ def first_page_ms(database_url: str, folder: Path, entries: int) -> tuple[float,
         )
         times.append(time.perf_counter() - began)
     assert len(page) == 20
+    assert {entry["kind"] for entry in page} == {"on_demand_balance_notification", "patient_reply"}
     pm.hook.pm_unconfigure(plugin_manager=pm)
     return statistics.median(times) * 1e3, min(times) * 1e3
 

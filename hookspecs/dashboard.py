@@ -2,7 +2,7 @@
 
 Shapes are JSON Schemas in ``contracts/``: ``subject.json``, ``dashboard-context.json``,
 ``dashboard-action.json``, ``send-form.json``, ``send-request.json``, ``send-result.json``,
-``send-preview.json``, ``template-request.json``, ``history-entry.json``.
+``send-preview.json``, ``template-request.json``, ``history-entry.json``, ``history-reply.json``.
 """
 
 from __future__ import annotations
@@ -81,6 +81,11 @@ def pm_history_entries(
 ) -> list[dict[str, Any]]:
     """Entries for the guarantor's Statement/Notification History panel, newest first.
 
+    Entries are of two kinds, told apart by ``kind``: a notification
+    (``on_demand_balance_notification``, ``HistoryEntry``) and a patient's reply to one
+    (``patient_reply``, ``HistoryReply``). Both have ``id``, ``kind``, ``guarantor_id``,
+    ``occurred_at``, ``display`` and ``cursor``; read any other key by ``kind``.
+
     ``before`` is None for the first page, else the ``cursor`` of the last entry this plugin
     gave, or an RFC 3339 timestamp (the ``occurred_at`` of the last entry shown): then only
     entries that occurred strictly before it come back. The host passes one ``before`` to every
@@ -98,4 +103,11 @@ def pm_history_entries(
         entries.sort(key=lambda entry: datetime.fromisoformat(entry["occurred_at"]), reverse=True)
         older = pm.hook.pm_history_entries(
             guarantor_id="g1", context=context, before=entries[19]["occurred_at"], limit=20)
+        # a reply staff read as a request to stop: its action records the opt-out
+        for entry in entries:
+            if entry["kind"] == "patient_reply":
+                [record] = entry["actions"]  # {"action_id": "ondemand.opt_outs", ...}
+                pm.hook.pm_dashboard_action(
+                    action_id=record["action_id"], step=record["step"], subject=subject,
+                    payload=record["payload"], context=context)
     """

@@ -403,6 +403,42 @@ class OptOutResult(TypedDict):
     changed_at: str
 
 
+class RepliedTo(TypedDict):
+    """The notification a patient's reply answers."""
+
+    notification_id: str
+    mode: ModeName
+    occurred_at: str
+
+
+class ReplyAction(TypedDict):
+    """What staff can do from a patient's reply: ``pm_dashboard_action(action_id, step, ...,
+    payload=payload)``, the ``ondemand.opt_outs`` submit with the reply's address filled in."""
+
+    id: Literal["record_opt_out"]
+    label: str
+    action_id: Literal["ondemand.opt_outs"]
+    step: Literal["submit"]
+    payload: OptOutRequest
+
+
+class HistoryReply(TypedDict):
+    """An entry of ``pm_history_entries``' answer whose ``kind`` is ``patient_reply``: a reply
+    to a notification, kept for staff (``HistoryEntry`` is the other kind)."""
+
+    id: str
+    kind: Literal["patient_reply"]
+    guarantor_id: str
+    occurred_at: str
+    address: str
+    text: str
+    channel: str
+    in_reply_to: RepliedTo
+    actions: list[ReplyAction]
+    display: HistoryDisplay
+    cursor: str
+
+
 class OneTemplate(TypedDict):
     template: TemplateDict
 
@@ -465,6 +501,7 @@ SHAPES: dict[str, object] = {
     "error": ErrorDict,
     "guarantor": Guarantor,
     "history-entry": HistoryEntry,
+    "history-reply": HistoryReply,
     "inbound-request": InboundRequestDict,
     "inbound-response": InboundResponseDict,
     "manage-form": ManageForm,
@@ -503,6 +540,7 @@ __all__ = [
     "HistoryAction",
     "HistoryDisplay",
     "HistoryEntry",
+    "HistoryReply",
     "InboundRequestDict",
     "InboundResponseDict",
     "ManageForm",
@@ -518,6 +556,8 @@ __all__ = [
     "PluginConfig",
     "Practice",
     "RecipientLimitSetting",
+    "RepliedTo",
+    "ReplyAction",
     "SendForm",
     "SendPreview",
     "SendRequest",

@@ -60,6 +60,25 @@ def assert_valid(schema_name: str, instance: object) -> None:
         pytest.fail(f"{schema_name}.json rejects the result: {path} {problem} ({error.message})")
 
 
+def assert_valid_history_entry(entry: dict[str, Any]) -> None:
+    """Fail unless a history entry follows the schema of its kind."""
+    kind = entry.get("kind")
+    assert_valid("history-reply" if kind == "patient_reply" else "history-entry", entry)
+
+
+def patient_replies(
+    pm: pluggy.PluginManager, guarantor_id: str = "g-mei", context: dict[str, Any] = CONTEXT
+) -> list[dict[str, Any]]:
+    """The patients' replies in the guarantor's history, newest first, each checked against
+    ``contracts/history-reply.json``."""
+    [entries] = pm.hook.pm_history_entries(
+        guarantor_id=guarantor_id, context=context, before=None, limit=100
+    )
+    for entry in entries:
+        assert_valid_history_entry(entry)
+    return [entry for entry in entries if entry["kind"] == "patient_reply"]
+
+
 def trace_sql(pm: pluggy.PluginManager) -> list[str]:
     """Every SQL statement the plugin's store runs from now on in this thread, as run.
 

@@ -20,6 +20,7 @@ from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backe
 
 import ondemand_plugin
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
+from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.stores import backend_for
 from ondemand_plugin.stores.migrate import HEAD
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
@@ -385,6 +386,28 @@ def test_history_lists_the_guarantors_notifications_newest_first(
     )
     assert "sent by Amy Front" in text
     assert json.loads(ondemand(*history[:-1], "g-tom", "--json").stdout) == []
+
+
+@on_each_backend
+def test_history_lists_a_patient_s_reply_among_the_notifications(
+    ondemand_pm: pluggy.PluginManager, ondemand: Run
+) -> None:
+    enable_addon(ondemand_pm)
+    sent = send_to_mei(ondemand_pm, mode="text")
+    instance_of(ondemand_pm).events.reply(
+        "outbox", "+15035550101", "+15035550123", "Can I pay on Friday?"
+    )
+    history = ("history", "--practice", "demo", "--guarantor", "g-mei")
+    reply, notification = json.loads(ondemand(*history, "--json").stdout)
+    assert_valid("history-reply", reply)
+    assert (reply["text"], reply["in_reply_to"]["notification_id"]) == (
+        "Can I pay on Friday?",
+        sent["notification_id"],
+    )
+    assert notification["id"] == sent["notification_id"]
+    text = ondemand(*history).stdout
+    assert text.index("Patient reply") < text.index("On-Demand Balance Notification (text)")
+    assert "\u201cCan I pay on Friday?\u201d" in text
 
 
 def test_history_reads_past_the_first_page(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pluggy
 import pytest
-from conftest import Build, send_to_mei
+from conftest import CONTEXT, Build, patient_replies, send_to_mei
 from peers.twilio import TwilioPeer
 from peers.twilio_signature import sign
 from test_inbound import SMS_TOKEN, twilio_settings
@@ -129,18 +129,44 @@ def test_help_is_answered_with_the_practice_s_name_and_phone(
     [_, answer] = texts_to_mei(sms_gateway)
     assert "Maple Street Pediatrics" in answer and "+15035550100" in answer
     assert not store_of(pm).is_opted_out("demo", "text", MEI)
-    assert store_of(pm).replies("demo", 10) == []
+    assert patient_replies(pm) == []
 
 
-def test_any_other_reply_is_kept_for_staff_and_answered_with_nothing(
+def test_any_other_reply_is_shown_in_the_guarantor_s_history_and_answered_with_nothing(
     pm: pluggy.PluginManager, base_url: str, sms_gateway: TwilioPeer
 ) -> None:
-    send_to_mei(pm)
+    sent = send_to_mei(pm)
     assert reply(base_url, "Can I pay on Friday?") == 200
-    [kept] = store_of(pm).replies("demo", 10)
-    assert kept.text == "Can I pay on Friday?"
+    [kept] = patient_replies(pm)
+    assert (kept["text"], kept["address"], kept["channel"]) == (
+        "Can I pay on Friday?",
+        MEI,
+        "twilio_sms",
+    )
+    assert kept["in_reply_to"]["notification_id"] == sent["notification_id"]
     assert len(texts_to_mei(sms_gateway)) == 1
     assert not store_of(pm).is_opted_out("demo", "text", MEI)
+
+
+def test_staff_record_an_opt_out_the_words_did_not_catch_from_the_reply_s_action(
+    pm: pluggy.PluginManager, base_url: str
+) -> None:
+    send_to_mei(pm)
+    reply(base_url, "My son has his own phone now, please use that")
+    [kept] = patient_replies(pm)
+    [action] = kept["actions"]
+    recorded = pm.hook.pm_dashboard_action(
+        action_id=action["action_id"],
+        step=action["step"],
+        subject={"type": "guarantor", "id": kept["guarantor_id"]},
+        payload={**action["payload"], "note": "Asked in a reply"},
+        context=CONTEXT,
+    )
+    assert (recorded["opted_out"], recorded["mode"]) == (True, "text")
+    assert store_of(pm).is_opted_out("demo", "text", MEI)
+    with pytest.raises(OnDemandError) as refused:
+        send_to_mei(pm)
+    assert refused.value.code == "opted_out"
 
 
 def test_a_text_carries_the_validity_period_so_a_stale_pay_link_is_dropped(

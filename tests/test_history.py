@@ -6,17 +6,25 @@ from __future__ import annotations
 import base64
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, assert_valid, enable_addon, host_on, send_to_mei, trace_sql
+from conftest import (
+    CONTEXT,
+    assert_valid_history_entry,
+    enable_addon,
+    host_on,
+    send_to_mei,
+    trace_sql,
+)
 
 from hookspecs import hookimpl
-from ondemand_plugin import MANAGE_ACTION_ID
+from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.errors import OnDemandError
+from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.testing import ReferenceHost, guarantor, store_of
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -47,7 +55,7 @@ def history(
         guarantor_id=guarantor_id, context=context, before=before, limit=limit
     )
     for entry in entries:
-        assert_valid("history-entry", entry)
+        assert_valid_history_entry(entry)
     return list(entries)
 
 
@@ -241,13 +249,15 @@ def test_history_pages_are_read_through_the_history_index(pm: pluggy.PluginManag
     first_page = history(pm, limit=2)
     history(pm, before=first_page[-1]["cursor"], limit=2)
     queries = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
-    assert len(queries) == 2
+    # Each page: the notifications, and the replies (with the notifications they answer).
+    assert len(queries) == 4
 
     database = store_of(pm).backend.path
     with sqlite3.connect(database) as connection:
-        for query in queries:
+        indexes = ["notifications_history", "patient_replies_history"] * 2
+        for query, index in zip(queries, indexes, strict=True):
             plan = " | ".join(row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + query))
-            assert "USING INDEX notifications_history" in plan, plan
+            assert f"USING INDEX {index}" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
 
 
@@ -310,3 +320,141 @@ def test_the_readmes_host_merges_two_plugins_pages_by_time_without_overlap_or_ga
     )
     moments = [datetime.fromisoformat(entry["occurred_at"]) for entry in merged]
     assert moments == sorted(moments, reverse=True)
+
+
+# Patients' replies: kept in the history of the guarantor whose notification they answer.
+
+MEI_MOBILE = "+15035550123"
+DEMO_TEXTS_FROM = "+15035550101"
+
+
+def patient_reply(
+    pm: pluggy.PluginManager, text: str, at: datetime | None = None, address: str = MEI_MOBILE
+) -> None:
+    """A reply to the demo practice's text number, as a channel's route reports it."""
+    instance_of(pm).events.reply("outbox", DEMO_TEXTS_FROM, address, text, occurred_at=at)
+
+
+def test_a_patient_s_reply_is_an_entry_of_the_guarantor_s_history_after_the_text(
+    pm: pluggy.PluginManager,
+) -> None:
+    sent = send_to_mei(pm)
+    patient_reply(pm, "Can I pay on Friday?")
+
+    reply, notification = history(pm)
+    assert notification["id"] == sent["notification_id"]
+    assert reply["kind"] == "patient_reply"
+    assert (reply["address"], reply["text"], reply["channel"]) == (
+        MEI_MOBILE,
+        "Can I pay on Friday?",
+        "outbox",
+    )
+    assert reply["in_reply_to"] == {
+        "notification_id": sent["notification_id"],
+        "mode": "text",
+        "occurred_at": notification["occurred_at"],
+    }
+    assert reply["display"]["title"] == "Patient reply"
+    assert "Can I pay on Friday?" in reply["display"]["summary"]
+    assert reply["actions"] == [
+        {
+            "id": "record_opt_out",
+            "label": "Record an opt-out",
+            "action_id": "ondemand.opt_outs",
+            "step": "submit",
+            "payload": {"op": "opt_out", "mode": "text", "address": MEI_MOBILE},
+        }
+    ]
+    assert history(pm, "g-tom") == []
+
+
+def test_a_reply_belongs_to_the_guarantor_texted_last_at_that_number(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    # Kim shares Mei's mobile: the reply answers whichever of them the practice texted last.
+    ondemand_host.add_guarantor(
+        "demo",
+        guarantor("g-kim", "Kim", "Chen", "40.00", statements=1, contacts=[("mobile", MEI_MOBILE)]),
+    )
+    ondemand_host.link("demo", "p-lily", "g-kim")
+    send_to_mei(pm)
+    patient_reply(pm, "Paid, thanks")
+    kim = pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="submit",
+        subject={"type": "patient", "id": "p-lily"},
+        payload={
+            "guarantor_id": "g-kim",
+            "send_to": {"entity": {"type": "guarantor", "id": "g-kim"}, "mode": "text"},
+            "body": "Your balance is {{BalanceDue}}: {{QuickPayLink}}",
+        },
+        context=CONTEXT,
+    )
+    patient_reply(pm, "Which account is this?")
+
+    assert [entry.get("text") for entry in history(pm, "g-kim")] == [
+        "Which account is this?",
+        None,
+    ]
+    assert history(pm, "g-kim")[0]["in_reply_to"]["notification_id"] == kim["notification_id"]
+    assert [entry.get("text") for entry in history(pm)] == ["Paid, thanks", None]
+
+
+def test_history_pages_notifications_and_replies_together_without_overlap_or_gap(
+    pm: pluggy.PluginManager,
+) -> None:
+    start = datetime.now(UTC)
+    expected = []
+    for number in range(7):
+        expected.append(send_to_mei(pm, body=f"Message {number}")["notification_id"])
+        # Replies at the same microsecond as each other: the id breaks the tie, as it does for
+        # notifications.
+        moment = start + timedelta(hours=1 + number)
+        patient_reply(pm, f"Reply {number}a", moment)
+        patient_reply(pm, f"Reply {number}b", moment)
+    newest_first = [entry["id"] for entry in history(pm, limit=100)]
+    assert len(newest_first) == 21 and len(set(newest_first)) == 21
+
+    for limit in (1, 4, 10):
+        paged, before = [], None
+        while page := history(pm, before=before, limit=limit):
+            assert len(page) <= limit
+            paged += [entry["id"] for entry in page]
+            before = page[-1]["cursor"]
+        assert paged == newest_first
+    # By time, as a host merging several plugins pages them.
+    first_page = history(pm, limit=5)
+    older = history(pm, before=first_page[-1]["occurred_at"], limit=100)
+    assert all(entry["occurred_at"] < first_page[-1]["occurred_at"] for entry in older)
+
+
+def test_another_practice_s_replies_stay_out_of_this_history(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    ondemand_host.add_practice({**ondemand_host.practices["demo"], "id": "north"})
+    ondemand_host.add_patient(
+        "north",
+        {
+            "id": "p-lily",
+            "first_name": "Lee",
+            "last_name": "Ng",
+            "guarantor_ids": [],
+            "contacts": [],
+        },
+    )
+    ondemand_host.add_guarantor(
+        "north",
+        guarantor("g-mei", "May", "Ng", "9.99", statements=1, contacts=[("mobile", MEI_MOBILE)]),
+    )
+    ondemand_host.link("north", "p-lily", "g-mei")
+    enable_addon(pm, "north")
+    north = {**CONTEXT, "practice_id": "north"}
+    send_to_mei(pm, context=north)
+    # North sends from the same number as demo; only north ever texted this number.
+    patient_reply(pm, "Hello?")
+
+    assert [entry["kind"] for entry in history(pm, context=north)] == [
+        "patient_reply",
+        "on_demand_balance_notification",
+    ]
+    assert history(pm) == []

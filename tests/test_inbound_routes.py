@@ -195,7 +195,7 @@ def test_a_reply_that_is_not_stop_is_kept_for_the_practice_once(
     reply = {"id": "in-7", "from": MEI, "to": PRACTICE_TEXT_FROM, "text": "Can I pay Friday?"}
     assert post(pm, "pigeon/inbound", reply)["status"] == 204
     assert post(pm, "pigeon/inbound", reply)["status"] == 204  # the same message again
-    [kept] = store_of(pm).replies("demo", 10)
+    [kept] = store_of(pm).reply_history("demo", "g-mei", None, 10)
     assert (kept.channel, kept.sender, kept.address, kept.text) == (
         "pigeon",
         PRACTICE_TEXT_FROM,
@@ -205,7 +205,7 @@ def test_a_reply_that_is_not_stop_is_kept_for_the_practice_once(
     assert host.calls_to("pm_set_opt_out") == []
     elsewhere = {**reply, "id": "in-8", "to": "+15035559999"}  # a number demo never texted from
     post(pm, "pigeon/inbound", elsewhere)
-    assert len(store_of(pm).replies("demo", 10)) == 1
+    assert len(store_of(pm).reply_history("demo", "g-mei", None, 10)) == 1
 
 
 def test_a_status_for_an_unknown_message_answers_false(

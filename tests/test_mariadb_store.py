@@ -112,6 +112,45 @@ def test_history_pages_are_read_off_the_history_index_without_sorting(
     assert older[0].occurred_at < page[-1].occurred_at
 
 
+def test_reply_pages_are_read_off_their_history_index_without_sorting(
+    store: SQLStore, mariadb_url: str
+) -> None:
+    with server(mariadb_url) as connection:
+        cursor = connection.cursor()
+        many_notifications(cursor)
+        # A reply to each notification, a second after it.
+        cursor.execute(
+            "INSERT INTO patient_replies (id, practice_id, guarantor_id, notification_id, "
+            "channel, sender, address, text, occurred_at) SELECT CONCAT('r', SUBSTRING(id, 2)), "
+            "practice_id, guarantor_id, id, 'twilio_sms', '+15035550101', recipient, 'ok', "
+            "occurred_at + INTERVAL 1 SECOND FROM notifications"
+        )
+        cursor.execute("ANALYZE TABLE patient_replies")
+        first = {"practice_id": "pr1", "guarantor_id": "g1", "limit": 20}
+        deep_in_history = (utc_now() - timedelta(seconds=15_000)).replace(tzinfo=None)
+        plans = []
+        for name, parameters in (
+            ("reply_history", first),
+            ("reply_history_before", {**first, "occurred_at": deep_in_history, "id": "r15000"}),
+        ):
+            cursor.execute("EXPLAIN " + store.sql(name), parameters)
+            columns = [column[0] for column in cursor.description]
+            plans.append([dict(zip(columns, row, strict=True)) for row in cursor.fetchall()])
+    for plan in plans:
+        [replies] = [row for row in plan if row["table"] == "patient_replies"]
+        assert replies["key"] == "patient_replies_history", plan
+        assert all("filesort" not in (row["Extra"] or "") for row in plan), plan
+    [deep] = [row for row in plans[1] if row["table"] == "patient_replies"]
+    assert deep["type"] == "range", plans[1]
+
+    page = store.reply_history("pr1", "g1", None, 3)
+    assert len(page) == 3 and page[0].text == "ok"
+    older = store.reply_history(
+        "pr1", "g1", (format_timestamp(page[-1].occurred_at), page[-1].id), 3
+    )
+    assert older[0].occurred_at < page[-1].occurred_at
+
+
 def test_connections_the_server_closed_are_replaced_without_failing_a_call(
     store: SQLStore, mariadb_url: str
 ) -> None:

@@ -28,6 +28,7 @@ from ondemand_plugin.stores import (
     backend_for,
     migrate,
     open_store,
+    schema,
 )
 from ondemand_plugin.stores.migrate import history
 
@@ -126,6 +127,28 @@ def test_workers_starting_at_once_migrate_the_schema_exactly_once(empty_database
         store.close()
 
 
+def test_the_migrated_schema_is_the_one_schema_py_describes(empty_database: str) -> None:
+    # Each revision keeps a frozen copy of what it adds; this keeps their sum equal to the
+    # newest shape the store's statements are written for.
+    open_store(empty_database).close()
+    engine = backend_for(empty_database).engine()
+    try:
+        inspector = sa.inspect(engine)
+        migrated = set(inspector.get_table_names()) - {"alembic_version", "schema_version"}
+        assert migrated == set(schema.metadata.tables)
+        for table in schema.metadata.sorted_tables:
+            columns = {
+                column["name"]: column["nullable"] for column in inspector.get_columns(table.name)
+            }
+            assert columns == {column.name: column.nullable for column in table.columns}, table.name
+            primary_key = inspector.get_pk_constraint(table.name)["constrained_columns"]
+            assert primary_key == [column.name for column in table.primary_key], table.name
+            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+            assert indexes == {index.name for index in table.indexes}, table.name
+    finally:
+        engine.dispose()
+
+
 def test_a_database_migrated_by_a_newer_plugin_is_refused_and_left_alone(
     empty_database: str,
 ) -> None:
@@ -189,7 +212,26 @@ def rows_of_version_5(backend: str) -> list[str]:
         f"VALUES ('twilio_sms', 'SMin1', {STAMP})",
         "INSERT INTO replies (practice_id, channel, sender, address, text, occurred_at) "
         f"VALUES ('pr1', 'twilio_sms', 'Mei', '+15035550123', 'Thanks!', {STAMP})",
+        # A reply from a number the practice never notified: it answers no notification.
+        "INSERT INTO replies (practice_id, channel, sender, address, text, occurred_at) "
+        f"VALUES ('pr1', 'twilio_sms', 'Mei', '+15035550999', 'Who is this?', {STAMP})",
     ]
+
+
+def reply_to_n2(text: str) -> Reply:
+    return Reply(
+        id="",
+        practice_id="pr1",
+        guarantor_id="g1",
+        notification_id="n2",
+        channel="twilio_sms",
+        sender="Mei",
+        address="+15035550123",
+        text=text,
+        occurred_at=MOMENT,
+        mode="text",
+        answered_at=MOMENT,
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -243,14 +285,20 @@ def test_a_database_of_the_last_release_before_alembic_is_adopted_keeping_every_
         assert store.notification_by_key("pr1", "k2") == stuck
         assert store.is_opted_out("pr1", "text", "+15035550123")
         assert store.inbound_message_seen("twilio_sms", "SMin1")
-        assert store.replies("pr1", 10) == [
-            Reply("pr1", "twilio_sms", "Mei", "+15035550123", "Thanks!", MOMENT)
+        # The reply now answers the latest notification to its number (n2, the tie broken by
+        # id as the history orders them), in that guarantor's history.
+        [kept] = store.reply_history("pr1", "g1", None, 10)
+        assert attrs.evolve(kept, id="") == reply_to_n2("Thanks!")
+        assert kept.id.startswith("rpl_")
+        assert sorted(run_sql(url, "SELECT text, guarantor_id FROM patient_replies")) == [
+            ("Thanks!", "g1"),
+            ("Who is this?", None),
         ]
         # And it goes on working: the idempotency key still holds, new rows go in.
         holder = store.claim_notification(attrs.evolve(stuck, id="n3"))
         assert holder is not None and holder.id == "n2"
-        store.record_reply(Reply("pr1", "twilio_sms", "Mei", "+15035550123", "Again", MOMENT))
-        assert len(store.replies("pr1", 10)) == 2
+        store.record_reply(attrs.evolve(reply_to_n2("Again"), id="rpl_2"))
+        assert len(store.reply_history("pr1", "g1", None, 10)) == 2
     finally:
         store.close()
     assert revisions(url) == [(revision,) for revision in HEAD]
@@ -274,8 +322,8 @@ def test_a_database_at_an_earlier_numbered_version_is_migrated_forward_keeping_i
         assert store.is_opted_out("pr1", "text", "+15035550123")
         store.record_inbound_message("twilio_sms", "SMin1", MOMENT)
         assert store.inbound_message_seen("twilio_sms", "SMin1")
-        store.record_reply(Reply("pr1", "twilio_sms", "Mei", "+15035550123", "Hi", MOMENT))
-        assert len(store.replies("pr1", 10)) == 1
+        store.record_reply(attrs.evolve(reply_to_n2("Hi"), id="rpl_1"))
+        assert run_sql(url, "SELECT text FROM patient_replies") == [("Hi",)]
     finally:
         store.close()
     assert revisions(url) == [(revision,) for revision in HEAD]

@@ -115,6 +115,38 @@ def test_history_pages_are_read_off_the_history_index_without_sorting(
     assert older[0].occurred_at < page[-1].occurred_at
 
 
+def test_reply_pages_are_read_off_their_history_index_without_sorting(
+    store: SQLStore, postgres_url: str
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        many_notifications(connection)
+        # A reply to each notification, a second after it.
+        connection.execute(
+            "INSERT INTO patient_replies (id, practice_id, guarantor_id, notification_id, "
+            "channel, sender, address, text, occurred_at) SELECT 'r' || n, practice_id, "
+            "guarantor_id, id, 'twilio_sms', '+15035550101', recipient, 'ok', "
+            "occurred_at + interval '1 second' FROM notifications "
+            "JOIN generate_series(1, 20000) AS n ON id = 'n' || n"
+        )
+        connection.execute("ANALYZE patient_replies")
+        first = {"practice_id": "pr1", "guarantor_id": "g1", "limit": 20}
+        for name, parameters in (
+            ("reply_history", first),
+            ("reply_history_before", {**first, "occurred_at": utc_now(), "id": "r100"}),
+        ):
+            plan = connection.execute(b"EXPLAIN " + store.sql(name).encode(), parameters)
+            text = "\n".join(row[0] for row in plan)
+            assert "Index Scan using patient_replies_history" in text, text
+            assert "Sort" not in text, text
+
+    page = store.reply_history("pr1", "g1", None, 3)
+    assert [reply.notification_id for reply in page] == ["n1", "n5", "n9"]  # newest first
+    older = store.reply_history(
+        "pr1", "g1", (format_timestamp(page[-1].occurred_at), page[-1].id), 3
+    )
+    assert older[0].occurred_at < page[-1].occurred_at
+
+
 def test_connections_the_server_closed_are_replaced_without_failing_a_call(
     store: SQLStore, postgres_server: str
 ) -> None:

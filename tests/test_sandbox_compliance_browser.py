@@ -104,3 +104,22 @@ def test_an_opt_out_recorded_at_the_desk_shows_in_the_audit(page: Page) -> None:
     expect(audit).to_contain_text('staff "Asked on the phone"')
     expect(audit).to_contain_text("+1***0123")
     check_accessibility(page, "23-audit")
+
+
+def test_a_reply_the_words_did_not_catch_is_in_the_history_and_recorded_from_it(
+    page: Page,
+) -> None:
+    send_text_to_mei(page)
+    said = "My son has his own phone now <b>please</b> use that"
+    reply_as_mei(page, said)
+    expect(page.locator(".opted-out")).to_have_count(0)
+
+    page.goto("/practices/demo/guarantors/g-mei")
+    reply = page.locator("#history tr.patient-reply")
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".reply-text")).to_have_text(said)  # shown as typed, not as markup
+    expect(reply).to_contain_text("in reply to the text of")
+    check_accessibility(page, "24-patient-reply")
+    reply.get_by_role("button", name="Record an opt-out").click()
+    expect(page.get_by_role("status")).to_contain_text("+15035550123 opted out of text messages")
+    expect(page.locator("#opted-out-of")).to_have_text("texts")

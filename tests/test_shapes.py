@@ -3,6 +3,7 @@ the same required ones, the same fixed values, down into nested shapes."""
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from pathlib import Path
@@ -98,6 +99,18 @@ def _compare_value(annotation: Any, schema: dict[str, Any], where: str) -> list[
 
 def test_every_schema_that_crosses_a_hook_has_a_typed_dict() -> None:
     assert set(contracts.schema_names()) == set(SHAPES) | set(NOT_JSON_SHAPES)
+
+
+def test_the_readme_s_table_pairs_every_schema_with_its_typed_dict() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| Schema | TypedDict | Schema | TypedDict |")
+    table = readme[start : readme.index("\n\n", start)]
+    pairs = re.findall(r"\| `([a-z-]+)\.json` \| `(\w+)`", table)
+    listed = dict(pairs)
+    assert sorted(listed) == sorted(SHAPES)
+    for name, shape in SHAPES.items():
+        # A union (TemplateResult) is listed by the alias hookspecs.types gives it.
+        assert getattr(hookspecs.types, listed[name]) is shape, name
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))

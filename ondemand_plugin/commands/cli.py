@@ -477,7 +477,7 @@ def db_history() -> None:
 def history(
     ctx: click.Context, practice: str, guarantor: str, limit: int | None, as_json: bool
 ) -> None:
-    """A guarantor's On-Demand notifications.
+    """A guarantor's On-Demand notifications and the patients' replies to them.
 
     Newest first, as the Statement/Notification History panel shows them.
     """

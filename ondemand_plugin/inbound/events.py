@@ -19,6 +19,7 @@ the opt-out and is confirmed by one text, HELP is answered, and any other is kep
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -266,9 +267,32 @@ class PluginEvents:
         else:
             at = occurred_at or utc_now()
             for practice_id in self._practices_messaging(channel, modes, sender, address):
-                self.store.record_reply(Reply(practice_id, channel, sender, address, text, at))
-                log.info("A reply from %s kept for practice %s", mask(address), practice_id)
+                self._keep_reply(practice_id, channel, sender, address, text, at)
         self._remember(channel, message_id)
+
+    def _keep_reply(
+        self, practice_id: str, channel: str, sender: str, address: str, text: str, at: datetime
+    ) -> None:
+        """Keep a reply in the history of the guarantor whose notification it answers: the
+        latest the practice sent to that address (the practice messaged it, so there is one)."""
+        answered = self.store.latest_notification_to(practice_id, address)
+        if answered is None:
+            return
+        reply = Reply(
+            id=new_reply_id(),
+            practice_id=practice_id,
+            guarantor_id=answered.guarantor_id,
+            notification_id=answered.id,
+            channel=channel,
+            sender=sender,
+            address=address,
+            text=text,
+            occurred_at=at,
+            mode=answered.mode,
+            answered_at=answered.occurred_at,
+        )
+        self.store.record_reply(reply)
+        log.info("A reply from %s kept for practice %s", mask(address), practice_id)
 
     def _change(
         self,
@@ -420,3 +444,7 @@ def _same_sender(recorded: str, reported: str, practice: Practice) -> bool:
         )
     except OnDemandError:
         return recorded == reported
+
+
+def new_reply_id() -> str:
+    return "rpl_" + secrets.token_hex(12)

@@ -1,4 +1,5 @@
-"""R4: On-Demand notifications as entries of the guarantor's Statement/Notification History."""
+"""R4: On-Demand notifications as entries of the guarantor's Statement/Notification History, with
+the patients' replies to them (kind ``patient_reply``) among them."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ondemand_plugin import OPT_OUTS_ACTION_ID
 from ondemand_plugin.clock import format_timestamp, parse_timestamp, utc_now
 from ondemand_plugin.errors import InvalidRequest
 from ondemand_plugin.rules.composing import format_money
 from ondemand_plugin.rules.criteria import MODE_NAMES
 from ondemand_plugin.sending.recovery import Recovery
-from ondemand_plugin.stores import NotificationRecord, Store, paid_amount
+from ondemand_plugin.stores import NotificationRecord, Reply, Store, paid_amount
 
 MAX_PAGE = 100
 STATUS_WORDS = {
@@ -29,7 +31,7 @@ STATUS_WORDS = {
 EXPLAINED = frozenset({"undelivered", "failed"})
 
 
-def encode_cursor(record: NotificationRecord) -> str:
+def encode_cursor(record: NotificationRecord | Reply) -> str:
     raw = f"{format_timestamp(record.occurred_at)}|{record.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -99,12 +101,19 @@ def history_page(
     limit: int,
     recovery: Recovery,
 ) -> list[dict[str, Any]]:
+    """A page of notifications and replies, newest first: each source's next ``limit`` entries,
+    merged, cut at ``limit``. Both sort by (occurred_at, id), so the last entry's cursor is where
+    the next page starts in either."""
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE}.", field="limit")
     position = page_position(before)
     records = recovery.mark_stuck(store.history(practice_id, guarantor_id, position, limit))
+    replies = store.reply_history(practice_id, guarantor_id, position, limit)
     now = utc_now()
-    return [history_entry(record, now) for record in records]
+    entries = [(record.occurred_at, record.id, history_entry(record, now)) for record in records]
+    entries += [(reply.occurred_at, reply.id, reply_entry(reply)) for reply in replies]
+    entries.sort(key=lambda entry: entry[:2], reverse=True)
+    return [entry for _, _, entry in entries[:limit]]
 
 
 def history_entry(record: NotificationRecord, now: datetime) -> dict[str, Any]:
@@ -146,8 +155,44 @@ def history_entry(record: NotificationRecord, now: datetime) -> dict[str, Any]:
     }
 
 
+def reply_entry(reply: Reply) -> dict[str, Any]:
+    answered = f"{MODE_NAMES[reply.mode]} of {_utc_minute(reply.answered_at)}"
+    return {
+        "id": reply.id,
+        "kind": "patient_reply",
+        "guarantor_id": reply.guarantor_id,
+        "occurred_at": format_timestamp(reply.occurred_at),
+        "address": reply.address,
+        "text": reply.text,
+        "channel": reply.channel,
+        "in_reply_to": {
+            "notification_id": reply.notification_id,
+            "mode": reply.mode,
+            "occurred_at": format_timestamp(reply.answered_at),
+        },
+        "actions": [
+            {
+                "id": "record_opt_out",
+                "label": "Record an opt-out",
+                "action_id": OPT_OUTS_ACTION_ID,
+                "step": "submit",
+                "payload": {"op": "opt_out", "mode": reply.mode, "address": reply.address},
+            }
+        ],
+        "display": {
+            "title": "Patient reply",
+            "summary": f"Reply from {reply.address} to the {answered}: \u201c{reply.text}\u201d",
+        },
+        "cursor": encode_cursor(reply),
+    }
+
+
+def _utc_minute(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _status_sentence(record: NotificationRecord) -> str:
-    when = f"{record.status_changed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    when = _utc_minute(record.status_changed_at)
     sentence = f"Status: {STATUS_WORDS.get(record.status, record.status)}, as of {when}."
     if record.status in EXPLAINED and record.detail:
         sentence += f" {record.detail}"

@@ -102,14 +102,22 @@ class ConsentChange:
 
 @attrs.frozen
 class Reply:
-    """A recipient's reply that was neither STOP nor START, kept for the practice's staff."""
+    """A recipient's reply that was neither an opt-out, an opt-in nor HELP, kept for the
+    practice's staff in the history of the guarantor whose notification it answers (the latest
+    the practice sent to that address). ``mode`` and ``answered_at`` are that notification's,
+    read with the reply."""
 
+    id: str
     practice_id: str
+    guarantor_id: str
+    notification_id: str
     channel: str
     sender: str
     address: str = attrs.field(repr=False)
     text: str = attrs.field(repr=False)
     occurred_at: datetime
+    mode: str
+    answered_at: datetime
 
 
 @attrs.frozen
@@ -272,8 +280,19 @@ class Store(Protocol):
         """Keep a reply for its practice's staff."""
         ...
 
-    def replies(self, practice_id: str, limit: int) -> list[Reply]:
-        """The practice's replies, newest first."""
+    def latest_notification_to(self, practice_id: str, address: str) -> NotificationRecord | None:
+        """The practice's latest notification to ``address``, of any mode: what a reply from
+        that address answers."""
+        ...
+
+    def reply_history(
+        self,
+        practice_id: str,
+        guarantor_id: str,
+        before: tuple[str, str] | None,
+        limit: int,
+    ) -> list[Reply]:
+        """The replies in the guarantor's history, paged as ``history`` pages notifications."""
         ...
 
     def history(

@@ -196,18 +196,29 @@ inbound_messages = sa.Table(
     sa.Column("handled_at", moment(), nullable=False),
 )
 
+# A recipient's reply that was neither an opt-out, an opt-in nor HELP: kept for the practice's
+# staff, in the history of the guarantor whose notification it answers (the latest the practice
+# sent to that address). A reply kept before revision 0004 that answered none has no guarantor.
 replies = sa.Table(
-    "replies",
+    "patient_replies",
     metadata,
-    sequence(),
+    sa.Column("id", key(ID_LENGTH), primary_key=True),
     practice(),
+    sa.Column("guarantor_id", key(ID_LENGTH)),
+    sa.Column("notification_id", key(ID_LENGTH, ordered=False)),
     sa.Column("channel", long_text(), nullable=False),
     sa.Column("sender", long_text(), nullable=False),
     sa.Column("address", long_text(), nullable=False),
     sa.Column("text", long_text(), nullable=False),
     sa.Column("occurred_at", moment(), nullable=False),
-    sa.Index("replies_practice", "practice_id", "occurred_at"),
-    sqlite_autoincrement=True,
+)
+_r = replies.c
+sa.Index(
+    "patient_replies_history",
+    _r.practice_id,
+    _r.guarantor_id,
+    _r.occurred_at.desc(),
+    _r.id.desc(),
 )
 
 # The consent ledger: every change of a recipient's consent, kept forever, never updated.

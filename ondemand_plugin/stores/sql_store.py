@@ -76,7 +76,18 @@ _CONSENT = [
         "changed_at",
     )
 ]
-_REPLY = [replies.c[name] for name in ("practice_id", "channel", "sender", "address", "text")]
+_REPLY_COLUMNS = (
+    "id",
+    "practice_id",
+    "guarantor_id",
+    "notification_id",
+    "channel",
+    "sender",
+    "address",
+    "text",
+    "occurred_at",
+)
+_r = replies.c
 
 
 def _p(name: str) -> sa.BindParameter[Any]:
@@ -230,9 +241,12 @@ def _statements(dialect: str) -> dict[str, Any]:
             ("channel", "message_id", "handled_at"),
             ("channel", "message_id"),
         ),
-        "record_reply": sa.insert(replies).values(
-            _values(replies, ("practice_id", "channel", "sender", "address", "text", "occurred_at"))
-        ),
+        "record_reply": sa.insert(replies).values(_values(replies, _REPLY_COLUMNS)),
+        "latest_notification_to": select_notifications.where(
+            (_n.practice_id == _p("practice_id")) & (_n.recipient == _p("address"))
+        )
+        .order_by(_n.occurred_at.desc(), _n.id.desc())
+        .limit(1),
         "by_link": select_notifications.where(_n.link_token_hash == _p("token_hash")),
         "record_link_opened": sa.update(notifications)
         .where(by_practice_and_id & _n.link_opened_at.is_(None))
@@ -270,10 +284,6 @@ def _statements(dialect: str) -> dict[str, Any]:
                 else_=_n.paid_at,
             ),
         ),
-        "replies": sa.select(*_REPLY, replies.c.occurred_at)
-        .where(replies.c.practice_id == _p("practice_id"))
-        .order_by(replies.c.occurred_at.desc(), replies.c.seq.desc())
-        .limit(_p("limit")),
         "record_consent_change": sa.insert(consent_changes).values(
             _values(consent_changes, [column.name for column in _CONSENT])
         ),
@@ -306,6 +316,21 @@ def _statements(dialect: str) -> dict[str, Any]:
     statements["history_before"] = history.where(
         (_n.occurred_at <= _p("occurred_at"))
         & ((_n.occurred_at < _p("occurred_at")) | (_n.id < _p("id")))
+    ).limit(_p("limit"))
+    # A reply is shown with the mode and time of the notification it answers.
+    reply_history = (
+        sa.select(*(_r[name] for name in _REPLY_COLUMNS), _n.mode, _n.occurred_at)
+        .join(
+            notifications,
+            (_n.practice_id == _r.practice_id) & (_n.id == _r.notification_id),
+        )
+        .where((_r.practice_id == _p("practice_id")) & (_r.guarantor_id == _p("guarantor_id")))
+        .order_by(_r.occurred_at.desc(), _r.id.desc())
+    )
+    statements["reply_history"] = reply_history.limit(_p("limit"))
+    statements["reply_history_before"] = reply_history.where(
+        (_r.occurred_at <= _p("occurred_at"))
+        & ((_r.occurred_at < _p("occurred_at")) | (_r.id < _p("id")))
     ).limit(_p("limit"))
     for status in STATUS_RANK:
         statements[f"advance_status {status}"] = (
@@ -613,34 +638,53 @@ class SQLStore:
         )
 
     def record_reply(self, reply: Reply) -> None:
-        self._run("record_reply", **self._fields(reply, "occurred_at"))
+        values = {name: getattr(reply, name) for name in _REPLY_COLUMNS}
+        values["occurred_at"] = self._time(reply.occurred_at)
+        self._run("record_reply", **values)
 
-    def replies(self, practice_id: str, limit: int) -> list[Reply]:
-        return [
-            Reply(practice, channel, sender, address, text, self.backend.from_time(occurred_at))
-            for practice, channel, sender, address, text, occurred_at in self._all(
-                "replies", practice_id=practice_id, limit=limit
-            )
-        ]
+    def latest_notification_to(self, practice_id: str, address: str) -> NotificationRecord | None:
+        return self._one_notification(
+            "latest_notification_to", practice_id=practice_id, address=address
+        )
+
+    def reply_history(
+        self, practice_id: str, guarantor_id: str, before: tuple[str, str] | None, limit: int
+    ) -> list[Reply]:
+        rows = self._page("reply_history", practice_id, guarantor_id, before, limit)
+        return [self._reply(row) for row in rows]
+
+    def _reply(self, row: tuple[Any, ...]) -> Reply:
+        *stored, mode, answered_at = row
+        values = dict(zip(_REPLY_COLUMNS, stored, strict=True))
+        values["occurred_at"] = self.backend.from_time(values["occurred_at"])
+        return Reply(**values, mode=mode, answered_at=self.backend.from_time(answered_at))
 
     def history(
         self, practice_id: str, guarantor_id: str, before: tuple[str, str] | None, limit: int
     ) -> list[NotificationRecord]:
-        if before is None:
-            rows = self._all(
-                "history", practice_id=practice_id, guarantor_id=guarantor_id, limit=limit
-            )
-        else:
-            occurred_at, notification_id = before
-            rows = self._all(
-                "history_before",
-                practice_id=practice_id,
-                guarantor_id=guarantor_id,
-                occurred_at=self._time(parse_timestamp(occurred_at)),
-                id=notification_id,
-                limit=limit,
-            )
+        rows = self._page("history", practice_id, guarantor_id, before, limit)
         return [self._notification(row) for row in rows]
+
+    def _page(
+        self,
+        name: str,
+        practice_id: str,
+        guarantor_id: str,
+        before: tuple[str, str] | None,
+        limit: int,
+    ) -> list[tuple[Any, ...]]:
+        """A page of a guarantor's history, newest first, below ``before`` (occurred_at, id)."""
+        if before is None:
+            return self._all(name, practice_id=practice_id, guarantor_id=guarantor_id, limit=limit)
+        occurred_at, entry_id = before
+        return self._all(
+            name + "_before",
+            practice_id=practice_id,
+            guarantor_id=guarantor_id,
+            occurred_at=self._time(parse_timestamp(occurred_at)),
+            id=entry_id,
+            limit=limit,
+        )
 
     # Tracked links and payments
 

@@ -201,3 +201,20 @@ def test_help_through_telnyx_is_answered_with_the_practice_s_name_and_phone(
     answer = texts_to_mei(gateway)[-1]
     assert "Maple Street Pediatrics" in answer and "+15035550100" in answer
     assert send_to_mei(pm)["status"] == "sent"
+
+
+def test_any_other_text_through_telnyx_is_a_patient_reply_in_the_guarantor_s_history(
+    pm: pluggy.PluginManager, gateway: TelnyxGateway, web: HostWeb
+) -> None:
+    sent = send_to_mei(pm)
+    url = f"{web.url}/plugins/ondemand/{ROUTE_PATH}"
+    question = gateway.received_event("Can I pay on Friday?", MEI, PRACTICE_NUMBER)
+    assert gateway.post(url, question).status_code == 200
+    reply = newest_entry(pm)
+    assert (reply["kind"], reply["text"], reply["channel"]) == (
+        "patient_reply",
+        "Can I pay on Friday?",
+        "telnyx",
+    )
+    assert reply["in_reply_to"]["notification_id"] == sent["notification_id"]
+    assert len(texts_to_mei(gateway)) == 1  # the balance text: the reply is not answered

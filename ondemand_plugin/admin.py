@@ -18,7 +18,6 @@ addon`` command does the same on a database named on its command line.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,15 +26,12 @@ import pluggy
 
 from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.commands.report import month_report
-from ondemand_plugin.errors import InvalidRequest, OnDemandError
+from ondemand_plugin.errors import InvalidRequest, PluginError
 from ondemand_plugin.plugin import instance_of
 from ondemand_plugin.rules.audit import audit_rows
 from ondemand_plugin.rules.entitlement import REFRESH_SECONDS, Entitlement
 from ondemand_plugin.rules.templates import TemplateManager
 from ondemand_plugin.stores import AddonChange
-
-# Not ``log``: that is the audit trail's function here.
-_logger = logging.getLogger(__name__)
 
 __all__ = [
     "REFRESH_SECONDS",
@@ -106,7 +102,9 @@ def switch_addon(
 
     Switching to the state the practice already has records nothing (``changed`` is False).
     An empty ``by`` is refused with ``invalid_request``. The first switch on gives a practice
-    without templates the starter templates, one per mode.
+    without templates the starter templates, one per mode, before the switch is recorded: a
+    template store that fails then refuses the switch (``plugin_error``), and the next switch on
+    adds the starters still missing.
     """
     plugin = instance_of(plugin_manager)
     return switch(
@@ -190,27 +188,25 @@ def switch(
     current = _state_of(practice_id, changes)
     if current.enabled == enabled:
         return AddonSwitch(practice_id, enabled, changed=False, record=current.last_change)
-    record = entitlement.switch(practice_id, enabled, by, reason)
     first_time = enabled and not any(change.enabled for change in changes)
+    # The starters before the switch: a practice whose add-on is on has had them, and a first
+    # switch on cut short (a dying process, a failing store) is simply made again.
     starters = _add_starters(templates, practice_id) if first_time else ()
+    record = entitlement.switch(practice_id, enabled, by, reason)
     return AddonSwitch(
         practice_id, enabled, changed=True, record=record, starter_templates=starters
     )
 
 
 def _add_starters(templates: TemplateManager, practice_id: str) -> tuple[str, ...]:
-    """The starter templates of a practice switched on for the first time. The switch is made
-    already: a template store that fails now costs the starters, not the add-on."""
     try:
         return tuple(template.id for template in templates.add_starters(practice_id))
-    except OnDemandError as error:
-        _logger.warning(
-            "The add-on is on for practice %s, but its starter templates could not be added: "
-            "%s Add templates with -MANAGE-.",
-            practice_id,
-            error.message,
-        )
-        return ()
+    except PluginError as error:
+        raise PluginError(
+            f"{error.message} The add-on was not switched on for practice {practice_id}: "
+            "switch it on again once the template store works.",
+            field=error.field,
+        ) from error
 
 
 def state(entitlement: Entitlement, practice_id: str) -> AddonState:

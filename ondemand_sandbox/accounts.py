@@ -8,7 +8,6 @@ page would, so the switch takes effect at once here and reaches other workers wi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pluggy
@@ -23,23 +22,14 @@ class SwitchRefused(Exception):
 
 def switch_addon(
     pm: pluggy.PluginManager, practice_id: str, enabled: bool, by: str, reason: str
-) -> str:
-    """Switch the add-on; returns the sentence that says what was done."""
+) -> dict[str, Any]:
+    """Switch the add-on; returns what was done (``AddonSwitch.to_dict()``), which the page
+    says in the practice's time zone."""
     try:
         done = admin.switch_addon(pm, practice_id, enabled=enabled, by=by, reason=reason)
     except OnDemandError as error:
         raise SwitchRefused(error.message) from error
-    state = "ON" if enabled else "OFF"
-    record = done.record
-    if done.changed and record is not None:
-        return (
-            f"On-Demand Balance Notifications are now {state} for practice {practice_id} "
-            f"(by {record.changed_by}, {utc_text(record.changed_at)})."
-        )
-    return (
-        f"On-Demand Balance Notifications are already {state} for practice {practice_id}: "
-        "nothing recorded."
-    )
+    return done.to_dict()
 
 
 def report(pm: pluggy.PluginManager, practice_id: str, month: str | None) -> dict[str, Any]:
@@ -57,10 +47,6 @@ def addon_log(pm: pluggy.PluginManager, practice_id: str) -> list[dict[str, Any]
     except OnDemandError as error:
         raise SwitchRefused(error.message) from error
     return [admin.change_to_dict(change) for change in reversed(changes)]
-
-
-def utc_text(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def audit(pm: pluggy.PluginManager, practice_id: str) -> list[dict[str, Any]]:

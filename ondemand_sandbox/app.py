@@ -513,7 +513,7 @@ async def plugin_request(request: Request) -> Response:
 async def account(request: Request) -> Response:
     practice = practice_of(request)
     sandbox = sandbox_of(request)
-    said = problem = None
+    switched = problem = None
     if request.method == "POST":
         form = await request.form()
         by = str(form.get("by", "")).strip()
@@ -522,7 +522,7 @@ async def account(request: Request) -> Response:
             problem = "Give your name and the reason: both are kept in the audit trail."
         else:
             try:
-                said = await run_in_threadpool(
+                switched = await run_in_threadpool(
                     sandbox.switch_addon, practice["id"], form.get("enabled") == "on", by, reason
                 )
             except SwitchRefused as refused:
@@ -543,7 +543,7 @@ async def account(request: Request) -> Response:
         report=report,
         bars=report_bars(report),
         enabled=bool(changes) and changes[0]["enabled"],
-        said=said,
+        switched=switched,
         problem=problem,
         status_code=400 if problem else 200,
     )

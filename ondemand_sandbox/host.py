@@ -208,7 +208,7 @@ class Sandbox:
         )
         return paid
 
-    def switch_addon(self, practice_id: str, enabled: bool, by: str, reason: str) -> str:
+    def switch_addon(self, practice_id: str, enabled: bool, by: str, reason: str) -> dict[str, Any]:
         return accounts.switch_addon(self.pm, practice_id, enabled, by, reason)
 
     def addon_log(self, practice_id: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import pluggy
 import pytest
 from conftest import CONTEXT, FIRST_TEXT_OPT_OUT, Build, assert_valid, send_to_mei
 
@@ -86,13 +87,29 @@ def test_a_template_store_plugin_replaces_the_built_in_store(build: Build) -> No
 
 
 class BrokenTemplateStore(MemoryTemplateStore):
-    """A store whose every call raises, with a template's text in the error."""
+    """A store whose every read raises once it is ``broken``, with a template's text in the
+    error."""
+
+    broken = False
 
     def list_templates(self, practice_id: str) -> list[Template]:
-        raise ConnectionError("CMS down while reading 'Dear Mei, you owe $120.50'")
+        if self.broken:
+            raise ConnectionError("CMS down while reading 'Dear Mei, you owe $120.50'")
+        return super().list_templates(practice_id)
 
     def get_template(self, practice_id: str, template_id: str) -> Template | None:
-        raise ConnectionError("CMS down")
+        if self.broken:
+            raise ConnectionError("CMS down")
+        return super().get_template(practice_id, template_id)
+
+
+def build_with_broken_store(build: Build) -> pluggy.PluginManager:
+    """The add-on switched on while the store ``cms-templates`` worked (a first switch on
+    needs it for the starter templates), and the store broken since."""
+    store = BrokenTemplateStore()
+    pm, _ = build(named={"cms-templates": TemplateStorePlugin(store)})
+    store.broken = True
+    return pm
 
 
 def open_dialog(pm: Any) -> dict[str, Any]:
@@ -111,7 +128,7 @@ def test_a_template_store_that_raises_leaves_the_dialog_open_for_typed_text(
     build: Build, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        pm, _ = build(named={"cms-templates": TemplateStorePlugin(BrokenTemplateStore())})
+        pm = build_with_broken_store(build)
         form = open_dialog(pm)
     assert form["can_send"] is True
     assert form["templates"] == []
@@ -126,7 +143,7 @@ def test_a_template_store_that_raises_leaves_the_dialog_open_for_typed_text(
 
 
 def test_a_template_from_a_store_that_raises_is_refused_naming_the_store(build: Build) -> None:
-    pm, _ = build(named={"cms-templates": TemplateStorePlugin(BrokenTemplateStore())})
+    pm = build_with_broken_store(build)
     with pytest.raises(OnDemandError) as refused:
         send_to_mei(pm, template_id="tpl_1", body=None)
     assert refused.value.code == "plugin_error"

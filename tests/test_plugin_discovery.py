@@ -268,19 +268,31 @@ def test_the_test_kits_manager_refuses_a_misspelled_hook_naming_its_distribution
 BROKEN_STORE = """
 from hookspecs import hookimpl
 
+# The CMS answers until the test takes it down: a first switch on saves the starter templates.
+DOWN = False
+SAVED = {}
+
 
 class CmsStore:
     def list_templates(self, practice_id):
-        raise TimeoutError("the CMS did not answer")
+        self.answer()
+        return [t for (p, _), t in SAVED.items() if p == practice_id]
 
     def get_template(self, practice_id, template_id):
-        raise TimeoutError("the CMS did not answer")
+        self.answer()
+        return SAVED.get((practice_id, template_id))
 
     def save_template(self, practice_id, template):
-        raise TimeoutError("the CMS did not answer")
+        self.answer()
+        SAVED[(practice_id, template.id)] = template
 
     def delete_template(self, practice_id, template_id):
-        raise TimeoutError("the CMS did not answer")
+        self.answer()
+        SAVED.pop((practice_id, template_id), None)
+
+    def answer(self):
+        if DOWN:
+            raise TimeoutError("the CMS did not answer")
 
 
 @hookimpl
@@ -297,6 +309,7 @@ def test_a_failing_template_store_is_named_with_its_distribution_in_the_dialog(
 ) -> None:
     install("acme-cms", "2.4.0", BROKEN_STORE)
     pm = build(host_config, managers)
+    sys.modules["acme_cms"].DOWN = True
     with caplog.at_level(logging.WARNING):
         form = pm.hook.pm_dashboard_action(
             action_id=SEND_ACTION_ID,

@@ -541,6 +541,22 @@ def test_times_are_in_the_practices_zone(page: Page) -> None:
     expect(page.locator("#history thead")).not_to_contain_text("UTC")
 
 
+def test_the_account_pages_switch_and_audits_are_in_the_practices_zone(page: Page) -> None:
+    page.goto("/practices/demo/account")
+    page.get_by_label("Your name").fill("Ann Manager")
+    page.get_by_label("Reason").fill("Trial ended")
+    page.get_by_role("button", name="Switch off").click()
+    # Maple Street Pediatrics is in Los Angeles.
+    local = r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2} [AP]M P[SD]T"
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(rf"^.* now OFF for practice demo \(by Ann Manager, {local}\)\.$")
+    )
+    for name in ("Audit trail", "Compliance audit"):
+        audit = page.get_by_role("region", name=name)
+        expect(audit.locator("tbody tr time").first).to_have_text(re.compile(f"^{local}$"))
+        expect(audit.locator("thead")).not_to_contain_text("UTC")
+
+
 def test_the_front_desks_words_throughout(page: Page) -> None:
     for url in (
         "/practices/demo",

@@ -3,19 +3,21 @@ time, the practice's own to edit, copy or delete; whole sentences at $0.00 and a
 
 from __future__ import annotations
 
-import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
-from conftest import CONTEXT, Build, assert_valid
-from test_extensions import BrokenTemplateStore, TemplateStorePlugin
+from conftest import CONTEXT, Build, assert_valid, host_on, on_each_backend
+from test_extensions import MemoryTemplateStore, TemplateStorePlugin
 
+from hookspecs import Template
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
-from ondemand_plugin.admin import switch_addon
+from ondemand_plugin.admin import addon_log, addon_state, switch_addon
+from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.rules.templates import STARTER_TEMPLATES
-from ondemand_plugin.testing import ReferenceHost
+from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
 PRACTICE = {"type": "practice", "id": "demo"}
 
@@ -93,16 +95,111 @@ def test_a_later_switch_on_adds_no_starters_even_after_they_were_deleted(
     assert templates(ondemand_pm) == []
 
 
-def test_a_failing_template_store_costs_the_starters_not_the_switch(
-    build: Build, caplog: pytest.LogCaptureFixture
+class Died(BaseException):
+    """The process dying at a store write: nothing of the plugin's can catch it."""
+
+
+def die_at_write(
+    monkeypatch: pytest.MonkeyPatch, pm: pluggy.PluginManager, fatal: int
+) -> list[str]:
+    """Make the store's ``fatal``-th write of a switch (0 first) kill the process before it is
+    written; the writes that happened are listed."""
+    store = store_of(pm)
+    writes: list[str] = []
+    for name in ("record_addon_change", "save_template"):
+        write = getattr(store, name)
+
+        def dying(*args: Any, _write: Any = write, _name: str = name) -> Any:
+            if len(writes) == fatal:
+                raise Died
+            writes.append(_name)
+            return _write(*args)
+
+        monkeypatch.setattr(store, name, dying)
+    return writes
+
+
+@pytest.fixture
+def backend() -> str:
+    """SQLite; what the store must keep through a dying process runs on each backend."""
+    return "sqlite"
+
+
+@pytest.fixture
+def ondemand_host(database_url: str, tmp_path: Path) -> ReferenceHost:
+    return host_on(database_url, tmp_path / "first")
+
+
+@on_each_backend
+@pytest.mark.parametrize("fatal", range(1 + len(STARTER_TEMPLATES)))
+def test_a_first_switch_on_cut_short_anywhere_gives_every_starter_once_when_made_again(
+    ondemand_pm: pluggy.PluginManager,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    tmp_path: Path,
+    fatal: int,
 ) -> None:
-    with caplog.at_level(logging.WARNING):
-        pm, _ = build(named={"cms-templates": TemplateStorePlugin(BrokenTemplateStore())})
-    assert pm.hook.pm_dashboard_actions(
-        dashboard="patient", subject={"type": "patient", "id": "p-lily"}, context=CONTEXT
-    ) != [[]]
-    assert "its starter templates could not be added" in caplog.text
-    assert "cms-templates" in caplog.text
+    writes = die_at_write(monkeypatch, ondemand_pm, fatal)
+    with pytest.raises(Died):
+        switch(ondemand_pm, True)
+    assert len(writes) == fatal
+    monkeypatch.undo()
+
+    # Another worker, started after the one that died, on the same database.
+    restarted = build_plugin_manager(host_on(database_url, tmp_path / "restarted"))
+    try:
+        done = switch_addon(restarted, "demo", enabled=True, by="Sam Rivera")
+        assert done.changed
+        assert sorted(done.starter_templates) == sorted(t["id"] for t in templates(restarted))
+        assert sorted(t["label"] for t in templates(restarted)) == sorted(
+            t["label"] for t in STARTER_TEMPLATES
+        )
+        assert [change.enabled for change in addon_log(restarted, "demo")] == [True]
+    finally:
+        restarted.hook.pm_unconfigure(plugin_manager=restarted)
+
+
+class FlakyTemplateStore(MemoryTemplateStore):
+    """A third party's store whose save fails once, after letting ``fail_after`` saves
+    through, when that is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_after: int | None = None
+
+    def save_template(self, practice_id: str, template: Template) -> None:
+        if self.fail_after == 0:
+            self.fail_after = None
+            raise ConnectionError("CMS down")
+        if self.fail_after is not None:
+            self.fail_after -= 1
+        super().save_template(practice_id, template)
+
+
+def test_a_failing_template_store_refuses_a_first_switch_on_until_it_works(
+    build: Build,
+) -> None:
+    flaky = FlakyTemplateStore()
+    pm, _ = build(named={"cms-templates": TemplateStorePlugin(flaky)})
+    flaky.fail_after = 1  # the second starter
+    with pytest.raises(OnDemandError) as refused:
+        switch_addon(pm, "other", enabled=True, by="Sam Rivera")
+    assert refused.value.code == "plugin_error"
+    assert "cms-templates" in refused.value.message
+    assert "not switched on" in refused.value.message
+    assert addon_log(pm, "other") == []
+    assert not addon_state(pm, "other").enabled
+
+    done = switch_addon(pm, "other", enabled=True, by="Sam Rivera")
+    assert done.changed and len(done.starter_templates) == 3
+    assert sorted(t.mode for t in flaky.list_templates("other")) == ["email", "text", "voice"]
+
+
+def test_a_practice_with_templates_of_its_own_gets_no_starters(build: Build) -> None:
+    own = MemoryTemplateStore()
+    own.save_template("demo", Template(id="tpl_cms", label="From the CMS", mode="text", body="Hi"))
+    pm, _ = build(named={"cms-templates": TemplateStorePlugin(own)})
+    assert [t["id"] for t in templates(pm)] == ["tpl_cms"]
 
 
 def preview(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,6 +57,13 @@ def template_to_dict(template: Template) -> dict[str, Any]:
 
 def new_template_id() -> str:
     return "tpl_" + secrets.token_hex(8)
+
+
+def starter_id(practice_id: str, mode: str) -> str:
+    """A starter's id: always the same for a practice and a mode, so that a first switch on cut
+    short and made again knows the starters it added already. The practice is in it for a
+    store that keys templates by id alone."""
+    return "tpl_" + hashlib.sha256(f"{practice_id}\n{mode}".encode()).hexdigest()[:16]
 
 
 @attrs.frozen
@@ -149,9 +157,7 @@ class TemplateManager:
             raise InvalidRequest(
                 "A new template needs " + ", ".join(missing) + ".", field="template." + missing[0]
             )
-        template = self._checked(practice_id, Template(id=new_template_id(), **_input(fields)))
-        self._call("save_template", practice_id, template)
-        return template
+        return self._add(practice_id, new_template_id(), fields)
 
     def update(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
         changed = attrs.evolve(self.get(practice_id, template_id), **_input(fields))
@@ -174,11 +180,29 @@ class TemplateManager:
         return template
 
     def add_starters(self, practice_id: str) -> builtins.list[Template]:
-        """The starter templates, for a practice that has none yet (its add-on switched on for
-        the first time); a practice that already has templates keeps them as they are."""
-        if self.list(practice_id):
-            return []
-        return [self.create(practice_id, fields) for fields in STARTER_TEMPLATES]
+        """The starter templates of a practice whose add-on is switched on for the first time,
+        those it has already (from a first switch on cut short) and those added now. A practice
+        with templates of its own gets none, and keeps its templates as they are."""
+        try:
+            have = {template.id: template for template in self.list(practice_id)}
+            starters = [starter_id(practice_id, fields["mode"]) for fields in STARTER_TEMPLATES]
+            if set(have) - set(starters):
+                return []
+            return [
+                have.get(template_id) or self._add(practice_id, template_id, fields)
+                for template_id, fields in zip(starters, STARTER_TEMPLATES, strict=True)
+            ]
+        except _StoreFailed as failure:
+            raise PluginError(
+                f"The template store {self.provider} failed: {failure.problem}, so the starter "
+                "templates could not all be added.",
+                field="template_store",
+            ) from failure
+
+    def _add(self, practice_id: str, template_id: str, fields: Mapping[str, Any]) -> Template:
+        template = self._checked(practice_id, Template(id=template_id, **_input(fields)))
+        self._call("save_template", practice_id, template)
+        return template
 
     def _listed(self, practice_id: str) -> tuple[builtins.list[Template], int]:
         """The valid templates, and how many were left out."""

@@ -327,7 +327,8 @@ class HistoryEntry(TypedDict):
 
 class SendStatus(TypedDict):
     """A sent notification's progress: ``pm_dashboard_action(..., step="status",
-    payload={"notification_id": ...})``, polled by the dialog's timeline."""
+    payload={"notification_id": ...})``, polled by the dialog's timeline. While the database is
+    away, the status the worker last knew, with ``stale`` and ``as_of`` (when it knew it)."""
 
     notification_id: str
     status: Literal["sending", "sent", "delivered", "undelivered", "failed", "unknown"]
@@ -335,6 +336,8 @@ class SendStatus(TypedDict):
     link_opened_at: str | None
     paid_at: str | None
     paid_amount: str | None
+    stale: NotRequired[Literal[True]]
+    as_of: NotRequired[str]
 
 
 # Payments (pm_payment_posted)

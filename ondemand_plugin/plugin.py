@@ -136,6 +136,7 @@ class OnDemandPlugin:
             opt_outs=self.opt_outs,
             recovery=self.recovery,
             completed=self.events.completed,
+            remember=self.progress.remember,
         )
 
     @classmethod
@@ -238,7 +239,9 @@ class OnDemandPlugin:
             if step != "submit":
                 raise InvalidRequest("ondemand.opt_outs has one step: 'submit'.", field="step")
             return self.staff_opt_outs.record(payload, context)
-        self.entitlement.require(context["practice_id"])
+        # The timeline's status answers from the last known state while the database is away:
+        # the add-on's as last read too.
+        self.entitlement.require(context["practice_id"], as_last_read=step == "status")
         steps = STEPS[action_id]
         if step not in steps:
             raise InvalidRequest(

@@ -1,11 +1,11 @@
 """Outages and load.
 
-The database goes away and comes back: dashboards keep answering from what they knew, the dialog
-and sends refuse at once with ``store_unavailable`` and write nothing, and the plugin recovers by
-itself. PostgreSQL and MariaDB are taken away for real, through a TCP forwarder the test stops;
-SQLite, by taking its folder away or holding its write lock past the timeout. The times asserted
-are the issue's contract figures with room for a loaded machine; each test prints what it
-measured.
+The database goes away and comes back: dashboards keep answering from what they knew (the dialog's
+timeline too, from the statuses this worker last knew, marked stale), the dialog and sends refuse at
+once with ``store_unavailable`` and write nothing, and the plugin recovers by itself. PostgreSQL and
+MariaDB are taken away for real, through a TCP forwarder the test stops; SQLite, by taking its
+folder away or holding its write lock past the timeout. The times asserted are the issue's contract
+figures with room for a loaded machine; each test prints what it measured.
 
 Desks sending at once keep their connections to the provider from one burst to the next."""
 
@@ -24,15 +24,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pluggy
 import pytest
-from conftest import CONTEXT, Build, enable_addon, host_on
+from conftest import CONTEXT, Build, assert_valid, enable_addon, host_on
 from peers.http import Slow
 from peers.tcp_proxy import TcpProxy
 from peers.twilio import TwilioPeer
 
 from ondemand_plugin import SEND_ACTION_ID
 from ondemand_plugin.channels.outbox import read_outbox
+from ondemand_plugin.clock import format_timestamp, utc_now
 from ondemand_plugin.errors import OnDemandError
 from ondemand_plugin.rules.entitlement import REFRESH_SECONDS
+from ondemand_plugin.sending import progress
 from ondemand_plugin.stores import sqlite_backend as sqlite_store
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
@@ -77,6 +79,33 @@ def submit(pm: pluggy.PluginManager, key: str) -> Any:
         },
         context=CONTEXT,
     )
+
+
+def status(pm: pluggy.PluginManager, notification_id: str, context: Any = CONTEXT) -> Any:
+    """The step the dialog's timeline polls."""
+    return pm.hook.pm_dashboard_action(
+        action_id=SEND_ACTION_ID,
+        step="status",
+        subject=LILY,
+        payload={"notification_id": notification_id},
+        context=context,
+    )
+
+
+def stale(known: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """``known`` as the status step answers it from memory, ``as_of`` as ``answer`` has it."""
+    assert_valid("send-status", answer)
+    return {**known, "stale": True, "as_of": answer.get("as_of")}
+
+
+def another_workers_send(database_url: str, directory: Path) -> str:
+    """The id of a notification sent through another worker on the same database."""
+    pm = build_plugin_manager(host_on(database_url, directory))
+    try:
+        notification_id: str = submit(pm, "another-worker")["notification_id"]
+    finally:
+        pm.hook.pm_unconfigure(plugin_manager=pm)
+    return notification_id
 
 
 def refused_in(call: Callable[[], object]) -> float:
@@ -218,6 +247,52 @@ def test_while_the_server_is_away_dashboards_answer_sends_refuse_and_the_pool_he
     assert len(notices) == 2 and "back" in notices[1], notices
 
 
+@pytest.mark.parametrize("outage", ["stop", "blackhole"])
+def test_while_the_server_is_away_the_timeline_answers_what_this_worker_last_knew(
+    proxied: tuple[pluggy.PluginManager, ReferenceHost],
+    proxy: TcpProxy,
+    server_url: str,
+    tmp_path: Path,
+    outage: str,
+) -> None:
+    pm, _ = proxied
+    submitted = submit(pm, "submitted")["notification_id"]
+    polled = submit(pm, "polled")["notification_id"]
+    before = format_timestamp(utc_now())
+    known = status(pm, polled)
+    after = format_timestamp(utc_now())
+    theirs = another_workers_send(server_url, tmp_path)
+
+    getattr(proxy, outage)()
+    slowest_poll = 0.0
+    # Polls over more than two refreshes of the add-on state, which is judged as last read.
+    until = monotonic() + 2 * REFRESH_SECONDS + 0.5
+    while monotonic() < until:
+        answer, took = timed(lambda: status(pm, polled))
+        assert answer == stale(known, answer)
+        assert before <= answer["as_of"] <= after
+        slowest_poll = max(slowest_poll, took)
+        sleep(0.05)
+    at_submit = status(pm, submitted)
+    assert (at_submit["status"], at_submit["stale"]) == ("delivered", True)
+    # What this worker never knew, it cannot say.
+    never_known = refused_in(lambda: status(pm, theirs))
+    refused_in(lambda: status(pm, "ntf_nope"))
+
+    proxy.resume()
+    started = monotonic()
+    while "stale" in (answer := status(pm, polled)):
+        assert monotonic() - started < HEALED_WITHIN, "the status stayed stale"
+        sleep(0.2)
+    print(
+        f"\n{store_of(pm)!r} {outage}: slowest stale status {slowest_poll:.3f} s, "
+        f"an unknown one refused in {never_known:.3f} s"
+    )
+    assert answer == known
+    assert status(pm, theirs)["notification_id"] == theirs
+    assert slowest_poll < REFUSED_WITHIN and never_known < REFUSED_WITHIN
+
+
 # SQLite
 
 
@@ -250,6 +325,71 @@ def test_while_the_sqlite_folder_is_gone_dashboards_answer_and_sends_refuse(
     assert opening < REFUSED_WITHIN and sending < REFUSED_WITHIN
     assert len(database_notices(caplog)) == 1
     assert outbox(host) == []
+
+
+def test_while_the_sqlite_folder_is_gone_the_timeline_answers_what_this_worker_last_knew(
+    on_sqlite: tuple[pluggy.PluginManager, ReferenceHost, Path],
+) -> None:
+    pm, host, folder = on_sqlite
+    submitted = submit(pm, "submitted")["notification_id"]
+    known = status(pm, submitted)
+    # Workers started since: one that has read nothing yet, not even the add-on's state, and one
+    # that was sent the same request again (a host retrying through another worker).
+    fresh, retried = build_plugin_manager(host), build_plugin_manager(host)
+    assert submit(retried, "submitted")["duplicate"] is True
+    shutil.rmtree(folder)
+
+    sleep(REFRESH_SECONDS)
+    try:
+        for _ in range(3):
+            answer, took = timed(lambda: in_a_new_thread(lambda: status(pm, submitted)))
+            assert answer == stale(known, answer) and took < ACTIONS_WITHIN
+        answer = in_a_new_thread(lambda: status(retried, submitted))
+        assert answer == stale(known, answer)
+        refused_in(lambda: in_a_new_thread(lambda: status(pm, "ntf_nope")))
+        refused_in(lambda: in_a_new_thread(lambda: status(fresh, submitted)))
+    finally:
+        for worker in (fresh, retried):
+            worker.hook.pm_unconfigure(plugin_manager=worker)
+
+
+def test_the_timeline_remembers_the_latest_few_and_only_what_the_host_asked_about(
+    on_sqlite: tuple[pluggy.PluginManager, ReferenceHost, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pm, _, folder = on_sqlite
+    monkeypatch.setattr(progress, "KNOWN_LIMIT", 2)
+    enable_addon(pm, "other")
+    first, second, third = (submit(pm, f"key-{n}")["notification_id"] for n in range(3))
+    known = status(pm, second)  # used since the third
+    fourth = submit(pm, "key-3")["notification_id"]  # the least recently used, the third, goes
+    # None of these is a notification the practice has: nothing is remembered of them.
+    for notification_id in ("ntf_nope", "ntf_nope_2", "ntf_nope_3"):
+        with pytest.raises(OnDemandError, match="no notification"):
+            status(pm, notification_id)
+    with pytest.raises(OnDemandError, match="no notification"):
+        status(pm, fourth, {**CONTEXT, "practice_id": "other"})
+    stranger = pm.hook.pm_inbound_request(
+        plugin_name="ondemand",
+        method="GET",
+        path="pay/0000000000000000000000",
+        url="https://pay.example/plugins/ondemand/pay/0000000000000000000000",
+        headers={},
+        form={},
+        body="",
+    )
+    assert stranger["status"] == 404
+    shutil.rmtree(folder)
+
+    sleep(REFRESH_SECONDS)
+    answer = in_a_new_thread(lambda: status(pm, second))
+    assert answer == stale(known, answer)
+    assert in_a_new_thread(lambda: status(pm, fourth))["stale"] is True
+    for forgotten in (first, third):
+        refused_in(lambda: in_a_new_thread(lambda: status(pm, forgotten)))  # noqa: B023
+    refused_in(
+        lambda: in_a_new_thread(lambda: status(pm, fourth, {**CONTEXT, "practice_id": "other"}))
+    )
 
 
 def test_a_write_lock_held_past_the_timeout_refuses_the_send_and_writes_nothing(

@@ -14,6 +14,7 @@ import pytest
 from conftest import CONTEXT, assert_valid, enable_addon, host_on
 
 from ondemand_plugin import SEND_ACTION_ID
+from ondemand_plugin.boundary import contracts
 from ondemand_plugin.channels.outbox import read_outbox
 from ondemand_plugin.clock import utc_now
 from ondemand_plugin.errors import OnDemandError
@@ -412,6 +413,15 @@ def test_status_follows_the_notification_without_asking_the_host(
         "paid_amount": None,
     }
     assert ondemand_host.calls == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_status_is_marked_stale_with_its_as_of_or_not_at_all(pm: pluggy.PluginManager) -> None:
+    answer = status(pm, send(pm)["notification_id"])
+    moment = answer["status_changed_at"]
+    assert_valid("send-status", {**answer, "stale": True, "as_of": moment})
+    for marks in ({"stale": True}, {"as_of": moment}, {"stale": False, "as_of": moment}):
+        assert contracts.first_error("send-status", {**answer, **marks}, remember=False)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import serving_sandbox
@@ -46,7 +47,14 @@ for needed, remedy in (
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason, allow_module_level=True)
 
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    Dialog,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 
 @pytest.fixture(scope="module")
@@ -747,6 +755,43 @@ def test_the_dialog_follows_the_send_to_delivered_opened_and_paid_without_a_relo
     expect(dialog).to_be_visible()
     assert page.evaluate("window.sameDocument") is True
     check_accessibility(page, "21-timeline-paid")
+
+
+def test_the_timeline_keeps_following_through_answers_marked_stale(page: Page) -> None:
+    """While the plugin's database is away, the status step answers what the worker last knew,
+    marked ``stale`` with ``as_of`` (``test_outages.py`` takes the database away for real). The
+    sandbox's worker threads keep their SQLite connections, so here each answer is marked so on
+    its way to the page: the timeline shows it, shows no error, and keeps asking."""
+    answers: list[dict[str, Any]] = []
+
+    def marked_stale(route: Route) -> None:
+        response = route.fetch()
+        answer = response.json()
+        answers.append(answer)
+        route.fulfill(
+            response=response,
+            json={**answer, "stale": True, "as_of": answer["status_changed_at"]},
+        )
+
+    page.route(re.compile(r"/send/status\?"), marked_stale)
+    page.goto("/practices/demo/patients/p-lily")
+    open_send_dialog(page)
+    dialog = page.get_by_role("dialog", name="Send Balance Notification")
+    dialog.get_by_label("Guarantor").select_option(label="Mei Chen · $120.50")
+    dialog.get_by_label("Send To").select_option(label=MEI_TEXT)
+    dialog.get_by_label("Template").select_option(label="Balance by text")
+    page.keyboard.press("F2")
+    timeline = dialog.get_by_role("list", name="Progress of the notification")
+    done = re.compile(r"\bdone\b")
+    expect(timeline.locator("[data-step=delivered]")).to_have_class(done)
+
+    phone = page.context.new_page()
+    phone.goto("/practices/demo/outbox")
+    phone.locator(".bubble").first.get_by_role("link").click()
+    expect(timeline.locator("[data-step=opened]")).to_have_class(done)
+    expect(dialog.get_by_role("alert")).to_have_count(0)
+    expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
+    assert len(answers) >= 2
 
 
 def test_an_amount_of_the_staffs_choosing_is_checked_at_its_field_and_asked_for(

@@ -2,7 +2,8 @@
 
 Dashboards ask on every render, so the set of entitled practices is cached in memory and
 re-read at most every ``REFRESH_SECONDS``: a switch made anywhere is seen within that time.
-While the database is away, dashboards answer from the state last read, without waiting on it.
+While the database is away, dashboards (and the dialog's timeline) answer from the state last
+read, without waiting on it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Entitlement:
         self._store = store
         self._clock = clock
         self._enabled: frozenset[str] = frozenset()
+        # Whether this worker ever read the state: before, there is none to answer from.
+        self._read = False
         self._fresh_until = float("-inf")
         self._store_away = False
         self._lock = threading.Lock()
@@ -49,8 +52,15 @@ class Entitlement:
                 rereading.join(DASHBOARD_WAIT_SECONDS)
         return practice_id in self._enabled
 
-    def require(self, practice_id: str) -> None:
-        if not self.is_enabled(practice_id):
+    def require(self, practice_id: str, *, as_last_read: bool = False) -> None:
+        """``as_last_read``, for a step that answers from the last known state (the timeline's
+        ``status``): once this worker has read the state, judge as the dashboards do, without
+        waiting on a database known to be away."""
+        if as_last_read and self._read:
+            enabled = self.shown_on_dashboards(practice_id)
+        else:
+            enabled = self.is_enabled(practice_id)
+        if not enabled:
             raise NotEntitled(
                 "On-Demand Balance Notifications are a premium add-on that this practice does "
                 "not have. Contact Support or your Account Manager to switch it on.",
@@ -105,13 +115,15 @@ class Entitlement:
                 if not self._store_away:
                     self._store_away = True
                     log.warning(
-                        "%s Until it is back, dashboards show the add-on as last read, and "
-                        "the dialog and sends are refused (store_unavailable).",
+                        "%s Until it is back, dashboards show the add-on as last read, the "
+                        "dialog's timeline the statuses last known, and the dialog and sends "
+                        "are refused (store_unavailable).",
                         error.outage,
                     )
             raise
         with self._lock:
             self._enabled = enabled
+            self._read = True
             self._fresh_until = self._clock() + REFRESH_SECONDS
             if self._store_away:
                 self._store_away = False

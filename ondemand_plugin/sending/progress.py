@@ -2,37 +2,76 @@
 payments the host reports (``pm_payment_posted``), and a link cancelled from the history.
 
 A payment never changes a dunning count (R3): nothing here calls the host.
+
+The timeline is a dashboard, so it answers from the last known state while the database is away:
+each worker keeps the status it last recorded (at a submit) or read (a status, resend or
+cancel_link step) of at most ``KNOWN_LIMIT`` notifications, the least recently used forgotten
+first. Only the host's dashboard steps, for notifications the store had, put one there; nothing
+a stranger sends (a pay link, a provider's callback) does.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from ondemand_plugin.boundary import contracts
 from ondemand_plugin.clock import format_timestamp, utc_now
-from ondemand_plugin.errors import ErrorCode, InvalidRequest, NotFound, OnDemandError
+from ondemand_plugin.errors import (
+    ErrorCode,
+    InvalidRequest,
+    NotFound,
+    OnDemandError,
+    StoreUnavailable,
+)
 from ondemand_plugin.stores import NotificationRecord, Payment, Store, paid_amount
 
 __all__ = ["Progress", "status_of"]
 
 log = logging.getLogger(__name__)
 
+KNOWN_LIMIT = 1024
+
 
 class Progress:
     def __init__(self, store: Store) -> None:
         self.store = store
+        # (practice_id, notification_id) -> its status as last known, and when it was.
+        self._known: OrderedDict[tuple[str, str], tuple[dict[str, Any], datetime]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def status(self, practice_id: str, payload: object) -> dict[str, Any]:
         """The ``status`` step: one indexed read by primary key, no host hook, so that a host
-        can poll it every second or two while the dialog is open."""
-        return status_of(self._notification(practice_id, payload))
+        can poll it every second or two while the dialog is open. While the database is away,
+        the status this worker last knew, marked ``stale`` and ``as_of`` when it knew it."""
+        notification_id = _notification_id(payload)
+        try:
+            return status_of(self._notification(practice_id, notification_id))
+        except StoreUnavailable:
+            with self._lock:
+                known = self._known.get((practice_id, notification_id))
+            if known is None:
+                raise
+            status, as_of = known
+            return {**status, "stale": True, "as_of": format_timestamp(as_of)}
+
+    def remember(self, record: NotificationRecord) -> None:
+        """Keep ``record``'s status as this worker's last known one: the ``status`` step
+        answers it while the database is away."""
+        key = (record.practice_id, record.id)
+        with self._lock:
+            self._known[key] = (status_of(record), utc_now())
+            self._known.move_to_end(key)
+            while len(self._known) > KNOWN_LIMIT:
+                self._known.popitem(last=False)
 
     def request_of(self, practice_id: str, payload: object) -> dict[str, Any]:
         """What staff asked for in a notification, for ``resend``."""
-        record = self._notification(practice_id, payload)
+        record = self._notification(practice_id, _notification_id(payload))
         if record.request is None:
             raise NotFound(
                 "This notification was sent before requests were kept, so it cannot be "
@@ -45,7 +84,8 @@ class Progress:
         self, practice_id: str, payload: object, context: dict[str, Any]
     ) -> dict[str, Any]:
         """The history's ``cancel_link``: the link expires now, noting who cancelled it."""
-        record = self._notification(practice_id, payload)
+        notification_id = _notification_id(payload)
+        record = self._notification(practice_id, notification_id)
         user = context["user"]
         if not self.store.cancel_link(
             practice_id, record.id, f"{user['name']} ({user['id']})", utc_now()
@@ -56,7 +96,7 @@ class Progress:
                 code=ErrorCode.NOT_FOUND,
                 field="notification_id",
             )
-        return status_of(self._notification(practice_id, payload))
+        return status_of(self._notification(practice_id, notification_id))
 
     def payment_posted(self, arguments: dict[str, Any]) -> str | None:
         """Attribute a payment to its notification and keep it; the notification's id, or None
@@ -103,20 +143,26 @@ class Progress:
             )
         return record
 
-    def _notification(self, practice_id: str, payload: object) -> NotificationRecord:
-        notification_id = payload.get("notification_id") if type(payload) is dict else None
-        if type(notification_id) is not str or not notification_id:
-            raise InvalidRequest(
-                "payload must be {'notification_id': ...}, the id the send's result gave.",
-                field="notification_id",
-            )
+    def _notification(self, practice_id: str, notification_id: str) -> NotificationRecord:
+        """The notification a dashboard step names, remembered as read."""
         record = self.store.notification_by_id(practice_id, notification_id)
         if record is None:
             raise NotFound(
                 f"There is no notification {notification_id!r} in this practice.",
                 field="notification_id",
             )
+        self.remember(record)
         return record
+
+
+def _notification_id(payload: object) -> str:
+    notification_id = payload.get("notification_id") if type(payload) is dict else None
+    if type(notification_id) is not str or not notification_id:
+        raise InvalidRequest(
+            "payload must be {'notification_id': ...}, the id the send's result gave.",
+            field="notification_id",
+        )
+    return notification_id
 
 
 def status_of(record: NotificationRecord) -> dict[str, Any]:

@@ -92,11 +92,15 @@ class SendService:
         opt_outs: OptOuts,
         recovery: Recovery,
         completed: Callable[[str, str], None],
+        remember: Callable[[NotificationRecord], None],
     ) -> None:
         self.opt_outs = opt_outs
         # Told of each provider message id a completion records, so that a provider's report
         # that came before it is applied (``PluginEvents.completed``).
         self.completed = completed
+        # Told of each send's record as it ends, so that the dialog's timeline can answer
+        # from it while the database is away (``Progress.remember``).
+        self.remember = remember
         self.host = host
         self.config = config
         self.store = store
@@ -407,6 +411,8 @@ class SendService:
         else:
             if completion.channel is not None and completion.provider_message_id is not None:
                 self.completed(completion.channel, completion.provider_message_id)
+        # What this worker knows of the send, even if the store could not take it just now.
+        self.remember(attrs.evolve(record, status=completion.status, status_changed_at=utc_now()))
         if outcome.recipient_opted_out and outcome.channel is not None:
             self.opt_outs.change(
                 practice.id,
@@ -442,6 +448,7 @@ class SendService:
             )
         if record.status == "unknown" or self.recovery.is_stuck(record):
             record = self.recovery.settle(record)
+        self.remember(record)
         if record.status == "sending":
             raise OnDemandError(
                 "The first request with this idempotency key is still being delivered. "

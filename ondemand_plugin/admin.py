@@ -18,6 +18,7 @@ addon`` command does the same on a database named on its command line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -109,7 +110,7 @@ def switch_addon(
     plugin = instance_of(plugin_manager)
     return switch(
         plugin.entitlement,
-        plugin.templates,
+        lambda: plugin.templates,
         practice_id,
         enabled=enabled,
         by=by,
@@ -164,13 +165,15 @@ def change_to_dict(change: AddonChange) -> dict[str, Any]:
 
 def switch(
     entitlement: Entitlement,
-    templates: TemplateManager,
+    templates: Callable[[], TemplateManager],
     practice_id: str,
     *,
     enabled: bool,
     by: str,
     reason: str | None = None,
 ) -> AddonSwitch:
+    """``templates`` is asked for only when the starters are to be added: the command line
+    loads the plugins to choose the template store, and a switch that adds none needs no store."""
     _check_practice_id(practice_id)
     if type(enabled) is not bool:
         raise InvalidRequest(
@@ -191,7 +194,7 @@ def switch(
     first_time = enabled and not any(change.enabled for change in changes)
     # The starters before the switch: a practice whose add-on is on has had them, and a first
     # switch on cut short (a dying process, a failing store) is simply made again.
-    starters = _add_starters(templates, practice_id) if first_time else ()
+    starters = _add_starters(templates(), practice_id) if first_time else ()
     record = entitlement.switch(practice_id, enabled, by, reason)
     return AddonSwitch(
         practice_id, enabled, changed=True, record=record, starter_templates=starters

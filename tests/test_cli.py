@@ -21,7 +21,7 @@ from conftest import CONTEXT, assert_valid, enable_addon, host_on, on_each_backe
 import ondemand_plugin
 from ondemand_plugin import MANAGE_ACTION_ID, SEND_ACTION_ID
 from ondemand_plugin.plugin import instance_of
-from ondemand_plugin.stores import backend_for
+from ondemand_plugin.stores import backend_for, open_store
 from ondemand_plugin.stores.migrate import HEAD
 from ondemand_plugin.testing import ReferenceHost, build_plugin_manager, store_of
 
@@ -579,6 +579,213 @@ def test_other_commands_warn_of_a_broken_channel_naming_its_distribution(
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("pigeon (provided by: pigeon-channel 9.9.1)") == 1
     assert "'broken'" in result.stderr
+
+
+# Templates in a third party's store
+
+
+JSON_FILE_STORE_PLUGIN = """
+import json
+import os
+from pathlib import Path
+
+import attrs
+
+from hookspecs import Template, hookimpl
+
+
+class JsonFileTemplateStore:
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _all(self):
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def list_templates(self, practice_id):
+        return [Template(**fields) for fields in self._all().get(practice_id, {}).values()]
+
+    def get_template(self, practice_id, template_id):
+        fields = self._all().get(practice_id, {}).get(template_id)
+        return None if fields is None else Template(**fields)
+
+    def save_template(self, practice_id, template):
+        templates = self._all()
+        templates.setdefault(practice_id, {})[template.id] = attrs.asdict(template)
+        self.path.write_text(json.dumps(templates))
+
+    def delete_template(self, practice_id, template_id):
+        templates = self._all()
+        deleted = templates.get(practice_id, {}).pop(template_id, None) is not None
+        self.path.write_text(json.dumps(templates))
+        return deleted
+
+    def close(self):
+        closed = self.path.with_suffix(".closed")
+        closed.write_text(str(int(closed.read_text() if closed.exists() else 0) + 1))
+
+
+@hookimpl
+def ondemand_template_store(config):
+    return JsonFileTemplateStore(os.environ["JSON_TEMPLATES_FILE"])
+"""
+
+
+def put_distribution(site: Path, module: str, name: str, version: str, source: str) -> None:
+    """A distribution on the path, as pip would install it: a module, and its dist-info naming
+    the module as the entry point ``module`` in the group ``pm``."""
+    dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (site / f"{module}.py").write_text(source, encoding="utf-8")
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+    (dist_info / "entry_points.txt").write_text(f"[pm]\n{module} = {module}\n", "utf-8")
+
+
+def test_templates_and_the_starters_go_to_the_third_party_store_the_plugin_would_use(
+    tmp_path: Path, database_url: str
+) -> None:
+    site = tmp_path / "site"
+    put_distribution(site, "json_templates", "json-templates", "1.0.0", JSON_FILE_STORE_PLUGIN)
+    templates_file = tmp_path / "templates.json"
+    env = {**on_path(site), "JSON_TEMPLATES_FILE": str(templates_file)}
+
+    def ondemand(*args: str) -> subprocess.CompletedProcess[str]:
+        result = run_ondemand(
+            "--database-url", database_url, *args, home=tmp_path / "home", env=env
+        )
+        assert result.returncode == 0, result.stderr
+        return result
+
+    added = template_json(
+        ondemand(
+            *("templates", "add", "--practice", "acme", "--label", "Hi", "--mode", "text"),
+            *("--body", "Hi {{GuarantorFirstName}}", "--json"),
+        )
+    )
+    assert list(json.loads(templates_file.read_text())["acme"]) == [added["id"]]
+    listed = json.loads(ondemand("templates", "list", "--practice", "acme", "--json").stdout)
+    assert listed == [added]
+    # Each command closes the store once it is done with it.
+    assert templates_file.with_suffix(".closed").read_text() == "2"
+
+    ondemand("addon", "enable", "--practice", "demo", "--by", "Sam Rivera")
+    starters = json.loads(templates_file.read_text())["demo"]
+    assert sorted(template["mode"] for template in starters.values()) == [
+        "email",
+        "text",
+        "voice",
+    ]
+    listed = json.loads(ondemand("templates", "list", "--practice", "demo", "--json").stdout)
+    assert {template["id"] for template in listed} == set(starters)
+
+    database = open_store(database_url)
+    try:
+        assert database.list_templates("acme") == []
+        assert database.list_templates("demo") == []
+    finally:
+        database.close()
+
+
+def test_a_template_store_that_fails_to_close_is_warned_of_after_the_command_did_its_work(
+    tmp_path: Path, database_url: str
+) -> None:
+    site = tmp_path / "site"
+    put_distribution(site, "json_templates", "json-templates", "1.0.0", JSON_FILE_STORE_PLUGIN)
+    templates_file = tmp_path / "templates.json"
+    templates_file.with_suffix(".closed").mkdir()  # so that its close() raises
+    result = run_ondemand(
+        "--database-url", database_url, "templates", "add", "--practice", "demo",
+        "--label", "Hi", "--mode", "text", "--body", "Hi", "--json", home=tmp_path / "home",
+        env={**on_path(site), "JSON_TEMPLATES_FILE": str(templates_file)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(templates_file.read_text())["demo"]) == [template_json(result)["id"]]
+    assert (
+        "Template store json_templates (provided by: json-templates 1.0.0) did not close: "
+        "IsADirectoryError" in result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("templates", "list", "--practice", "demo"),
+        ("templates", "add", "--practice", "demo", "--label", "Hi", "--mode", "text"),
+        ("addon", "enable", "--practice", "demo", "--by", "Sam Rivera"),
+    ],
+    ids=["list", "add", "first-enable"],
+)
+def test_two_template_stores_without_template_store_are_refused_naming_them(
+    tmp_path: Path, database_url: str, command: tuple[str, ...]
+) -> None:
+    site = tmp_path / "site"
+    put_distribution(site, "json_templates", "json-templates", "1.0.0", JSON_FILE_STORE_PLUGIN)
+    put_distribution(site, "cms_templates", "cms-templates", "2.3.0", JSON_FILE_STORE_PLUGIN)
+    env = {**on_path(site), "JSON_TEMPLATES_FILE": str(tmp_path / "templates.json")}
+    home = tmp_path / "home"
+    args = ("--database-url", database_url, *command)
+    if command[1] == "add":
+        args += ("--body", "Hi")
+
+    sentence = refused(run_ondemand(*args, home=home, env=env), "invalid_config")
+    assert "Several plugins offer a template store" in sentence
+    assert "json_templates (provided by: json-templates 1.0.0)" in sentence
+    assert "cms_templates (provided by: cms-templates 2.3.0)" in sentence
+    assert "template_store" in sentence
+    assert not (tmp_path / "templates.json").exists()
+    # Commands that use no template do not choose a store, so nothing refuses them.
+    disabled = run_ondemand(
+        "--database-url", database_url, "addon", "disable", "--practice", "demo",
+        "--by", "Kim Lee", home=home, env=env,
+    )  # fmt: skip
+    assert "already OFF" in disabled.stdout, disabled.stderr
+    status = run_ondemand(
+        "--database-url", database_url, "addon", "status", "--practice", "demo", "--json",
+        home=home, env=env,
+    )  # fmt: skip
+    assert json.loads(status.stdout)["enabled"] is False
+
+
+def test_template_store_picks_one_of_two_stores_or_names_one_that_offers_none(
+    tmp_path: Path, database_url: str
+) -> None:
+    site = tmp_path / "site"
+    put_distribution(site, "json_templates", "json-templates", "1.0.0", JSON_FILE_STORE_PLUGIN)
+    # A store without close(), which the command then does not try to close.
+    without_close = JSON_FILE_STORE_PLUGIN.replace("def close(self)", "def closed(self)")
+    put_distribution(site, "cms_templates", "cms-templates", "2.3.0", without_close)
+    templates_file = tmp_path / "templates.json"
+    env = {**on_path(site), "JSON_TEMPLATES_FILE": str(templates_file)}
+    home = tmp_path / "home"
+    config = tmp_path / "ondemand.json"
+
+    def templates_with(store: str) -> subprocess.CompletedProcess[str]:
+        config.write_text(
+            json.dumps({"database_url": database_url, "template_store": store}), "utf-8"
+        )
+        return run_ondemand(
+            "--config", str(config), "templates", "add", "--practice", "demo",
+            "--label", "Hi", "--mode", "text", "--body", "Hi", "--json", home=home, env=env,
+        )  # fmt: skip
+
+    picked = templates_with("cms_templates")
+    assert picked.returncode == 0, picked.stderr
+    assert list(json.loads(templates_file.read_text())["demo"]) == [template_json(picked)["id"]]
+    assert not templates_file.with_suffix(".closed").exists()
+
+    sentence = refused(templates_with("pigeon"), "invalid_config")
+    assert "template_store names 'pigeon'" in sentence
+    assert "offered: cms_templates, json_templates" in sentence
+
+    built_in = templates_with("ondemand")
+    assert built_in.returncode == 0, built_in.stderr
+    database = open_store(database_url)
+    try:
+        assert [t.id for t in database.list_templates("demo")] == [template_json(built_in)["id"]]
+    finally:
+        database.close()
+    assert len(json.loads(templates_file.read_text())["demo"]) == 1
 
 
 # Refusals and usage errors

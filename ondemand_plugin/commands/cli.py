@@ -27,7 +27,7 @@ import pluggy
 import sqlalchemy as sa
 
 import hookspecs
-from hookspecs.types import MODES, Channel, Template
+from hookspecs.types import MODES, Channel, Template, TemplateStore
 from ondemand_plugin import __version__, admin
 from ondemand_plugin.boundary.config import (
     CONFIG_FILE_VARIABLE,
@@ -40,6 +40,7 @@ from ondemand_plugin.boundary.extensions import (
     ChannelOffer,
     ChannelSurvey,
     SkippedPlugin,
+    choose_template_store,
     collect_channels,
     disabled_plugins,
     distribution,
@@ -65,6 +66,7 @@ from ondemand_plugin.stores import Backend, Store, backend_for, migrate, open_st
 
 MODE = click.Choice(MODES)
 DISTRIBUTION = "ondemand-plugin"
+logger = logging.getLogger(__name__)
 practice_option = click.option("--practice", required=True, metavar="ID")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -128,7 +130,7 @@ def utc_text(moment: datetime) -> str:
     help="The plugin's configuration, a .json or .toml file of the settings a host's "
     "pm_plugin_config returns (database, channels and their settings, deadline); "
     f"default: ${CONFIG_FILE_VARIABLE}. Give each command the hosts' file, so that it works "
-    "on their database and routes as they do.",
+    "on their database, routes and template store as they do.",
 )
 @click.option(
     "--database-url",
@@ -169,7 +171,12 @@ def entitlement(ctx: click.Context) -> Entitlement:
 def switch(ctx: click.Context, practice: str, enabled: bool, by: str, reason: str | None) -> None:
     store = open_database(ctx)
     done = admin.switch(
-        Entitlement(store), TemplateManager(store), practice, enabled=enabled, by=by, reason=reason
+        Entitlement(store),
+        lambda: template_manager(ctx, store),
+        practice,
+        enabled=enabled,
+        by=by,
+        reason=reason,
     )
     state = "ON" if enabled else "OFF"
     record = done.record
@@ -254,8 +261,30 @@ def templates() -> None:
     """A practice's On-Demand templates (the dialog's -MANAGE- entry)."""
 
 
-def template_manager(ctx: click.Context) -> TemplateManager:
-    return TemplateManager(open_database(ctx))
+def template_manager(ctx: click.Context, database: Store | None = None) -> TemplateManager:
+    """The templates where the hosts' plugin keeps them: the third party's store that its start
+    would choose from the installed plugins and the configuration (``template_store``), else
+    the built-in one in the database (``database`` when it is open already). A choice left
+    open is refused as at the plugin's start."""
+    config = configuration(ctx)
+    pm, _skipped = entry_point_manager(config)
+    chosen = choose_template_store(pm, config.raw)
+    if chosen is None:
+        return TemplateManager(database or open_database(ctx))
+    store, label = chosen
+    ctx.call_on_close(lambda: close_template_store(store, label))
+    return TemplateManager(store, label)
+
+
+def close_template_store(store: TemplateStore, label: str) -> None:
+    """A third party's store may hold connections, and have ``close()`` to let them go. The
+    command has done its work by then: a store that fails to close is only warned of."""
+    close = getattr(store, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as error:
+            logger.warning("Template store %s did not close: %s", label, type(error).__name__)
 
 
 def show_template(template: Template, as_json: bool) -> None:

@@ -109,11 +109,14 @@ def history_page(
     position = page_position(before)
     records = recovery.mark_stuck(store.history(practice_id, guarantor_id, position, limit))
     replies = store.reply_history(practice_id, guarantor_id, position, limit)
+    items: list[NotificationRecord | Reply] = [*records, *replies]
+    page = sorted(items, key=lambda item: (item.occurred_at, item.id), reverse=True)
     now = utc_now()
-    entries = [(record.occurred_at, record.id, history_entry(record, now)) for record in records]
-    entries += [(reply.occurred_at, reply.id, reply_entry(reply)) for reply in replies]
-    entries.sort(key=lambda entry: entry[:2], reverse=True)
-    return [entry for _, _, entry in entries[:limit]]
+    # Only the entries shown are built: the cut comes before the work.
+    return [
+        reply_entry(item) if isinstance(item, Reply) else history_entry(item, now)
+        for item in page[:limit]
+    ]
 
 
 def history_entry(record: NotificationRecord, now: datetime) -> dict[str, Any]:

@@ -524,15 +524,8 @@ def ondemand_delivery_channels(config):
 
 
 def test_plugins_lists_a_third_party_plugin_with_its_distribution_version(tmp_path: Path) -> None:
-    # A distribution on the path, as pip would install it: a module and its dist-info.
     site = tmp_path / "site"
-    dist_info = site / "pigeon_channel-9.9.1.dist-info"
-    dist_info.mkdir(parents=True)
-    (site / "pigeon_channel.py").write_text(PIGEON_PLUGIN, encoding="utf-8")
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 9.9.1\n", encoding="utf-8"
-    )
-    (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
+    put_distribution(site, "pigeon_channel", "pigeon-channel", "9.9.1", PIGEON_PLUGIN, "pigeon")
 
     result = run_ondemand("plugins", "--json", home=tmp_path / "home", env=on_path(site))
     assert result.returncode == 0, result.stderr
@@ -568,13 +561,7 @@ def test_other_commands_warn_of_a_broken_channel_naming_its_distribution(
     tmp_path: Path,
 ) -> None:
     site = tmp_path / "site"
-    dist_info = site / "pigeon_channel-9.9.1.dist-info"
-    dist_info.mkdir(parents=True)
-    (site / "pigeon_channel.py").write_text(PIGEON_PLUGIN, encoding="utf-8")
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 9.9.1\n", encoding="utf-8"
-    )
-    (dist_info / "entry_points.txt").write_text("[pm]\npigeon = pigeon_channel\n", "utf-8")
+    put_distribution(site, "pigeon_channel", "pigeon-channel", "9.9.1", PIGEON_PLUGIN, "pigeon")
     result = run_ondemand("recover", home=tmp_path / "home", env=on_path(site))
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("pigeon (provided by: pigeon-channel 9.9.1)") == 1
@@ -630,16 +617,21 @@ def ondemand_template_store(config):
 """
 
 
-def put_distribution(site: Path, module: str, name: str, version: str, source: str) -> None:
+def put_distribution(
+    site: Path, module: str, name: str, version: str, source: str, entry_point: str | None = None
+) -> None:
     """A distribution on the path, as pip would install it: a module, and its dist-info naming
-    the module as the entry point ``module`` in the group ``pm``."""
+    the module as the entry point ``entry_point`` (default: the module's name) in the group
+    ``pm``."""
     dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
     dist_info.mkdir(parents=True)
     (site / f"{module}.py").write_text(source, encoding="utf-8")
     (dist_info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
     )
-    (dist_info / "entry_points.txt").write_text(f"[pm]\n{module} = {module}\n", "utf-8")
+    (dist_info / "entry_points.txt").write_text(
+        f"[pm]\n{entry_point or module} = {module}\n", "utf-8"
+    )
 
 
 def test_templates_and_the_starters_go_to_the_third_party_store_the_plugin_would_use(

@@ -206,12 +206,11 @@ def test_page_sizes_1_and_100_are_accepted(pm: pluggy.PluginManager, limit: int)
     assert len(history(pm, limit=limit)) == 1
 
 
-def test_history_never_shows_another_practices_notifications(
-    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
-) -> None:
-    # Another practice whose guarantor happens to have the same id.
-    ondemand_host.add_practice({**ondemand_host.practices["demo"], "id": "north"})
-    ondemand_host.add_patient(
+def add_north(pm: pluggy.PluginManager, host: ReferenceHost, mobile: str) -> dict[str, Any]:
+    """Another practice, with the add-on, whose guarantor happens to have Mei's ids (``p-lily``,
+    ``g-mei``) and the mobile given; answers its dashboard context."""
+    host.add_practice({**host.practices["demo"], "id": "north"})
+    host.add_patient(
         "north",
         {
             "id": "p-lily",
@@ -221,15 +220,19 @@ def test_history_never_shows_another_practices_notifications(
             "contacts": [],
         },
     )
-    ondemand_host.add_guarantor(
+    host.add_guarantor(
         "north",
-        guarantor(
-            "g-mei", "May", "Ng", "9.99", statements=1, contacts=[("mobile", "+15035550199")]
-        ),
+        guarantor("g-mei", "May", "Ng", "9.99", statements=1, contacts=[("mobile", mobile)]),
     )
-    ondemand_host.link("north", "p-lily", "g-mei")
-    north = {**CONTEXT, "practice_id": "north"}
+    host.link("north", "p-lily", "g-mei")
     enable_addon(pm, "north")
+    return {**CONTEXT, "practice_id": "north"}
+
+
+def test_history_never_shows_another_practices_notifications(
+    pm: pluggy.PluginManager, ondemand_host: ReferenceHost
+) -> None:
+    north = add_north(pm, ondemand_host, mobile="+15035550199")
 
     in_demo = send_to_mei(pm)
     in_north = send_to_mei(pm, context=north)
@@ -431,24 +434,7 @@ def test_history_pages_notifications_and_replies_together_without_overlap_or_gap
 def test_another_practice_s_replies_stay_out_of_this_history(
     pm: pluggy.PluginManager, ondemand_host: ReferenceHost
 ) -> None:
-    ondemand_host.add_practice({**ondemand_host.practices["demo"], "id": "north"})
-    ondemand_host.add_patient(
-        "north",
-        {
-            "id": "p-lily",
-            "first_name": "Lee",
-            "last_name": "Ng",
-            "guarantor_ids": [],
-            "contacts": [],
-        },
-    )
-    ondemand_host.add_guarantor(
-        "north",
-        guarantor("g-mei", "May", "Ng", "9.99", statements=1, contacts=[("mobile", MEI_MOBILE)]),
-    )
-    ondemand_host.link("north", "p-lily", "g-mei")
-    enable_addon(pm, "north")
-    north = {**CONTEXT, "practice_id": "north"}
+    north = add_north(pm, ondemand_host, mobile=MEI_MOBILE)
     send_to_mei(pm, context=north)
     # North sends from the same number as demo; only north ever texted this number.
     patient_reply(pm, "Hello?")

@@ -761,17 +761,18 @@ def test_the_timeline_keeps_following_through_answers_marked_stale(page: Page) -
     """While the plugin's database is away, the status step answers what the worker last knew,
     marked ``stale`` with ``as_of`` (``test_outages.py`` takes the database away for real). The
     sandbox's worker threads keep their SQLite connections, so here each answer is marked so on
-    its way to the page: the timeline shows it, shows no error, and keeps asking."""
+    its way to the page: the timeline shows it, says it is the last known, shows no error, keeps
+    asking, and drops the remark once a current answer comes."""
     answers: list[dict[str, Any]] = []
+    database_away = [True]
 
     def marked_stale(route: Route) -> None:
         response = route.fetch()
         answer = response.json()
         answers.append(answer)
-        route.fulfill(
-            response=response,
-            json={**answer, "stale": True, "as_of": answer["status_changed_at"]},
-        )
+        if database_away[0]:
+            answer = {**answer, "stale": True, "as_of": answer["status_changed_at"]}
+        route.fulfill(response=response, json=answer)
 
     page.route(re.compile(r"/send/status\?"), marked_stale)
     page.goto("/practices/demo/patients/p-lily")
@@ -791,7 +792,14 @@ def test_the_timeline_keeps_following_through_answers_marked_stale(page: Page) -
     expect(timeline.locator("[data-step=opened]")).to_have_class(done)
     expect(dialog.get_by_role("alert")).to_have_count(0)
     expect(dialog.get_by_role("status")).to_contain_text("Sent to +15035550123 by text")
+    stale = dialog.locator("#od-timeline-stale")
+    expect(stale).to_be_visible()
+    expect(stale).to_contain_text("As last known at")
+    check_accessibility(page, "21-timeline-stale")
     assert len(answers) >= 2
+
+    database_away[0] = False
+    expect(stale).to_be_hidden()
 
 
 def test_an_amount_of_the_staffs_choosing_is_checked_at_its_field_and_asked_for(

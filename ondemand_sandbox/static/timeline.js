@@ -1,7 +1,8 @@
 "use strict";
 // The send dialog's timeline: after Send, it asks the plugin's status step (through the host's
 // /send/status) every 1.5 seconds while the dialog stays open, and fills in Sent, Delivered,
-// Link opened and Paid as they happen, until the payment lands.
+// Link opened and Paid as they happen, until the payment lands. An answer the plugin marks
+// stale (its database away) is shown with when it was last known.
 
 const TIMELINE_POLL_MS = 1500;
 
@@ -10,6 +11,7 @@ function followTimeline(notificationId) {
   if (!list) return;
   list.hidden = false;
   list.dataset.notificationId = notificationId;
+  document.getElementById("od-timeline-stale").hidden = true;
   for (const step of list.querySelectorAll("[data-step]")) {
     step.classList.remove("done");
     step.querySelector("time").textContent = "";
@@ -36,6 +38,7 @@ async function pollTimeline(list, notificationId) {
 
 // Marks the steps the status reached; true once paid (nothing more to wait for).
 function showStatus(list, status) {
+  showStale(status);
   const left = ["sent", "delivered", "undelivered"].includes(status.status);
   markStep(list, "sent", left, null);
   markStep(list, "delivered", status.status === "delivered", status.status_changed_at);
@@ -46,6 +49,17 @@ function showStatus(list, status) {
       `$${Number(status.paid_amount).toFixed(2)}`;
   }
   return status.paid_at !== null;
+}
+
+// While the plugin cannot read its records, it answers the status it last knew ("stale"): say so,
+// and when that was, until a current answer comes.
+function showStale(status) {
+  const note = document.getElementById("od-timeline-stale");
+  note.hidden = !status.stale;
+  if (status.stale) {
+    const asOf = new Date(status.as_of).toLocaleTimeString();
+    note.textContent = `As last known at ${asOf}: the latest cannot be read just now.`;
+  }
 }
 
 function markStep(list, name, reached, at) {
